@@ -1,0 +1,95 @@
+"""What a site's scheduler backend must offer the agent.
+
+A backend knows jobs by the portal's job uid, which it writes into the scheduler's own record
+(Slurm: the job name and comment; local: the job's state folder). `find` is how the agent
+reconciles after a crash: it asks the scheduler, never its own memory, whether a job exists.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aifactory.core.jobs import JobState
+
+ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
+UID_RE = re.compile(r"^[0-9a-f]{32}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class BackendError(Exception):
+    """The scheduler refused or failed a command; message carries its own words."""
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A job as the agent hands it to a backend. `script` is the user's commands, run by bash as a file."""
+
+    uid: str
+    name: str
+    account: str
+    gpus: int
+    time_limit_s: int
+    script: str
+    nodes: int = 1
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not UID_RE.match(self.uid):
+            raise ValueError(f"job uid must be 32 hex digits, got {self.uid!r}")
+        if not ACCOUNT_RE.match(self.account):
+            raise ValueError(f"account {self.account!r} is not a valid scheduler account name")
+        if not 0 <= self.gpus <= 1024 or not 1 <= self.nodes <= 4096:
+            raise ValueError("gpus must be 0..1024 and nodes 1..4096")
+        if not 60 <= self.time_limit_s <= 30 * 86400:
+            raise ValueError("time limit must be between 1 minute and 30 days")
+        for key in self.env:
+            if not ENV_NAME_RE.match(key):
+                raise ValueError(f"environment variable name {key!r} is not valid")
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """What the scheduler says of a job now."""
+
+    uid: str
+    scheduler_id: str
+    state: JobState
+    exit_code: int | None = None
+    gpu_seconds: float = 0.0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    message: str = ""
+
+
+class Backend(ABC):
+    """A site's scheduler, seen by the agent."""
+
+    name: str = "base"
+
+    @abstractmethod
+    def ensure_account(self, account: str, gpu_minutes: int) -> None:
+        """Create the account if missing and set its GPU-minutes limit (idempotent)."""
+
+    @abstractmethod
+    def submit(self, job: BatchJob) -> str:
+        """Hand the job to the scheduler and return the scheduler's id for it."""
+
+    @abstractmethod
+    def find(self, uid: str) -> JobReport | None:
+        """The scheduler's current record of the job, or None if it has never seen it."""
+
+    @abstractmethod
+    def cancel(self, uid: str) -> None:
+        """Cancel the job if it is still queued or running."""
+
+    @abstractmethod
+    def logs(self, uid: str, max_bytes: int = 65536) -> str:
+        """The tail of the job's output."""
+
+    def queue_wait_s(self) -> float:
+        """Expected wait before a new job starts; 0 when the backend cannot tell."""
+        return 0.0
