@@ -1,6 +1,28 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from aifactory.portal.access import views as access_views
+from aifactory.portal.api import api
+from aifactory.portal.federation import views as federation_views
+from aifactory.portal.jobs import views as job_views
+from aifactory.portal.organisations import views as org_views
+
 urlpatterns = [
+    path("", org_views.home, name="home"),
+    path("signup/", org_views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("dashboard/", org_views.dashboard, name="dashboard"),
+    path("organisations/new/", org_views.organisation_new, name="organisation-new"),
+    path("organisations/<int:org_id>/pledges/", org_views.organisation_pledges, name="organisation-pledges"),
+    path("applications/new/", access_views.application_new, name="application-new"),
+    path("applications/<int:app_id>/", access_views.application_detail, name="application-detail"),
+    path("jobs/new/", job_views.job_new, name="job-new"),
+    path("jobs/table/", job_views.jobs_table, name="jobs-table"),
+    path("jobs/<str:uid>/", job_views.job_detail, name="job-detail"),
+    path("jobs/<str:uid>/cancel/", job_views.job_cancel_view, name="job-cancel"),
+    path("catalog/", federation_views.catalog_page, name="catalog"),
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,105 @@
+"""The agent's side of the portal API. Sites pull; the portal never calls a site."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from aifactory.agent.base import JobReport
+
+
+class PortalError(Exception):
+    """The portal answered with an error; `status` is its HTTP status (0 when it could not be reached)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"portal answered {status}: {message}" if status else message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    account: str
+    gpu_minutes: int
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    uid: str
+    name: str
+    account: str
+    gpus: int
+    time_limit_s: int
+    script: str
+    env: dict[str, str]
+    state: str
+    cancel_requested: bool
+    scheduler_id: str
+
+
+class PortalClient:
+    def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/api/v1",
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "aifactory-agent"},
+            timeout=timeout_s,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=json)
+        except httpx.HTTPError as exc:
+            raise PortalError(0, f"portal unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                message = str(response.json().get("message", response.text))
+            except ValueError:
+                message = response.text[:500]
+            raise PortalError(response.status_code, message)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def heartbeat(self, *, queue_wait_s: float, backend: str) -> None:
+        self._call("POST", "/agent/heartbeat", {"queue_wait_s": queue_wait_s, "backend": backend})
+
+    def orders(self) -> list[Order]:
+        return [Order(id=int(o["id"]), account=str(o["account"]), gpu_minutes=int(o["gpu_minutes"]))
+                for o in self._call("GET", "/agent/orders")]
+
+    def order_done(self, order_id: int, *, ok: bool, message: str = "") -> None:
+        self._call("POST", f"/agent/orders/{order_id}", {"ok": ok, "message": message[:2000]})
+
+    def jobs(self) -> list[RemoteJob]:
+        return [
+            RemoteJob(
+                uid=str(j["uid"]), name=str(j["name"]), account=str(j["account"]), gpus=int(j["gpus"]),
+                time_limit_s=int(j["time_limit_s"]), script=str(j["script"]),
+                env={str(k): str(v) for k, v in dict(j["env"]).items()}, state=str(j["state"]),
+                cancel_requested=bool(j["cancel_requested"]), scheduler_id=str(j["scheduler_id"]),
+            )
+            for j in self._call("GET", "/agent/jobs")
+        ]
+
+    def report(self, report: JobReport, *, log_tail: str = "") -> None:
+        self._call(
+            "POST",
+            f"/agent/jobs/{report.uid}",
+            {
+                "state": report.state.value,
+                "scheduler_id": report.scheduler_id,
+                "exit_code": report.exit_code,
+                "gpu_seconds": report.gpu_seconds,
+                "started_at": report.started_at.isoformat() if report.started_at else None,
+                "ended_at": report.ended_at.isoformat() if report.ended_at else None,
+                "log_tail": log_tail,
+                "message": report.message[:2000],
+            },
+        )

@@ -1,0 +1,159 @@
+"""The local backend: jobs run as processes on this machine, one folder per job.
+
+Each job's folder holds the user's script (`user.sh`, run by bash as a file), its environment as JSON, and
+the records the runner (`aifactory.agent.local_run`) writes: `pid`, `started`, `exit_code`, `ended`, and
+`output.log`. The runner lives in its own session, so a job outlives an agent that is killed; the folder is
+the scheduler's record that `find` reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
+from aifactory.core.jobs import JobState
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def _stamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromtimestamp(float(text), tz=UTC)
+    except ValueError:
+        return None
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(self, workdir: Path) -> None:
+        self.root = Path(workdir)
+        (self.root / "jobs").mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, uid: str) -> Path:
+        if not UID_RE.match(uid):
+            raise BackendError(f"not a job uid: {uid!r}")
+        return self.root / "jobs" / uid
+
+    def ensure_account(self, account: str, gpu_minutes: int) -> None:
+        if not ACCOUNT_RE.match(account) or gpu_minutes < 0:
+            raise BackendError(f"invalid account {account!r} or limit {gpu_minutes}")
+        path = self.root / "accounts.json"
+        accounts = json.loads(_read(path) or "{}")
+        accounts[account] = {"gpu_minutes": gpu_minutes}
+        write_atomic(path, json.dumps(accounts, indent=1, sort_keys=True))
+
+    def account_limit(self, account: str) -> int | None:
+        entry = json.loads(_read(self.root / "accounts.json") or "{}").get(account)
+        return None if entry is None else int(entry["gpu_minutes"])
+
+    def submit(self, job: BatchJob) -> str:
+        if self.account_limit(job.account) is None:
+            raise BackendError(f"account {job.account} does not exist at this site")
+        folder = self._dir(job.uid)
+        try:
+            folder.mkdir()
+        except FileExistsError as exc:
+            raise BackendError(f"job {job.uid} was submitted already") from exc
+        (folder / "user.sh").write_text(job.script, encoding="utf-8")
+        meta = {"name": job.name, "account": job.account, "gpus": job.gpus, "time_limit_s": job.time_limit_s}
+        write_atomic(folder / "meta.json", json.dumps(meta))
+        write_atomic(folder / "env.json", json.dumps(dict(job.env)))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aifactory.agent.local_run", str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+        write_atomic(folder / "pid", str(proc.pid))
+        return str(proc.pid)
+
+    def _alive(self, folder: Path, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return False
+        if str(folder).encode() not in cmdline:
+            return False  # the pid was reused by another process
+        status = _read(Path(f"/proc/{pid}/stat")) or ""
+        return ") Z " not in status  # a zombie has finished
+
+    def find(self, uid: str) -> JobReport | None:
+        folder = self._dir(uid)
+        if not folder.is_dir():
+            return None
+        meta = json.loads(_read(folder / "meta.json") or "{}")
+        gpus = int(meta.get("gpus", 0))
+        pid_text = _read(folder / "pid") or ""
+        started, ended = _stamp(_read(folder / "started")), _stamp(_read(folder / "ended"))
+        exit_text = _read(folder / "exit_code")
+        message = ""
+        if exit_text is not None:
+            exit_code: int | None = int(exit_text)
+            if (folder / "cancelled").exists():
+                state = JobState.CANCELLED
+            elif exit_code == 0:
+                state = JobState.COMPLETED
+            else:
+                state = JobState.FAILED
+                message = _read(folder / "reason") or f"exit code {exit_code}"
+        else:
+            exit_code = None
+            if started is None:
+                state = JobState.SUBMITTED
+                if pid_text.isdigit() and not self._alive(folder, int(pid_text)):
+                    state, message = JobState.FAILED, "the runner ended before the job started"
+            elif pid_text.isdigit() and self._alive(folder, int(pid_text)):
+                state = JobState.RUNNING
+            else:
+                state, message = JobState.FAILED, "the runner ended without recording an exit code"
+                ended = ended or datetime.now(tz=UTC)
+        gpu_seconds = 0.0
+        if started is not None:
+            gpu_seconds = gpus * max(0.0, ((ended or datetime.now(tz=UTC)) - started).total_seconds())
+        return JobReport(uid=uid, scheduler_id=pid_text, state=state, exit_code=exit_code, gpu_seconds=gpu_seconds,
+                         started_at=started, ended_at=ended, message=message)
+
+    def cancel(self, uid: str) -> None:
+        folder = self._dir(uid)
+        if not folder.is_dir():
+            return
+        (folder / "cancelled").touch()
+        pid_text = _read(folder / "pid") or ""
+        if pid_text.isdigit() and self._alive(folder, int(pid_text)):
+            try:
+                os.kill(int(pid_text), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def logs(self, uid: str, max_bytes: int = 65536) -> str:
+        path = self._dir(uid) / "output.log"
+        try:
+            with path.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - max_bytes))
+                return fh.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""

@@ -1,0 +1,63 @@
+"""`aifactory agent`: a site's agent, pulling work from the portal with its own token."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from aifactory.agent.base import Backend
+from aifactory.agent.client import PortalClient
+from aifactory.agent.local import LocalBackend
+from aifactory.agent.runner import Agent
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("agent", help="run a site's agent")
+    p.add_argument("--site", required=True, help="the site's name in the portal")
+    p.add_argument("--backend", choices=("local", "slurm"), default="local")
+    p.add_argument("--url", default=os.environ.get("AIFACTORY_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--token-file", type=Path, help="file holding the site's token (or set AIFACTORY_AGENT_TOKEN)")
+    p.add_argument("--workdir", type=Path, default=None, help="where job folders and scripts are kept")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between passes")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--slurm-conf", help="SLURM_CONF of the cluster (slurm backend)")
+    p.add_argument("--cluster", help="Slurm cluster name (slurm backend)")
+    p.add_argument("--partition", help="Slurm partition (slurm backend)")
+    p.set_defaults(func=run)
+
+
+def make_backend(args: argparse.Namespace) -> Backend:
+    workdir = args.workdir or Path("var") / f"site-{args.site}"
+    if args.backend == "local":
+        return LocalBackend(workdir)
+    from aifactory.agent.slurm import SlurmBackend
+
+    return SlurmBackend(cluster=args.cluster or args.site, slurm_conf=args.slurm_conf, workdir=workdir,
+                        partition=args.partition)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    token = os.environ.get("AIFACTORY_AGENT_TOKEN", "")
+    if args.token_file:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            print(f"aifactory agent: cannot read token file: {exc}", file=sys.stderr)
+            return 2
+    if not token:
+        print("aifactory agent: no token (use --token-file or AIFACTORY_AGENT_TOKEN)", file=sys.stderr)
+        return 2
+    agent = Agent(PortalClient(args.url, token), make_backend(args))
+    if args.once:
+        result = agent.cycle()
+        return 1 if result.errors else 0
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    agent.run_forever(interval_s=args.interval, stop=lambda: bool(stopping))
+    return 0

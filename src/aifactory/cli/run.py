@@ -1,0 +1,75 @@
+"""`aifactory run`: the portal (gunicorn, SQLite by default) and one local agent, ready to click through."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("run", help="start the portal and a local agent")
+    p.add_argument("--host", default=os.environ.get("AIFACTORY_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("AIFACTORY_PORT", "8000")))
+    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("AIFACTORY_DATA_DIR", "var")))
+    p.add_argument("--machine", default="leonardo", help="machine the local agent stands in for")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aifactory.portal.bootstrap import DEMO_PASSWORD, DEMO_USER, bootstrap, setup_django
+
+    data_dir = args.data_dir.resolve()
+    setup_django(data_dir)
+    boot = bootstrap(data_dir=data_dir, site=f"{args.machine}-local", machine=args.machine, backend="local")
+    url = f"http://{args.host}:{args.port}"
+    env = {**os.environ, "AIFACTORY_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings"}
+    portal = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "aifactory.portal.wsgi:application", "--bind", f"{args.host}:{args.port}",
+         "--workers", str(args.workers), "--threads", "4", "--access-logfile", "-", "--log-level", "warning"],
+        env=env,
+    )
+    agent = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v1/catalog", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if portal.poll() is not None or time.monotonic() > deadline:
+                print("aifactory run: the portal did not start", file=sys.stderr)
+                return 1
+            time.sleep(0.3)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "aifactory.cli.main", "agent", "--site", boot.site, "--backend", "local",
+             "--url", url, "--token-file", str(boot.token_file), "--workdir", str(data_dir / f"site-{boot.site}")],
+            env=env,
+        )
+        print(f"\naifactory is running at {url}/  (API: {url}/api/v1/docs)", flush=True)
+        print(f"demo login: {DEMO_USER} / {DEMO_PASSWORD}   (or sign up at {url}/signup/)", flush=True)
+        print(f"local agent: site {boot.site} for machine {boot.machine}; data in {data_dir}", flush=True)
+        print("Ctrl-C stops both.", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while portal.poll() is None and agent.poll() is None:
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in (agent, portal):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from aifactory.portal.access.models import Application
+from aifactory.portal.access.selectors import application_get, applications_of
+from aifactory.portal.access.services import application_submit
+from aifactory.portal.common.auth import user_auth
+from aifactory.portal.organisations.selectors import organisation_get
+
+router = Router(tags=["access"], auth=user_auth)
+
+
+class ApplicationIn(Schema):
+    organisation: int
+    title: str = Field(..., min_length=3, max_length=200)
+    mode: str = Field("playground", max_length=20)
+    machine: str = Field(..., max_length=40)
+    params: float = Field(..., gt=0, le=1e15, description="model parameters")
+    tokens: float = Field(..., gt=0, le=1e17, description="training tokens")
+    gpus: int = Field(..., ge=1, le=100_000)
+    requested_gpu_hours: float = Field(..., gt=0, le=1e9)
+    months: int = Field(3, ge=1, le=12)
+    civil_use: bool
+    practices: list[str] = Field(default_factory=list, max_length=20, description="AI Act Article 5 practices")
+    areas: list[str] = Field(default_factory=list, max_length=20, description="AI Act Annex III areas")
+
+
+class ApplicationOut(Schema):
+    id: int
+    organisation: int
+    title: str
+    mode: str
+    machine: str
+    state: str
+    reasons: list[str]
+    high_risk: bool
+    systemic_risk: bool
+    requested_gpu_hours: float
+    plan: dict[str, Any]
+    submitted_at: datetime
+    decided_at: datetime | None
+    allocation: int | None
+
+
+def _out(app: Application) -> dict[str, Any]:
+    allocation = getattr(app, "allocation", None)
+    return {
+        "id": app.pk, "organisation": app.organisation_id, "title": app.title, "mode": app.mode,
+        "machine": app.machine.key, "state": app.state, "reasons": app.reasons, "high_risk": app.high_risk,
+        "systemic_risk": app.systemic_risk, "requested_gpu_hours": app.requested_gpu_hours, "plan": app.plan,
+        "submitted_at": app.submitted_at, "decided_at": app.decided_at,
+        "allocation": allocation.pk if allocation else None,
+    }
+
+
+@router.post("/applications", response={201: ApplicationOut})
+def submit(request: HttpRequest, body: ApplicationIn) -> tuple[int, dict[str, Any]]:
+    org = organisation_get(user=request.user, pk=body.organisation)
+    data = body.dict()
+    data.pop("organisation")
+    data["machine_key"] = data.pop("machine")
+    app = application_submit(organisation=org, user=request.user, **data)
+    return 201, _out(app)
+
+
+@router.get("/applications", response=list[ApplicationOut])
+def applications(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_out(a) for a in applications_of(request.user).select_related("allocation")]
+
+
+@router.get("/applications/{app_id}", response=ApplicationOut)
+def application(request: HttpRequest, app_id: int) -> dict[str, Any]:
+    return _out(application_get(user=request.user, pk=app_id))

@@ -1,0 +1,69 @@
+"""The API at /api/v1: one NinjaAPI, one router per bounded context, errors as {message, detail}."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from aifactory.core.exceptions import CoreError, InvalidInput, InvalidTransition
+from aifactory.portal.access.api import router as access_router
+from aifactory.portal.allocations.api import router as allocations_router
+from aifactory.portal.common.errors import PortalError
+from aifactory.portal.federation.api import agent_router
+from aifactory.portal.federation.api import router as federation_router
+from aifactory.portal.jobs.api import router as jobs_router
+from aifactory.portal.organisations.api import router as organisations_router
+
+api = NinjaAPI(title="aifactory", version="1", urls_namespace="api-v1", description=__doc__ or "")
+
+
+def _answer(request: HttpRequest, status: int, message: str, detail: object = None) -> HttpResponse:
+    return api.create_response(request, {"message": message, "detail": detail}, status=status)
+
+
+@api.exception_handler(PortalError)
+def portal_error(request: HttpRequest, exc: PortalError) -> HttpResponse:
+    return _answer(request, exc.status, exc.message, exc.detail)
+
+
+@api.exception_handler(CoreError)
+def core_error(request: HttpRequest, exc: CoreError) -> HttpResponse:
+    if isinstance(exc, InvalidInput):
+        return _answer(request, 400, exc.message, {"field": exc.field})
+    if isinstance(exc, InvalidTransition):
+        return _answer(request, 409, exc.message, {"current": exc.current, "target": exc.target})
+    return _answer(request, 400, exc.message)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields = []
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path")]
+        fields.append({"field": ".".join(loc), "message": err.get("msg", "invalid")})
+    summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields) or "invalid input"
+    return _answer(request, 422, summary, fields)
+
+
+@api.exception_handler(AuthenticationError)
+def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _answer(request, 401, "a valid token is required (Authorization: Bearer <token>)")
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _answer(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _answer(request, 404, "not found")
+
+
+api.add_router("/", federation_router)
+api.add_router("/agent/", agent_router)
+api.add_router("/", organisations_router)
+api.add_router("/", access_router)
+api.add_router("/", allocations_router)
+api.add_router("/", jobs_router)

@@ -1,0 +1,33 @@
+"""API authentication: people by personal token (or their browser session), agents by their site token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import HttpBearer, SessionAuth
+
+from aifactory.portal.federation.selectors import site_by_token
+from aifactory.portal.organisations.models import ApiToken
+from aifactory.portal.organisations.selectors import user_by_token
+from aifactory.portal.common import tokens
+
+
+class UserToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = user_by_token(token)
+        if user is None:
+            return None
+        ApiToken.objects.filter(digest=tokens.digest(token)).update(last_used_at=timezone.now())
+        request.user = user
+        return user
+
+
+class SiteToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        return site_by_token(token)
+
+
+user_auth = [UserToken(), SessionAuth()]
+site_auth = [SiteToken()]

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django import forms
+
+
+class JobForm(forms.Form):
+    allocation = forms.TypedChoiceField(coerce=int)
+    name = forms.RegexField(regex=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", max_length=64, initial="train")
+    script = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}), max_length=65536,
+        initial='echo "training on $AIFACTORY_GPUS GPUs"\nsleep 3\necho done',
+        help_text="bash commands, run as a script at the site",
+    )
+    gpus = forms.IntegerField(min_value=0, max_value=1024, initial=1, label="GPUs")
+    time_limit_s = forms.IntegerField(min_value=60, max_value=7 * 86400, initial=600, label="Time limit (seconds)")
+
+    def __init__(self, *args: object, allocations: list[tuple[int, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["allocation"].choices = allocations

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from aifactory.core.jobs import JobState
+from aifactory.portal.common.errors import NotFound
+from aifactory.portal.federation.models import Site
+from aifactory.portal.jobs.models import Job
+
+
+def jobs_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Job]:
+    qs = Job.objects.select_related("allocation", "site", "allocation__machine")
+    if not user.is_authenticated:
+        return qs.none()
+    if user.is_staff:
+        return qs
+    return qs.filter(allocation__organisation__members=user)
+
+
+def job_get(*, user: AbstractBaseUser | AnonymousUser, uid: str) -> Job:
+    job = jobs_of(user).filter(uid=uid).first()
+    if job is None:
+        raise NotFound(f"job {uid} not found")
+    return job
+
+
+def jobs_open_for_site(site: Site) -> QuerySet[Job]:
+    """Jobs the site's agent must act on: not yet finished."""
+    open_states = [s.value for s in JobState if not s.terminal]
+    return Job.objects.select_related("allocation").filter(site=site, state__in=open_states).order_by("pk")

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from aifactory.portal.allocations.selectors import allocations_of
+from aifactory.portal.common.errors import PortalError
+from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.jobs.forms import JobForm
+from aifactory.portal.jobs.selectors import job_get, jobs_of
+from aifactory.portal.jobs.services import job_cancel, job_submit
+
+
+@login_required
+def job_new(request: HttpRequest) -> HttpResponse:
+    allocations = {a.pk: a for a in allocations_of(request.user)}
+    if not allocations:
+        messages.info(request, "Apply for an allocation first.")
+        return redirect("dashboard")
+    form = JobForm(request.POST or None, allocations=[(pk, str(a)) for pk, a in allocations.items()])
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            job = job_submit(user=request.user, allocation=allocations[data.pop("allocation")], **data)
+        except PortalError as exc:
+            add_portal_error(form, exc)
+        else:
+            return redirect("job-detail", uid=job.uid)
+    return render(request, "job_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def job_detail(request: HttpRequest, uid: str) -> HttpResponse:
+    job = job_get(user=request.user, uid=uid)
+    template = "_job_live.html" if request.headers.get("HX-Request") else "job_detail.html"
+    return render(request, template, {"job": job})
+
+
+@login_required
+def jobs_table(request: HttpRequest) -> HttpResponse:
+    return render(request, "_jobs_table.html", {"jobs": jobs_of(request.user)[:50]})
+
+
+@login_required
+@require_POST
+def job_cancel_view(request: HttpRequest, uid: str) -> HttpResponse:
+    try:
+        job_cancel(job=job_get(user=request.user, uid=uid))
+    except PortalError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Cancellation requested.")
+    return redirect("job-detail", uid=uid)

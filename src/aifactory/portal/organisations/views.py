@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from aifactory.portal.access.forms import ApplicationForm
+from aifactory.portal.access.selectors import applications_of
+from aifactory.portal.allocations.selectors import allocations_of
+from aifactory.portal.common.errors import PortalError
+from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.jobs.forms import JobForm
+from aifactory.portal.jobs.selectors import jobs_of
+from aifactory.portal.organisations.forms import OrganisationForm, PledgeForm, SignupForm
+from aifactory.portal.organisations.selectors import organisation_get, organisations_of
+from aifactory.portal.organisations.services import organisation_pledge, organisation_register, user_signup
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_signup(**form.cleaned_data)
+        except PortalError as exc:
+            add_portal_error(form, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("dashboard")
+    return render(request, "signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def dashboard_context(request: HttpRequest) -> dict[str, object]:
+    orgs = list(organisations_of(request.user).prefetch_related("pledges"))
+    allocations = list(allocations_of(request.user))
+    return {
+        "organisations": orgs,
+        "applications": applications_of(request.user).select_related("allocation")[:50],
+        "allocations": allocations,
+        "jobs": jobs_of(request.user)[:50],
+        "org_form": OrganisationForm(),
+        "pledge_form": PledgeForm(),
+        "application_form": ApplicationForm(organisations=[(o.pk, o.name) for o in orgs]) if orgs else None,
+        "job_form": JobForm(allocations=[(a.pk, str(a)) for a in allocations]) if allocations else None,
+    }
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard.html", dashboard_context(request))
+
+
+@login_required
+def organisation_new(request: HttpRequest) -> HttpResponse:
+    form = OrganisationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            org = organisation_register(user=request.user, **form.cleaned_data)
+        except PortalError as exc:
+            add_portal_error(form, exc)
+        else:
+            messages.success(request, f"{org.name} registered ({org.get_sme_category_display()}).")
+            return redirect("dashboard")
+    return render(request, "organisation_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def organisation_pledges(request: HttpRequest, org_id: int) -> HttpResponse:
+    org = organisation_get(user=request.user, pk=org_id)
+    form = PledgeForm(request.POST)
+    if form.is_valid():
+        organisation_pledge(organisation=org, user=request.user, pledges=form.cleaned_data["pledges"])
+        messages.success(request, "AI Pact pledges recorded.")
+    else:
+        messages.error(request, "Choose at least one pledge.")
+    return redirect("dashboard")
