@@ -1,0 +1,579 @@
+"""A site's Slurm cluster as an agent backend: drives sbatch, squeue, sacct, sacctmgr and scancel.
+
+Every command runs through `subprocess.run` with an argument list (never a shell) and a small,
+explicit environment: PATH, HOME, LANG/LC_ALL=C.UTF-8, TZ when set, and SLURM_CONF from the
+constructor, so one process can drive several clusters and nothing of the agent's own
+environment (its portal token, a surrounding job's SLURM_* variables, SQUEUE_FORMAT, ...) reaches
+Slurm's tools or the jobs, which inherit sbatch's environment.
+
+How a job is laid out (workdir/<uid>/):
+
+    user.sh      the user's commands, byte for byte; the only file that runs user text
+    batch.sh     written by the backend: exports the job's environment, each value through
+                 shlex.quote, then `exec /bin/bash <workdir>/<uid>/user.sh`
+    output.log   stdout and stderr of the job (sbatch --output), read back by `logs`
+
+The portal's uid is written into the scheduler's record as the job name `aif-<uid>` and the comment
+`aif:<uid>`; `find` looks the name up, first with squeue (jobs the controller holds), then with
+sacct (the accounting database, which keeps finished jobs). The job's own name (BatchJob.name)
+reaches the job only as the quoted value of AIF_JOB_NAME, never a command line.
+
+Slurm state           -> JobState
+    PENDING, CONFIGURING, REQUEUED, REQUEUE_HOLD, REQUEUE_FED, RESIZING       -> SUBMITTED
+    RUNNING, COMPLETING, SUSPENDED, STOPPED, SIGNALING, STAGE_OUT             -> RUNNING
+    COMPLETED                                                                 -> COMPLETED
+    FAILED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, BOOT_FAIL, DEADLINE, PREEMPTED,
+    SPECIAL_EXIT                                                              -> FAILED
+    CANCELLED (sacct: "CANCELLED by <uid>"), REVOKED                          -> CANCELLED
+Any other state, and any line that does not have the fields asked for, raises BackendError with
+the line: scheduler output is external input.
+
+GPU budgets. `ensure_account(account, gpu_minutes)` creates the account in this cluster
+(`sacctmgr add account ... cluster=<cluster>`), adds the user to it and sets the account's
+association limit `GrpTRESMins=gres/<gres>=<gpu_minutes>`, then waits until slurmctld has loaded
+it. The limit is only a budget when the cluster runs priority/multifactor (usage is counted by
+its decay thread) and enforces `limits`. What Slurm 22.05 does with a job that does not fit
+(observed on the test clusters of scripts/slurm-cluster.sh):
+
+- with AccountingStorageEnforce including `safe` (the test clusters): sbatch accepts the job, and
+  it stays PENDING with reason AssocGrpGRESMinutes as long as its GPUs x time limit exceeds what is
+  left of the budget; it starts only if the budget is raised. `find` reports it SUBMITTED with a
+  message naming the budget, so the agent can cancel it or ask for more GPU-minutes;
+- without `safe`: the job starts as long as the GPU-minutes already used are below the limit, even
+  if it will overrun it; once usage reaches the limit, new jobs stay pending (AssocGrpGRESMinutes);
+- an account that Slurm does not know, or one the user is not in: sbatch refuses ("Invalid account
+  or account/partition combination specified") and `submit` raises BackendError with those words.
+
+Jobs' output files are read from workdir, so on a real site workdir must be on a file system that
+both the agent and the compute nodes see.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
+from aifactory.core.jobs import JobState
+
+__all__ = [
+    "CommandResult",
+    "Runner",
+    "SacctRow",
+    "SlurmBackend",
+    "SqueueRow",
+    "batch_script",
+    "map_state",
+    "parse_sacct_line",
+    "parse_squeue_line",
+    "run_command",
+]
+
+JOB_NAME_PREFIX = "aif-"
+COMMENT_PREFIX = "aif:"
+SACCT_FORMAT = "JobID,JobName,State,ExitCode,ElapsedRaw,AllocTRES,Start,End"
+SACCT_SINCE = "2020-01-01"
+SQUEUE_FORMAT = "%i|%j|%T|%r|%S"
+OUTPUT_FILE = "output.log"
+USER_SCRIPT = "user.sh"
+BATCH_SCRIPT = "batch.sh"
+
+CLUSTER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+GRES_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+JOB_ID_RE = re.compile(r"^(\d+)([_+]\d+)?$")
+EXIT_CODE_RE = re.compile(r"^(\d+):(\d+)$")
+
+_STATES: dict[str, JobState] = {
+    "PENDING": JobState.SUBMITTED,
+    "CONFIGURING": JobState.SUBMITTED,
+    "REQUEUED": JobState.SUBMITTED,
+    "REQUEUE_HOLD": JobState.SUBMITTED,
+    "REQUEUE_FED": JobState.SUBMITTED,
+    "RESIZING": JobState.SUBMITTED,
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,
+    "SUSPENDED": JobState.RUNNING,
+    "STOPPED": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.RUNNING,
+    "COMPLETED": JobState.COMPLETED,
+    "FAILED": JobState.FAILED,
+    "TIMEOUT": JobState.FAILED,
+    "NODE_FAIL": JobState.FAILED,
+    "OUT_OF_MEMORY": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "DEADLINE": JobState.FAILED,
+    "PREEMPTED": JobState.FAILED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED,
+    "REVOKED": JobState.CANCELLED,
+}
+
+# Pending reasons that mean the account's GPU-minutes budget stops the job from starting.
+_BUDGET_REASONS = frozenset(
+    {"AssocGrpGRESMinutes", "AssocGrpGRESRunMinutes", "AssocGrpTRESMinutes", "AssocGrpTRESRunMinutes"}
+)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Runner = Callable[[Sequence[str], Mapping[str, str], float], CommandResult]
+
+
+def run_command(argv: Sequence[str], env: Mapping[str, str], timeout_s: float) -> CommandResult:
+    """Run one Slurm tool: argument list, no shell, the given environment only."""
+    try:
+        done = subprocess.run(
+            list(argv),
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BackendError(f"{argv[0]} did not answer within {timeout_s:g} s") from exc
+    except OSError as exc:
+        raise BackendError(f"cannot run {argv[0]}: {exc}") from exc
+    return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+def map_state(raw: str, line: str = "") -> JobState:
+    """Slurm's state word (sacct may add "by <uid>") as a JobState; BackendError when unknown."""
+    word = raw.split(" ", 1)[0].strip().rstrip("+")
+    try:
+        return _STATES[word]
+    except KeyError:
+        raise BackendError(f"unknown Slurm job state {raw!r} in line {line!r}") from None
+
+
+@dataclass(frozen=True)
+class SqueueRow:
+    job_id: str
+    name: str
+    state: JobState
+    raw_state: str
+    reason: str
+    start: datetime | None
+
+
+@dataclass(frozen=True)
+class SacctRow:
+    job_id: str
+    name: str
+    state: JobState
+    raw_state: str
+    exit_code: int
+    signal: int
+    elapsed_s: int
+    gpus: int
+    allocated: bool  # AllocTRES not empty: the job had resources (it started)
+    start: datetime | None
+    end: datetime | None
+
+
+def _job_id(value: str, line: str) -> str:
+    if not JOB_ID_RE.match(value):
+        raise BackendError(f"malformed Slurm job id {value!r} in line {line!r}")
+    return value
+
+
+def _job_id_key(job_id: str) -> int:
+    match = JOB_ID_RE.match(job_id)
+    return int(match.group(1)) if match else -1
+
+
+def _time(value: str, line: str) -> datetime | None:
+    """Slurm's local ISO time as an aware UTC datetime; None for Unknown/None/N/A/empty."""
+    value = value.strip()
+    if value in {"", "Unknown", "None", "N/A", "NONE"}:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BackendError(f"malformed time {value!r} in line {line!r}") from None
+    return parsed.astimezone(UTC)
+
+
+def _gpus_from_tres(tres: str, gres: str, line: str) -> int:
+    """GPUs in a TRES string such as `billing=1,cpu=1,gres/gpu=2,node=1` (typed gres/gpu:a100=2 summed)."""
+    untyped: int | None = None
+    typed = 0
+    key = f"gres/{gres}"
+    for item in filter(None, tres.strip().split(",")):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise BackendError(f"malformed TRES {item!r} in line {line!r}")
+        if name != key and not name.startswith(key + ":"):
+            continue
+        if not value.isdigit():
+            raise BackendError(f"malformed GPU count {item!r} in line {line!r}")
+        if name == key:
+            untyped = int(value)
+        else:
+            typed += int(value)
+    return untyped if untyped is not None else typed
+
+
+def parse_squeue_line(line: str) -> SqueueRow:
+    """One line of `squeue -h -o '%i|%j|%T|%r|%S'`."""
+    fields = line.split("|")
+    if len(fields) != 5:
+        raise BackendError(f"squeue line does not have 5 fields: {line!r}")
+    job_id, name, raw_state, reason, start = fields
+    return SqueueRow(
+        job_id=_job_id(job_id.strip(), line),
+        name=name,
+        state=map_state(raw_state, line),
+        raw_state=raw_state.strip(),
+        reason=reason.strip(),
+        start=_time(start, line),
+    )
+
+
+def parse_sacct_line(line: str, gres: str = "gpu") -> SacctRow:
+    """One line of `sacct -X -n -P --format=JobID,JobName,State,ExitCode,ElapsedRaw,AllocTRES,Start,End`."""
+    fields = line.split("|")
+    if len(fields) != 8:
+        raise BackendError(f"sacct line does not have 8 fields: {line!r}")
+    job_id, name, raw_state, exit_code, elapsed, tres, start, end = fields
+    code = EXIT_CODE_RE.match(exit_code.strip())
+    if code is None:
+        raise BackendError(f"malformed exit code {exit_code!r} in line {line!r}")
+    if not elapsed.strip().isdigit():
+        raise BackendError(f"malformed elapsed seconds {elapsed!r} in line {line!r}")
+    return SacctRow(
+        job_id=_job_id(job_id.strip(), line),
+        name=name,
+        state=map_state(raw_state, line),
+        raw_state=raw_state.strip(),
+        exit_code=int(code.group(1)),
+        signal=int(code.group(2)),
+        elapsed_s=int(elapsed),
+        gpus=_gpus_from_tres(tres, gres, line),
+        allocated=bool(tres.strip()),
+        start=_time(start, line),
+        end=_time(end, line),
+    )
+
+
+def batch_script(job: BatchJob, job_dir: Path) -> str:
+    """The batch script sbatch runs: environment (every value quoted), then the user's file.
+
+    Only the values the backend controls are spelled out; the user's script text never appears here.
+    """
+    lines = [
+        "#!/bin/bash",
+        f"# aifactory job {job.uid}; the user's commands are in {USER_SCRIPT}.",
+        f"export AIF_JOB_UID={job.uid}",
+        f"export AIF_JOB_NAME={shlex.quote(job.name)}",
+        f"export AIF_JOB_DIR={shlex.quote(str(job_dir))}",
+    ]
+    for key, value in job.env.items():
+        lines.append(f"export {key}={shlex.quote(value)}")
+    lines.append(f"cd {shlex.quote(str(job_dir))} || exit 1")
+    lines.append(f"exec /bin/bash {shlex.quote(str(job_dir / USER_SCRIPT))}")
+    return "\n".join(lines) + "\n"
+
+
+def _check_text(what: str, value: str) -> None:
+    if "\x00" in value:
+        raise BackendError(f"{what} contains a NUL byte, which a job environment cannot carry")
+
+
+def _current_user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+class SlurmBackend(Backend):
+    """One Slurm cluster, selected by its slurm.conf (SLURM_CONF) and named as in its ClusterName."""
+
+    name = "slurm"
+
+    def __init__(
+        self,
+        *,
+        cluster: str,
+        slurm_conf: str | None,
+        workdir: Path,
+        partition: str | None = None,
+        user: str | None = None,
+        gres: str = "gpu",
+        timeout_s: float = 30,
+        runner: Runner | None = None,
+    ) -> None:
+        if not CLUSTER_RE.match(cluster):
+            raise ValueError(f"cluster name {cluster!r} is not a valid Slurm ClusterName")
+        if partition is not None and not PARTITION_RE.match(partition):
+            raise ValueError(f"partition {partition!r} is not a valid Slurm partition name")
+        if not GRES_RE.match(gres):
+            raise ValueError(f"gres {gres!r} is not a valid GRES name")
+        user = user if user is not None else _current_user()
+        if not USER_RE.match(user):
+            raise ValueError(f"user {user!r} is not a valid user name")
+        workdir = Path(workdir).absolute()
+        # sbatch expands %-patterns in --output and a newline would break the batch script's lines.
+        if any(ch in str(workdir) for ch in "%\\\n\r\x00"):
+            raise ValueError(f"workdir {str(workdir)!r} must not contain %, backslash or line breaks")
+        if slurm_conf is not None and "\x00" in slurm_conf:
+            raise ValueError("slurm_conf must not contain a NUL byte")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self.cluster = cluster
+        self.slurm_conf = slurm_conf
+        self.workdir = workdir
+        self.partition = partition
+        self.user = user
+        self.gres = gres
+        self.timeout_s = float(timeout_s)
+        self._runner: Runner = runner if runner is not None else run_command
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def command_env(self) -> dict[str, str]:
+        """The whole environment Slurm's tools (and, through sbatch, the jobs) get."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+        }
+        if "TZ" in os.environ:
+            env["TZ"] = os.environ["TZ"]
+        if self.slurm_conf is not None:
+            env["SLURM_CONF"] = self.slurm_conf
+        return env
+
+    def _run(self, argv: Sequence[str], *, ok_words: Sequence[str] = ()) -> str:
+        result = self._runner(list(argv), self.command_env(), self.timeout_s)
+        if result.returncode != 0:
+            said = result.stderr.strip() or result.stdout.strip() or f"exit status {result.returncode}"
+            if any(word in result.stdout or word in result.stderr for word in ok_words):
+                return result.stdout
+            raise BackendError(f"{argv[0]} failed: {said}")
+        return result.stdout
+
+    @staticmethod
+    def _check_uid(uid: str) -> None:
+        if not UID_RE.match(uid):
+            raise BackendError(f"job uid must be 32 hex digits, got {uid!r}")
+
+    def job_dir(self, uid: str) -> Path:
+        self._check_uid(uid)
+        return self.workdir / uid
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def ensure_account(self, account: str, gpu_minutes: int) -> None:
+        if not ACCOUNT_RE.match(account):
+            raise BackendError(f"account {account!r} is not a valid scheduler account name")
+        if isinstance(gpu_minutes, bool) or not isinstance(gpu_minutes, int) or gpu_minutes < 0:
+            raise BackendError(f"gpu_minutes must be a non-negative integer, got {gpu_minutes!r}")
+        users = self._associations(account)
+        if "" not in users:
+            self._run(
+                ["sacctmgr", "-i", "add", "account", account, f"cluster={self.cluster}"],
+                ok_words=("Nothing new added",),
+            )
+        if self.user not in users:
+            self._run(
+                ["sacctmgr", "-i", "add", "user", self.user, f"account={account}", f"cluster={self.cluster}"],
+                ok_words=("Nothing new added",),
+            )
+        limit = f"GrpTRESMins=gres/{self.gres}={gpu_minutes}"
+        where = ["where", f"name={account}", f"cluster={self.cluster}"]
+        self._run(["sacctmgr", "-i", "modify", "account", *where, "set", limit], ok_words=("Nothing modified",))
+        self._wait_for_controller(account, gpu_minutes)
+
+    def _associations(self, account: str) -> set[str]:
+        """Users with an association to the account in this cluster ('' is the account's own)."""
+        where = ["where", f"cluster={self.cluster}", f"account={account}"]
+        out = self._run(["sacctmgr", "-n", "-P", "show", "assoc", *where, "format=Account,User"])
+        users: set[str] = set()
+        for line in out.splitlines():
+            if not line.strip():
+                continue
+            fields = line.split("|")
+            if len(fields) != 2 or fields[0] != account:
+                raise BackendError(f"unexpected sacctmgr line: {line!r}")
+            users.add(fields[1])
+        return users
+
+    def _wait_for_controller(self, account: str, gpu_minutes: int) -> None:
+        """slurmctld learns of new associations from slurmdbd; a job submitted before that is refused."""
+        argv = ["scontrol", "show", "assoc_mgr", f"accounts={account}", f"users={self.user}", "flags=assoc"]
+        want_user = f"Account={account} UserName={self.user}("
+        want_limit = f"gres/{self.gres}={gpu_minutes}("
+        deadline = time.monotonic() + self.timeout_s
+        said = ""
+        while True:
+            result = self._runner(argv, self.command_env(), self.timeout_s)
+            said = result.stdout + result.stderr
+            if result.returncode == 0 and want_user in said and want_limit in said:
+                return
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"slurmctld has not loaded account {account!r} with GrpTRESMins gres/{self.gres}="
+                    f"{gpu_minutes} after {self.timeout_s:g} s: {said.strip()[-500:]}"
+                )
+            time.sleep(0.2)
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def sbatch_argv(self, job: BatchJob, job_dir: Path) -> list[str]:
+        if job.gpus % job.nodes:
+            raise BackendError(f"{job.gpus} GPUs cannot be spread evenly over {job.nodes} nodes")
+        minutes = -(-job.time_limit_s // 60)
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--job-name={JOB_NAME_PREFIX}{job.uid}",
+            f"--comment={COMMENT_PREFIX}{job.uid}",
+            f"--account={job.account}",
+            f"--nodes={job.nodes}",
+            f"--time={minutes}",
+            f"--output={job_dir / OUTPUT_FILE}",
+            f"--chdir={job_dir}",
+            "--no-requeue",
+        ]
+        if job.gpus:
+            argv.append(f"--gres={self.gres}:{job.gpus // job.nodes}")
+        if self.partition is not None:
+            argv.append(f"--partition={self.partition}")
+        argv.append(str(job_dir / BATCH_SCRIPT))
+        return argv
+
+    def submit(self, job: BatchJob) -> str:
+        """Write the job's files and sbatch it; a uid the scheduler already knows is not submitted again."""
+        _check_text("job name", job.name)
+        for key, value in job.env.items():
+            _check_text(f"environment variable {key}", value)
+        known = self.find(job.uid)
+        if known is not None:
+            return known.scheduler_id
+        job_dir = self.job_dir(job.uid)
+        argv = self.sbatch_argv(job, job_dir)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / USER_SCRIPT).write_text(job.script, encoding="utf-8")
+        batch = job_dir / BATCH_SCRIPT
+        batch.write_text(batch_script(job, job_dir), encoding="utf-8")
+        batch.chmod(0o700)
+        out = self._run(argv).strip()
+        job_id = out.split(";", 1)[0].strip()
+        if not job_id.isdigit():
+            raise BackendError(f"sbatch answered {out!r}, not a job id")
+        return job_id
+
+    def _squeue(self, uid: str) -> list[SqueueRow]:
+        out = self._run(["squeue", "-h", "--name", f"{JOB_NAME_PREFIX}{uid}", "-o", SQUEUE_FORMAT])
+        rows = [parse_squeue_line(line) for line in out.splitlines() if line.strip()]
+        return [row for row in rows if row.name == f"{JOB_NAME_PREFIX}{uid}"]
+
+    def _sacct(self, uid: str) -> list[SacctRow]:
+        name = f"{JOB_NAME_PREFIX}{uid}"
+        out = self._run(
+            ["sacct", "-X", "-n", "-P", "--name", name, "-S", SACCT_SINCE, "-E", "now", f"--format={SACCT_FORMAT}"]
+        )
+        rows = [parse_sacct_line(line, self.gres) for line in out.splitlines() if line.strip()]
+        return [row for row in rows if row.name == f"{JOB_NAME_PREFIX}{uid}"]
+
+    def find(self, uid: str) -> JobReport | None:
+        self._check_uid(uid)
+        queued = max(self._squeue(uid), key=lambda row: _job_id_key(row.job_id), default=None)
+        if queued is not None and queued.state is JobState.SUBMITTED:
+            return JobReport(
+                uid=uid, scheduler_id=queued.job_id, state=JobState.SUBMITTED, message=_pending_message(queued.reason)
+            )
+        accounted = max(self._sacct(uid), key=lambda row: _job_id_key(row.job_id), default=None)
+        if accounted is not None and (queued is None or accounted.job_id == queued.job_id):
+            state = accounted.state
+            if queued is not None and not state.terminal:
+                state = queued.state  # the controller is ahead of the accounting database
+            return _report_from_sacct(uid, accounted, state)
+        if queued is not None:
+            message = f"slurm: {queued.raw_state}"
+            return JobReport(uid, queued.job_id, queued.state, started_at=queued.start, message=message)
+        return None
+
+    def cancel(self, uid: str) -> None:
+        self._check_uid(uid)
+        self._run(["scancel", "--name", f"{JOB_NAME_PREFIX}{uid}"])
+
+    def logs(self, uid: str, max_bytes: int = 65536) -> str:
+        path = self.job_dir(uid) / OUTPUT_FILE
+        if max_bytes <= 0:
+            return ""
+        try:
+            with path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - max_bytes))
+                data = handle.read(max_bytes)
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise BackendError(f"cannot read the output of job {uid}: {exc}") from exc
+        return data.decode("utf-8", errors="replace")
+
+    def queue_wait_s(self) -> float:
+        """The latest expected start among pending jobs (squeue --start), from now; 0 when none is known."""
+        argv = ["squeue", "-h", "--start", "-t", "PENDING", "-o", "%S"]
+        if self.partition is not None:
+            argv += ["-p", self.partition]
+        out = self._run(argv)
+        now = datetime.now(UTC)
+        wait = 0.0
+        for line in out.splitlines():
+            if not line.strip():
+                continue
+            start = _time(line, line)
+            if start is not None:
+                wait = max(wait, (start - now).total_seconds())
+        return wait
+
+
+def _pending_message(reason: str) -> str:
+    if reason in _BUDGET_REASONS:
+        return (
+            f"pending ({reason}): the account's GPU-minutes budget (GrpTRESMins) has too little left for "
+            "this job's GPUs x time limit; it will not start unless the budget is raised"
+        )
+    if reason in {"", "None"}:
+        return "pending"
+    return f"pending ({reason})"
+
+
+def _report_from_sacct(uid: str, row: SacctRow, state: JobState) -> JobReport:
+    exit_code: int | None = None
+    finished = state in {JobState.COMPLETED, JobState.FAILED}
+    if finished or (state is JobState.CANCELLED and (row.exit_code or row.signal)):
+        exit_code = 128 + row.signal if row.signal else row.exit_code
+    message = f"slurm: {row.raw_state}"
+    if state is JobState.FAILED:
+        message += f", exit code {row.exit_code}" + (f", signal {row.signal}" if row.signal else "")
+    return JobReport(
+        uid=uid,
+        scheduler_id=row.job_id,
+        state=state,
+        exit_code=exit_code,
+        gpu_seconds=float(row.elapsed_s * row.gpus),
+        started_at=row.start if row.allocated else None,
+        ended_at=row.end if state.terminal and row.allocated else None,
+        message=message,
+    )
