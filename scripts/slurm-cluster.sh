@@ -123,8 +123,9 @@ install_packages() {
             created_policy=1
         fi
         if ! {
-            apt-get update -qq &&
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+            apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                    -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
         }; then
             ((created_policy)) && rm -f /usr/sbin/policy-rc.d
             die "apt-get could not install ${missing[*]}"
