@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,20 +70,33 @@ def watched_page(browser: object, request: pytest.FixtureRequest) -> Iterator[Pa
     assert watch.problems == [], watch.problems
 
 
-@pytest.fixture
-def federation(live_server: object, tmp_path: Path) -> Iterator[str]:
-    """The live portal with the catalog loaded, one site for Leonardo and its local agent running."""
-    from aifactory.agent.client import PortalClient
-    from aifactory.agent.local import LocalBackend
-    from aifactory.agent.runner import Agent
-    from aifactory.portal.federation.services import catalog_sync, site_create
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    catalog_sync()
-    _, token = site_create(name="leonardo-local", machine_key="leonardo", backend="local")
-    stop = threading.Event()
-    agent = Agent(PortalClient(live_server.url, token), LocalBackend(tmp_path / "site"))
-    worker = threading.Thread(target=agent.run_forever, kwargs={"interval_s": 0.3, "stop": stop.is_set}, daemon=True)
-    worker.start()
-    yield live_server.url
-    stop.set()
-    worker.join(timeout=5)
+
+@pytest.fixture(scope="session")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """What `make run` starts: the portal under gunicorn on a fresh SQLite file, and its local agent."""
+    data_dir = tmp_path_factory.mktemp("portal")
+    port = _free_port()
+    log = (data_dir / "run.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aifactory.cli.main", "run", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "AIFACTORY_AGENT_INTERVAL_S": "0.3"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while b"aifactory is running" not in (data_dir / "run.log").read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("aifactory run did not start:\n" + (data_dir / "run.log").read_text(errors="replace"))
+        time.sleep(0.3)
+    yield url
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 
-import pytest
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_sign_up_to_finished_job(federation: str, watched_page) -> None:
@@ -16,7 +14,7 @@ def test_sign_up_to_finished_job(federation: str, watched_page) -> None:
     watched_page.shot("01-home")
     page.get_by_role("link", name="Sign up").first.click()
 
-    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Username").fill(f"ada{time.time_ns() % 10**9}")
     page.get_by_label("Email").fill("ada@example.org")
     page.get_by_label("Password").fill("short")
     page.get_by_role("button", name="Sign up").click()
@@ -27,7 +25,7 @@ def test_sign_up_to_finished_job(federation: str, watched_page) -> None:
     expect(page).to_have_url(re.compile(r"/dashboard/$"))
     watched_page.shot("03-dashboard-new")
 
-    page.get_by_label("Name", exact=True).fill("Nordic Vision Labs")
+    page.get_by_label("Name:", exact=True).fill("Nordic Vision Labs")
     page.get_by_label("Country").fill("XX")
     page.get_by_label("Headcount").fill("12")
     page.get_by_label("Annual turnover (EUR)").fill("1500000")
@@ -65,10 +63,11 @@ def test_sign_up_to_finished_job(federation: str, watched_page) -> None:
             break
         expect(page.locator("ul.errorlist").first).to_contain_text("not provisioned")
         page.wait_for_timeout(300)
+    watched_page.shot("08-job-submitted")
     expect(page.get_by_test_id("job-state")).to_have_text("completed", timeout=30_000)
     expect(page.locator("pre.log")).to_contain_text("done")
-    watched_page.shot("08-job-finished")
+    watched_page.shot("09-job-finished")
 
     page.get_by_role("link", name="Dashboard").click()
     expect(page.locator("#jobs-table")).to_contain_text("completed")
-    watched_page.shot("09-dashboard-after-job")
+    watched_page.shot("10-dashboard-after-job")

@@ -20,6 +20,17 @@ from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, Batc
 from aifactory.core.jobs import JobState
 
 
+# Runners started by this process, kept until they end so that each is reaped (no zombie, no ResourceWarning from a
+# Popen dropped while its process runs). A runner does not depend on this: it outlives the agent that started it.
+_RUNNERS: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap() -> None:
+    for pid, proc in list(_RUNNERS.items()):
+        if proc.poll() is not None:
+            del _RUNNERS[pid]
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -86,6 +97,7 @@ class LocalBackend(Backend):
             start_new_session=True,
             close_fds=True,
         )
+        _RUNNERS[proc.pid] = proc
         write_atomic(folder / "pid", str(proc.pid))
         return str(proc.pid)
 
@@ -94,12 +106,13 @@ class LocalBackend(Backend):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             return False
-        if str(folder).encode() not in cmdline:
-            return False  # the pid was reused by another process
+        if str(folder).encode() not in cmdline and (folder / "started").exists():
+            return False  # the pid was reused by another process (before exec, the runner shows its parent's)
         status = _read(Path(f"/proc/{pid}/stat")) or ""
         return ") Z " not in status  # a zombie has finished
 
     def find(self, uid: str) -> JobReport | None:
+        _reap()
         folder = self._dir(uid)
         if not folder.is_dir():
             return None
@@ -120,12 +133,14 @@ class LocalBackend(Backend):
                 message = _read(folder / "reason") or f"exit code {exit_code}"
         else:
             exit_code = None
-            if started is None:
-                state = JobState.SUBMITTED
-                if pid_text.isdigit() and not self._alive(folder, int(pid_text)):
-                    state, message = JobState.FAILED, "the runner ended before the job started"
-            elif pid_text.isdigit() and self._alive(folder, int(pid_text)):
-                state = JobState.RUNNING
+            runner_gone = pid_text.isdigit() and not self._alive(folder, int(pid_text))
+            if not runner_gone:
+                state = JobState.SUBMITTED if started is None else JobState.RUNNING
+            elif (folder / "cancelled").exists():
+                state, message = JobState.CANCELLED, "cancelled"  # stopped before it could record an exit code
+                ended = ended or datetime.now(tz=UTC)
+            elif started is None:
+                state, message = JobState.FAILED, "the runner ended before the job started"
             else:
                 state, message = JobState.FAILED, "the runner ended without recording an exit code"
                 ended = ended or datetime.now(tz=UTC)

@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     p.add_argument("--url", default=os.environ.get("AIFACTORY_URL", "http://127.0.0.1:8000"))
     p.add_argument("--token-file", type=Path, help="file holding the site's token (or set AIFACTORY_AGENT_TOKEN)")
     p.add_argument("--workdir", type=Path, default=None, help="where job folders and scripts are kept")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between passes")
+    p.add_argument("--interval", type=float, default=float(os.environ.get("AIFACTORY_AGENT_INTERVAL_S", "2")),
+                   help="seconds between passes")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--slurm-conf", help="SLURM_CONF of the cluster (slurm backend)")
     p.add_argument("--cluster", help="Slurm cluster name (slurm backend)")

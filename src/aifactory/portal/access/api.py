@@ -10,29 +10,31 @@ from aifactory.portal.access.models import Application
 from aifactory.portal.access.selectors import application_get, applications_of
 from aifactory.portal.access.services import application_submit
 from aifactory.portal.common.auth import user_auth
+from aifactory.portal.common.responses import answer
+from aifactory.portal.common.schemas import In
 from aifactory.portal.organisations.selectors import organisation_get
 
 router = Router(tags=["access"], auth=user_auth)
 
 
-class ApplicationIn(Schema):
-    organisation: int
+class ApplicationIn(In):
+    organisation: int = Field(..., strict=True)
     title: str = Field(..., min_length=3, max_length=200)
     mode: str = Field("playground", max_length=20)
     machine: str = Field(..., max_length=40)
     params: float = Field(..., gt=0, le=1e15, description="model parameters")
     tokens: float = Field(..., gt=0, le=1e17, description="training tokens")
-    gpus: int = Field(..., ge=1, le=100_000)
+    gpus: int = Field(..., ge=1, le=100_000, strict=True)
     requested_gpu_hours: float = Field(..., gt=0, le=1e9)
-    months: int = Field(3, ge=1, le=12)
-    civil_use: bool
+    months: int = Field(3, ge=1, le=12, strict=True)
+    civil_use: bool = Field(..., strict=True, description="the work is for civil use only")
     practices: list[str] = Field(default_factory=list, max_length=20, description="AI Act Article 5 practices")
     areas: list[str] = Field(default_factory=list, max_length=20, description="AI Act Annex III areas")
 
 
 class ApplicationOut(Schema):
     id: int
-    organisation: int
+    organisation: int = Field(..., strict=True)
     title: str
     mode: str
     machine: str
@@ -59,13 +61,13 @@ def _out(app: Application) -> dict[str, Any]:
 
 
 @router.post("/applications", response={201: ApplicationOut})
-def submit(request: HttpRequest, body: ApplicationIn) -> tuple[int, dict[str, Any]]:
+def submit(request: HttpRequest, body: ApplicationIn) -> Any:
     org = organisation_get(user=request.user, pk=body.organisation)
     data = body.dict()
     data.pop("organisation")
     data["machine_key"] = data.pop("machine")
     app = application_submit(organisation=org, user=request.user, **data)
-    return 201, _out(app)
+    return answer(201, _out(app))
 
 
 @router.get("/applications", response=list[ApplicationOut])

@@ -28,7 +28,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
             add_portal_error(form, exc, aliases={"machine_key": "machine"})
         else:
             return redirect("application-detail", app_id=app.pk)
-    return render(request, "application_form.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "application_form.html", {"form": form})
 
 
 @login_required

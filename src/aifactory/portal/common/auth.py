@@ -8,10 +8,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
+from aifactory.portal.common import tokens
 from aifactory.portal.federation.selectors import site_by_token
 from aifactory.portal.organisations.models import ApiToken
 from aifactory.portal.organisations.selectors import user_by_token
-from aifactory.portal.common import tokens
 
 
 class UserToken(HttpBearer):

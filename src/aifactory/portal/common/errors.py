@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
+
 
 class PortalError(Exception):
     status = 400
@@ -26,7 +28,9 @@ class Forbidden(PortalError):
     status = 403
 
 
-class NotFound(PortalError):
+class NotFound(PortalError, Http404):
+    """Also an Http404, so that a page that lets it through answers 404 like the API."""
+
     status = 404
 
 

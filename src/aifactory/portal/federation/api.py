@@ -14,6 +14,8 @@ from aifactory.core.planner import plan_training
 from aifactory.portal.allocations.selectors import orders_pending
 from aifactory.portal.allocations.services import order_complete
 from aifactory.portal.common.auth import site_auth
+from aifactory.portal.common.responses import answer
+from aifactory.portal.common.schemas import In
 from aifactory.portal.federation.services import site_heartbeat
 from aifactory.portal.jobs.selectors import jobs_open_for_site
 from aifactory.portal.jobs.services import job_apply_report
@@ -28,9 +30,9 @@ def catalog(request: HttpRequest) -> dict[str, Any]:
     return {"machines": [m.to_dict() for m in data.machines], "factories": [f.to_dict() for f in data.factories]}
 
 
-class PlanQuery(Schema):
-    params: float = Field(..., gt=0, description="model parameters, e.g. 7e9")
-    tokens: float = Field(..., gt=0, description="training tokens, e.g. 2e12")
+class PlanQuery(In):
+    params: float = Field(..., gt=0, le=1e15, description="model parameters, e.g. 7e9")
+    tokens: float = Field(..., gt=0, le=1e17, description="training tokens, e.g. 2e12")
     gpus: int = Field(8, ge=1, le=100000)
     mfu: float = Field(0.4, gt=0, le=1)
     gpu: str | None = Field(None, max_length=20)
@@ -41,7 +43,7 @@ def plan(request: HttpRequest, q: Query[PlanQuery]) -> dict[str, Any]:
     return plan_training(q.params, q.tokens, gpus=q.gpus, mfu=q.mfu, gpu=q.gpu).to_dict()
 
 
-class HeartbeatIn(Schema):
+class HeartbeatIn(In):
     queue_wait_s: float = Field(0.0, ge=0, le=10 * 365 * 86400)
     backend: str = Field("", max_length=20)
 
@@ -52,7 +54,7 @@ class OrderOut(Schema):
     gpu_minutes: int
 
 
-class OrderDoneIn(Schema):
+class OrderDoneIn(In):
     ok: bool
     message: str = Field("", max_length=2000)
 
@@ -70,7 +72,9 @@ class AgentJobOut(Schema):
     scheduler_id: str
 
 
-class ReportIn(Schema):
+class ReportIn(In):
+    nul_stripped = frozenset({"log_tail", "message"})
+
     state: JobState
     scheduler_id: str = Field("", max_length=64)
     exit_code: int | None = Field(None, ge=-255, le=255)
@@ -82,9 +86,9 @@ class ReportIn(Schema):
 
 
 @agent_router.post("/heartbeat", response={204: None})
-def heartbeat(request: HttpRequest, body: HeartbeatIn) -> tuple[int, None]:
+def heartbeat(request: HttpRequest, body: HeartbeatIn) -> Any:
     site_heartbeat(site=request.auth, queue_wait_s=body.queue_wait_s, backend=body.backend)
-    return 204, None
+    return answer(204, None)
 
 
 @agent_router.get("/orders", response=list[OrderOut])
@@ -96,9 +100,9 @@ def orders(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @agent_router.post("/orders/{order_id}", response={204: None})
-def order_done(request: HttpRequest, order_id: int, body: OrderDoneIn) -> tuple[int, None]:
+def order_done(request: HttpRequest, order_id: int, body: OrderDoneIn) -> Any:
     order_complete(site=request.auth, order_id=order_id, ok=body.ok, message=body.message)
-    return 204, None
+    return answer(204, None)
 
 
 @agent_router.get("/jobs", response=list[AgentJobOut])
@@ -114,6 +118,6 @@ def agent_jobs(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @agent_router.post("/jobs/{uid}", response={204: None})
-def agent_report(request: HttpRequest, uid: str, body: ReportIn) -> tuple[int, None]:
+def agent_report(request: HttpRequest, uid: str, body: ReportIn) -> Any:
     job_apply_report(site=request.auth, uid=uid, **body.dict())
-    return 204, None
+    return answer(204, None)

@@ -9,6 +9,8 @@ from ninja import Field, Router, Schema
 from aifactory.portal.allocations.selectors import allocations_of
 from aifactory.portal.common.auth import user_auth
 from aifactory.portal.common.errors import NotFound
+from aifactory.portal.common.responses import answer
+from aifactory.portal.common.schemas import In
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.jobs.selectors import job_get, jobs_of
 from aifactory.portal.jobs.services import job_cancel, job_submit
@@ -16,19 +18,19 @@ from aifactory.portal.jobs.services import job_cancel, job_submit
 router = Router(tags=["jobs"], auth=user_auth)
 
 
-class JobIn(Schema):
-    allocation: int
+class JobIn(In):
+    allocation: int = Field(..., strict=True)
     name: str = Field(..., min_length=1, max_length=64)
     script: str = Field(..., min_length=1, max_length=65536, description="bash commands, run as a file")
-    gpus: int = Field(1, ge=0, le=1024)
-    time_limit_s: int = Field(3600, ge=60, le=7 * 86400)
+    gpus: int = Field(1, ge=0, le=1024, strict=True)
+    time_limit_s: int = Field(3600, ge=60, le=7 * 86400, strict=True)
     env: dict[str, str] = Field(default_factory=dict)
 
 
 class JobOut(Schema):
     uid: str
     name: str
-    allocation: int
+    allocation: int = Field(..., strict=True)
     machine: str
     site: str
     state: str
@@ -60,14 +62,14 @@ def _out(j: Job) -> dict[str, Any]:
 
 
 @router.post("/jobs", response={201: JobOut})
-def submit(request: HttpRequest, body: JobIn) -> tuple[int, dict[str, Any]]:
+def submit(request: HttpRequest, body: JobIn) -> Any:
     allocation = allocations_of(request.user).filter(pk=body.allocation).first()
     if allocation is None:
         raise NotFound(f"allocation {body.allocation} not found")
     data = body.dict()
     data.pop("allocation")
     job = job_submit(user=request.user, allocation=allocation, **data)
-    return 201, _out(job)
+    return answer(201, _out(job))
 
 
 @router.get("/jobs", response=list[JobOut])

@@ -17,3 +17,7 @@ class JobForm(forms.Form):
     def __init__(self, *args: object, allocations: list[tuple[int, str]], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["allocation"].choices = allocations
+
+    def clean_script(self) -> str:
+        # Browsers send a textarea's line breaks as CRLF; bash would read the CR as part of each command.
+        return str(self.cleaned_data["script"]).replace("\r\n", "\n")

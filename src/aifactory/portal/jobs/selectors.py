@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
@@ -7,6 +9,8 @@ from aifactory.core.jobs import JobState
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.jobs.models import Job
+
+UID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def jobs_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Job]:
@@ -19,7 +23,7 @@ def jobs_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Job]:
 
 
 def job_get(*, user: AbstractBaseUser | AnonymousUser, uid: str) -> Job:
-    job = jobs_of(user).filter(uid=uid).first()
+    job = jobs_of(user).filter(uid=uid).first() if UID_RE.match(uid) else None
     if job is None:
         raise NotFound(f"job {uid} not found")
     return job

@@ -10,12 +10,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from aifactory.core.jobs import JobState, check_transition
+from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.selectors import allocation_provisioned
 from aifactory.portal.allocations.services import allocation_charge
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.jobs.models import Job
+from aifactory.portal.jobs.selectors import UID_RE
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -83,7 +85,11 @@ def job_submit(
             f"{max(left, 0) / 3600:.2f} are left after running and queued jobs",
             {"field": "time_limit_s", "need_gpu_hours": need / 3600, "left_gpu_hours": max(left, 0) / 3600},
         )
-    site = Site.objects.filter(machine=machine, orders__allocation=allocation).order_by("pk").first()
+    site = (
+        Site.objects.filter(machine=machine, orders__allocation=allocation, orders__state=OrderState.DONE)
+        .order_by("pk")
+        .first()
+    )
     if site is None:
         raise Conflict("allocation: no site runs jobs for this allocation")
     return Job.objects.create(
@@ -123,10 +129,12 @@ def job_apply_report(
     message: str = "",
 ) -> Job:
     """Take an agent's report of a job. Repeating a report is harmless; moving backwards is refused."""
-    job = Job.objects.select_for_update().filter(uid=uid, site=site).first()
+    job = Job.objects.select_for_update().filter(uid=uid, site=site).first() if UID_RE.match(uid) else None
     if job is None:
         raise NotFound(f"job {uid} not found for this site")
     current = JobState(job.state)
+    if current.terminal and state == current:
+        return job  # the agent repeats itself after a crash: the job, its usage and its charge stay as they are
     if state == JobState.PENDING and current != JobState.PENDING:
         raise Conflict(f"job is {current} and cannot go back to pending from a report")
     if state != current:

@@ -29,7 +29,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
             add_portal_error(form, exc)
         else:
             return redirect("job-detail", uid=job.uid)
-    return render(request, "job_form.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "job_form.html", {"form": form})
 
 
 @login_required

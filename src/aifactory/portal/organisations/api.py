@@ -9,6 +9,8 @@ from ninja import Field, Router, Schema
 
 from aifactory.portal.common.auth import user_auth
 from aifactory.portal.common.errors import Unauthorized
+from aifactory.portal.common.responses import answer
+from aifactory.portal.common.schemas import In
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.selectors import organisation_get, organisations_of
 from aifactory.portal.organisations.services import (
@@ -21,13 +23,13 @@ from aifactory.portal.organisations.services import (
 router = Router(tags=["organisations"])
 
 
-class SignupIn(Schema):
+class SignupIn(In):
     username: str = Field(..., min_length=3, max_length=150, pattern=r"^[A-Za-z0-9@.+_-]+$")
     email: str = Field(..., max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     password: str = Field(..., min_length=10, max_length=200)
 
 
-class LoginIn(Schema):
+class LoginIn(In):
     username: str = Field(..., max_length=150)
     password: str = Field(..., max_length=200)
 
@@ -36,10 +38,10 @@ class TokenOut(Schema):
     token: str
 
 
-class OrganisationIn(Schema):
+class OrganisationIn(In):
     name: str = Field(..., min_length=2, max_length=200)
     country: str = Field(..., pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
-    headcount: int = Field(..., ge=0, le=10_000_000, description="staff in annual work units")
+    headcount: int = Field(..., ge=0, le=10_000_000, strict=True, description="staff in annual work units")
     turnover_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
     balance_sheet_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
     sector: str = Field(..., min_length=2, max_length=100)
@@ -57,7 +59,7 @@ class OrganisationOut(Schema):
     pledges: list[str]
 
 
-class PledgeIn(Schema):
+class PledgeIn(In):
     pledges: list[str] = Field(..., min_length=1, max_length=10)
 
 
@@ -70,23 +72,23 @@ def _out(org: Organisation) -> dict[str, Any]:
 
 
 @router.post("/auth/signup", response={201: TokenOut}, tags=["auth"])
-def signup(request: HttpRequest, body: SignupIn) -> tuple[int, dict[str, str]]:
+def signup(request: HttpRequest, body: SignupIn) -> Any:
     user = user_signup(username=body.username, email=body.email, password=body.password)
-    return 201, {"token": api_token_create(user=user)}
+    return answer(201, {"token": api_token_create(user=user)})
 
 
 @router.post("/auth/token", response={201: TokenOut}, tags=["auth"])
-def token(request: HttpRequest, body: LoginIn) -> tuple[int, dict[str, str]]:
+def token(request: HttpRequest, body: LoginIn) -> Any:
     user = authenticate(request, username=body.username, password=body.password)
     if user is None:
         raise Unauthorized("username or password is wrong")
-    return 201, {"token": api_token_create(user=user)}
+    return answer(201, {"token": api_token_create(user=user)})
 
 
 @router.post("/organisations", response={201: OrganisationOut}, auth=user_auth)
-def register(request: HttpRequest, body: OrganisationIn) -> tuple[int, dict[str, Any]]:
+def register(request: HttpRequest, body: OrganisationIn) -> Any:
     org = organisation_register(user=request.user, **body.dict())
-    return 201, _out(org)
+    return answer(201, _out(org))
 
 
 @router.get("/organisations", response=list[OrganisationOut], auth=user_auth)

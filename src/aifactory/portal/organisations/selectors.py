@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from aifactory.core.eligibility import is_established_eligible
 from aifactory.core.exceptions import InvalidInput
-from aifactory.portal.common.errors import NotFound
 from aifactory.portal.common import tokens
+from aifactory.portal.common.errors import NotFound
 from aifactory.portal.organisations.models import ApiToken, Organisation
 
 

@@ -33,7 +33,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("dashboard")
-    return render(request, "signup.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "signup.html", {"form": form})
 
 
 def dashboard_context(request: HttpRequest) -> dict[str, object]:
@@ -67,7 +67,7 @@ def organisation_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{org.name} registered ({org.get_sme_category_display()}).")
             return redirect("dashboard")
-    return render(request, "organisation_form.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "organisation_form.html", {"form": form})
 
 
 @login_required
