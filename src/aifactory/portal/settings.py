@@ -91,6 +91,9 @@ STATIC_ROOT = os.environ.get("AIFACTORY_STATIC_ROOT") or None  # only for collec
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
+# Scheduler accounts are named <prefix>-p<application id>; one prefix per portal sharing a cluster.
+ACCOUNT_PREFIX = os.environ.get("AIFACTORY_ACCOUNT_PREFIX", "aif")
+
 # An agent that has not reported for this long is taken as lost.
 AGENT_STALE_AFTER_S = int(os.environ.get("AIFACTORY_AGENT_STALE_AFTER_S", "120"))
 

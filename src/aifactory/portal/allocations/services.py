@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,7 +31,7 @@ def allocation_create(*, application: Application) -> Allocation:
         application=application,
         organisation=application.organisation,
         machine=application.machine,
-        account=f"aif-p{application.pk}",
+        account=f"{settings.ACCOUNT_PREFIX}-p{application.pk}",
         gpu_hours=application.requested_gpu_hours,
         starts_on=starts,
         ends_on=_add_months(starts, application.months),
