@@ -2,8 +2,8 @@
 
 Each job's folder holds the user's script (`user.sh`, run by bash as a file), its environment as JSON, and
 the records the runner (`aifactory.agent.local_run`) writes: `pid`, `started`, `exit_code`, `ended`, and
-`output.log`. The runner lives in its own session, so a job outlives an agent that is killed; the folder is
-the scheduler's record that `find` reads back.
+`output.log` (the runner's own errors, if any, go to `runner.log`). The runner lives in its own session, so a
+job outlives an agent that is killed; the folder is the scheduler's record that `find` reads back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 
 from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
 from aifactory.core.jobs import JobState
-
 
 # Runners started by this process, kept until they end so that each is reaped (no zombie, no ResourceWarning from a
 # Popen dropped while its process runs). A runner does not depend on this: it outlives the agent that started it.
@@ -89,14 +88,15 @@ class LocalBackend(Backend):
         meta = {"name": job.name, "account": job.account, "gpus": job.gpus, "time_limit_s": job.time_limit_s}
         write_atomic(folder / "meta.json", json.dumps(meta))
         write_atomic(folder / "env.json", json.dumps(dict(job.env)))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aifactory.agent.local_run", str(folder)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-        )
+        with (folder / "runner.log").open("wb") as runner_log:  # the runner's own errors, if it has any
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aifactory.agent.local_run", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=runner_log,
+                start_new_session=True,
+                close_fds=True,
+            )
         _RUNNERS[proc.pid] = proc
         write_atomic(folder / "pid", str(proc.pid))
         return str(proc.pid)

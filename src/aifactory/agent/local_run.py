@@ -27,27 +27,38 @@ def main(folder: Path) -> int:
     env.update({str(k): str(v) for k, v in job_env.items()})
     env["AIFACTORY_JOB_UID"] = folder.name
     env["AIFACTORY_GPUS"] = str(meta["gpus"])
-    write_atomic(folder / "started", repr(time.time()))
-    with (folder / "output.log").open("ab") as out:
-        child = subprocess.Popen(
-            ["bash", "user.sh"], cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    child: subprocess.Popen[bytes] | None = None
+    stopping = False
 
-        def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None:
             try:
                 os.killpg(child.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            code = child.wait(timeout=float(meta["time_limit_s"]))
-        except subprocess.TimeoutExpired:
-            write_atomic(folder / "reason", f"time limit of {meta['time_limit_s']} s reached")
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            code = TIMEOUT_EXIT
+    # Installed before the job starts, so a cancel that comes early cannot leave the job running on its own.
+    signal.signal(signal.SIGTERM, stop)
+    write_atomic(folder / "started", repr(time.time()))
+    with (folder / "output.log").open("ab") as out:
+        if stopping:
+            code = 128 + int(signal.SIGTERM)
+        else:
+            child = subprocess.Popen(
+                ["bash", "user.sh"], cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            if stopping:
+                stop(signal.SIGTERM, None)
+            try:
+                code = child.wait(timeout=float(meta["time_limit_s"]))
+            except subprocess.TimeoutExpired:
+                write_atomic(folder / "reason", f"time limit of {meta['time_limit_s']} s reached")
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                code = TIMEOUT_EXIT
     if code < 0:
         code = 128 - code
     write_atomic(folder / "ended", repr(time.time()))

@@ -56,7 +56,10 @@ class Agent:
         seen = self.backend.find(job.uid)
         if seen is None:
             if job.cancel_requested:
-                return  # never reached the scheduler; the portal cancels pending jobs itself
+                # Cancelled by its owner, and the scheduler has no record of it: nothing runs; close it.
+                self._report(JobReport(uid=job.uid, scheduler_id=job.scheduler_id, state=JobState.CANCELLED,
+                                       message="cancelled; the scheduler has no record of this job"), result)
+                return
             if job.state != JobState.PENDING:
                 # The portal believes the scheduler has it but the scheduler has no record: report it lost.
                 self._report(JobReport(uid=job.uid, scheduler_id=job.scheduler_id, state=JobState.FAILED,

@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
 
 def _print(steps: list[Step], *, as_json: bool, error: str | None) -> None:
     if as_json:
-        print(json.dumps({"ok": error is None, "error": error, "steps": [s.to_dict() for s in steps]}, indent=2), flush=True)
+        body = {"ok": error is None, "error": error, "steps": [s.to_dict() for s in steps]}
+        print(json.dumps(body, indent=2), flush=True)
         return
     for s in steps:
         print(f"{s.at_s:8.2f} s  (+{s.seconds:6.2f} s)  {s.step}")

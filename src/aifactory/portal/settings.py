@@ -87,7 +87,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = os.environ.get("AIFACTORY_STATIC_ROOT") or None  # only for collectstatic; whitenoise serves from the package
+# Only for collectstatic; whitenoise serves the files from the package.
+STATIC_ROOT = os.environ.get("AIFACTORY_STATIC_ROOT") or None
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 

@@ -81,7 +81,9 @@ def application_submit(
         plan = plan_training(params, tokens, gpus=gpus)
         estimate = estimate_for(plan, machine.key)
         screening = screen(practices=practices, areas=areas, flops=plan.flops)
-        gate = evaluate_gate(country=organisation.country, on=timezone.localdate(), civil_use=civil_use, screening=screening)
+        gate = evaluate_gate(
+            country=organisation.country, on=timezone.localdate(), civil_use=civil_use, screening=screening
+        )
     except InvalidInput as exc:
         raise _field_error(exc) from exc
 

@@ -14,7 +14,9 @@ class Allocation(models.Model):
     application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="allocation")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="allocations")
     machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="allocations")
-    account = models.CharField(max_length=63, unique=True, help_text="the scheduler account at the site")
+    account = models.CharField(
+        max_length=63, unique=True, help_text="the scheduler account at the site"
+    )
     gpu_hours = models.FloatField()
     gpu_seconds_used = models.FloatField(default=0.0)
     starts_on = models.DateField()
@@ -51,6 +53,9 @@ class ProvisioningOrder(models.Model):
         ordering = ["created_at", "pk"]
         constraints = [models.UniqueConstraint(fields=["allocation", "site"], name="order_once_per_site")]
 
+    def __str__(self) -> str:
+        return f"provision {self.allocation.account} at {self.site.name} ({self.state})"
+
 
 class UsageCharge(models.Model):
     """GPU usage of one finished job, charged once."""
@@ -62,3 +67,6 @@ class UsageCharge(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(gpu_seconds__gte=0), name="charge_nonneg")]
+
+    def __str__(self) -> str:
+        return f"{self.gpu_seconds:.0f} GPU-s to {self.allocation.account}"

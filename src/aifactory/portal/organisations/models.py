@@ -37,6 +37,9 @@ class PactPledge(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organisation", "pledge"], name="pledge_once_per_organisation")]
 
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.pledge}"
+
 
 class ApiToken(models.Model):
     """A personal token for the API, the CLI and the SDK. Stored as a digest; the token is shown once."""
@@ -46,3 +49,6 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.name}"

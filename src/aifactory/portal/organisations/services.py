@@ -51,7 +51,9 @@ def organisation_register(
 ) -> Organisation:
     country = country.upper()
     if not country_known(country):
-        raise BadRequest(f"country: unknown country code {country!r} (ISO 3166-1 alpha-2 expected)", {"field": "country"})
+        raise BadRequest(
+            f"country: unknown country code {country!r} (ISO 3166-1 alpha-2 expected)", {"field": "country"}
+        )
     category = sme_category(headcount, float(turnover_eur), float(balance_sheet_eur))
     org = Organisation.objects.create(
         name=name.strip(),
@@ -70,7 +72,8 @@ def organisation_pledge(*, organisation: Organisation, user: AbstractBaseUser, p
     """Record AI Pact pledges; pledging again is harmless. Returns the organisation's pledges."""
     unknown = [p for p in pledges if p not in Pledge.values]
     if unknown:
-        raise BadRequest(f"pledges: unknown pledge {unknown[0]!r}; known: {', '.join(Pledge.values)}", {"field": "pledges"})
+        known = ", ".join(Pledge.values)
+        raise BadRequest(f"pledges: unknown pledge {unknown[0]!r}; known: {known}", {"field": "pledges"})
     for p in pledges:
         try:
             with transaction.atomic():
