@@ -46,17 +46,18 @@ class ApplicationOut(Schema):
     plan: dict[str, Any]
     submitted_at: datetime
     decided_at: datetime | None
-    allocation: int | None
+    allocation: int | None = Field(None, description="the first allocation granted (see allocations)")
+    allocations: list[int] = Field(default_factory=list, description="every allocation granted, one per machine")
 
 
 def _out(app: Application) -> dict[str, Any]:
-    allocation = getattr(app, "allocation", None)
+    granted = sorted(a.pk for a in app.allocations.all())
     return {
         "id": app.pk, "organisation": app.organisation_id, "title": app.title, "mode": app.mode,
         "machine": app.machine.key, "state": app.state, "reasons": app.reasons, "high_risk": app.high_risk,
         "systemic_risk": app.systemic_risk, "requested_gpu_hours": app.requested_gpu_hours, "plan": app.plan,
         "submitted_at": app.submitted_at, "decided_at": app.decided_at,
-        "allocation": allocation.pk if allocation else None,
+        "allocation": granted[0] if granted else None, "allocations": granted,
     }
 
 
@@ -72,7 +73,7 @@ def submit(request: HttpRequest, body: ApplicationIn) -> Any:
 
 @router.get("/applications", response=list[ApplicationOut])
 def applications(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(a) for a in applications_of(request.user).select_related("allocation")]
+    return [_out(a) for a in applications_of(request.user).prefetch_related("allocations")]
 
 
 @router.get("/applications/{app_id}", response=ApplicationOut)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -42,6 +44,12 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.organisation})"
+
+    @property
+    def allocation(self) -> Any:
+        """The application's first allocation (None before any): most applications are granted one machine."""
+        allocations = self.allocations.all()
+        return min(allocations, key=lambda a: a.pk) if allocations else None
 
 
 class StateChange(models.Model):

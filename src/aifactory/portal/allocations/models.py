@@ -9,9 +9,11 @@ from aifactory.portal.organisations.models import Organisation
 
 
 class Allocation(models.Model):
-    """GPU-hours granted to an organisation on one machine, charged by the jobs it runs."""
+    """GPU-hours granted to an organisation on one machine, charged by the jobs it runs.
 
-    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="allocation")
+    An application may be granted several allocations, one per machine it is funded on."""
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="allocations")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="allocations")
     machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="allocations")
     account = models.CharField(
@@ -28,7 +30,10 @@ class Allocation(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(gpu_hours__gt=0), name="allocation_hours_positive"),
             models.CheckConstraint(condition=models.Q(gpu_seconds_used__gte=0), name="allocation_used_nonneg"),
-            models.CheckConstraint(condition=models.Q(ends_on__gt=models.F("starts_on")), name="allocation_dates_order"),
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gt=models.F("starts_on")), name="allocation_dates_order"
+            ),
+            models.UniqueConstraint(fields=["application", "machine"], name="allocation_once_per_machine"),
         ]
 
     def __str__(self) -> str:

@@ -13,8 +13,8 @@ from django.utils import timezone
 from aifactory.portal.access.models import Application
 from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder, UsageCharge
-from aifactory.portal.common.errors import Conflict, NotFound
-from aifactory.portal.federation.models import Site
+from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
+from aifactory.portal.federation.models import Machine, Site
 
 
 def _add_months(start: date, months: int) -> date:
@@ -24,19 +24,45 @@ def _add_months(start: date, months: int) -> date:
 
 
 @transaction.atomic
-def allocation_create(*, application: Application) -> Allocation:
-    """Grant the application's GPU-hours on its machine and order each of the machine's sites to provision it."""
-    starts = timezone.localdate()
+def allocation_create(
+    *,
+    application: Application,
+    machine: Machine | None = None,
+    gpu_hours: float | None = None,
+    starts_on: date | None = None,
+    ends_on: date | None = None,
+) -> Allocation:
+    """Grant GPU-hours on one machine and order each of the machine's sites to provision the account.
+
+    Without arguments: the application's requested GPU-hours on its own machine, from today for its months.
+    An application funded on several machines gets one allocation per machine; its first account is
+    `<prefix>-p<application id>`, the others add `-<machine key>`.
+    """
+    machine = machine if machine is not None else application.machine
+    hours = application.requested_gpu_hours if gpu_hours is None else gpu_hours
+    if not hours > 0:
+        raise BadRequest(f"gpu_hours: must be positive, not {hours!r}", {"field": "gpu_hours"})
+    starts = starts_on if starts_on is not None else timezone.localdate()
+    ends = ends_on if ends_on is not None else _add_months(starts, application.months)
+    if ends <= starts:
+        raise BadRequest("ends_on: must be after starts_on", {"field": "ends_on"})
+    if Allocation.objects.filter(application=application, machine=machine).exists():
+        raise Conflict(
+            f"machine: application {application.pk} has an allocation on {machine.key} already", {"field": "machine"}
+        )
+    account = f"{settings.ACCOUNT_PREFIX}-p{application.pk}"
+    if Allocation.objects.filter(application=application).exists():
+        account = f"{account}-{machine.key}"
     allocation = Allocation.objects.create(
         application=application,
         organisation=application.organisation,
-        machine=application.machine,
-        account=f"{settings.ACCOUNT_PREFIX}-p{application.pk}",
-        gpu_hours=application.requested_gpu_hours,
+        machine=machine,
+        account=account,
+        gpu_hours=hours,
         starts_on=starts,
-        ends_on=_add_months(starts, application.months),
+        ends_on=ends,
     )
-    for site in Site.objects.filter(machine=application.machine):
+    for site in Site.objects.filter(machine=machine):
         ProvisioningOrder.objects.create(allocation=allocation, site=site)
     return allocation
 

@@ -41,7 +41,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, object]:
     allocations = list(allocations_of(request.user))
     return {
         "organisations": orgs,
-        "applications": applications_of(request.user).select_related("allocation")[:50],
+        "applications": applications_of(request.user).prefetch_related("allocations")[:50],
         "allocations": allocations,
         "jobs": jobs_of(request.user)[:50],
         "org_form": OrganisationForm(),
