@@ -34,7 +34,7 @@ class ApplicationIn(In):
 
 class ApplicationOut(Schema):
     id: int
-    organisation: int = Field(..., strict=True)
+    organisation: int
     title: str
     mode: str
     machine: str

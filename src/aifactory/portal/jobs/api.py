@@ -30,7 +30,7 @@ class JobIn(In):
 class JobOut(Schema):
     uid: str
     name: str
-    allocation: int = Field(..., strict=True)
+    allocation: int
     machine: str
     site: str
     state: str
