@@ -7,6 +7,7 @@ agent in this process, so the journey can run on a machine with nothing set up.
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 import threading
@@ -117,6 +118,7 @@ def local_federation(*, machine: str = "leonardo", data_dir: Path | None = None)
 
     with tempfile.TemporaryDirectory(prefix="aifactory-demo-") as tmp:
         root = data_dir or Path(tmp)
+        os.environ.pop("DATABASE_URL", None)  # throw-away means SQLite in the temporary folder
         setup_django(root)
         boot = bootstrap(data_dir=root, site=f"{machine}-local", machine=machine, backend="local")
         from django.core.wsgi import get_wsgi_application

@@ -59,9 +59,10 @@ class PortalClient:
             raise PortalError(0, f"portal unreachable: {exc}") from exc
         if response.status_code >= 400:
             try:
-                message = str(response.json().get("message", response.text))
+                body = response.json()
             except ValueError:
-                message = response.text[:500]
+                body = None
+            message = str(body["message"]) if isinstance(body, dict) and "message" in body else response.text[:500]
             raise PortalError(response.status_code, message)
         if response.status_code == 204 or not response.content:
             return None

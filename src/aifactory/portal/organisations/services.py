@@ -29,7 +29,11 @@ def user_signup(*, username: str, email: str, password: str) -> AbstractBaseUser
         validate_password(password)
     except ValidationError as exc:
         raise BadRequest("password: " + " ".join(exc.messages), {"field": "password"}) from exc
-    return User.objects.create_user(username=username, email=email, password=password)
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, email=email, password=password)
+    except IntegrityError as exc:  # the same name taken by a sign-up at the same moment
+        raise Conflict(f"username: {username!r} is taken", {"field": "username"}) from exc
 
 
 def api_token_create(*, user: AbstractBaseUser, name: str = "default") -> str:
