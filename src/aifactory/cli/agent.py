@@ -44,6 +44,7 @@ def make_backend(args: argparse.Namespace) -> Backend:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     token = os.environ.get("AIFACTORY_AGENT_TOKEN", "")
     if args.token_file:
         try:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, "AIFACTORY_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings"}
     portal = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "aifactory.portal.wsgi:application", "--bind", f"{args.host}:{args.port}",
-         "--workers", str(args.workers), "--threads", "4", "--access-logfile", "-", "--log-level", "warning"],
+         "--workers", str(args.workers), "--threads", "4", "--log-level", "warning"],
         env=env,
     )
     agent = None
