@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aifactory.core.assessment import TOLERANCE, assess
+from aifactory.core.assessment import TOLERANCE, assess, assess_split
 from aifactory.core.catalog import parse_catalog
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.modes import load_modes
@@ -125,3 +125,28 @@ def test_the_tolerance_band_is_exactly_what_the_doc_says(factor, tolerance):
     ratio = a.ratio
     assert ("over_request" in codes(a)) == (ratio > 1 + tolerance)
     assert ("under_request" in codes(a)) == (ratio < 1 / (1 + tolerance))
+
+
+def test_a_split_request_is_checked_on_every_machine_and_covers_the_run_as_a_whole():
+    plan = plan_training(1e9, 1e13, gpus=256)
+    leo, lumi = estimate_for(plan, "leonardo").gpu_hours, estimate_for(plan, "lumi").gpu_hours
+    large = LARGE
+    half = assess_split(plan, hours={"leonardo": leo / 2, "lumi": lumi / 2}, months=3, mode=large)
+    assert half.coverage == pytest.approx(1.0)
+    assert half.passed and half.clean, half.reasons()
+    short = assess_split(plan, hours={"leonardo": leo / 4, "lumi": lumi / 4}, months=3, mode=large)
+    assert [f.code for f in short.concerns] == ["under_request"]
+    assert len([f for f in short.flags if f.code == "note"]) == 2  # the fit on each machine
+
+
+def test_a_split_request_refuses_a_machine_without_the_gpu_and_the_mode_limit_on_the_total():
+    plan = plan_training(1e8, 2e9, gpus=2)
+    a = assess_split(plan, hours={"leonardo": 20_000, "lumi": 20_000}, months=3, mode=LARGE, gpu="A100")
+    fields = [f.field for f in a.refusals]
+    assert fields == ["requested_gpu_hours", "gpu"]
+    assert "lumi" in a.refusals[1].message
+    with pytest.raises(InvalidInput):
+        assess_split(plan, hours={}, months=3, mode=LARGE)
+    with pytest.raises(InvalidInput) as exc:
+        assess_split(plan, hours={"leonardo": -1}, months=3, mode=LARGE)
+    assert exc.value.field == "machine_hours"

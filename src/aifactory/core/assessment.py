@@ -18,12 +18,18 @@ reasons and send the request to a person (technical review) where the mode asses
     duration       the plan's wall time on g GPUs, H / g hours, exceeds M months of 730 hours     flag
 The sharding the fit needs (none, or full: ZeRO-3 / FSDP) is named in a note, as are values that could not be
 checked because the catalog does not know them.
+
+Split over several machines (assess_split)
+    A request of R_m GPU-hours on each machine m covers the share R_m / H_m of the run there, so the request
+    covers Q = sum_m R_m / H_m runs; over- and under-requests compare Q with 1 within the same tolerance. The mode's
+    limits apply to R = sum_m R_m; the GPU, the GPU count and the fit are checked on every machine.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aifactory.core.exceptions import InvalidInput
@@ -209,3 +215,105 @@ def _gpus_to_fit(plan: TrainingPlan, memory_gb: float | None) -> int:
     if not memory_gb:
         return plan.gpus
     return max(plan.gpus + 1, math.ceil(plan.bytes_per_param * plan.params / (memory_gb * 1e9)))
+
+
+@dataclass(frozen=True)
+class SplitAssessment:
+    """A request over several machines: each machine's assessment and the flags of the whole."""
+
+    parts: tuple[TechnicalAssessment, ...]
+    requested_gpu_hours: float
+    coverage: float | None  # Q: runs the request covers; None when some machine's peak is unknown
+    tolerance: float
+    flags: tuple[Flag, ...]
+
+    @property
+    def refusals(self) -> tuple[Flag, ...]:
+        return tuple(f for f in self.flags if f.blocking)
+
+    @property
+    def concerns(self) -> tuple[Flag, ...]:
+        return tuple(f for f in self.flags if not f.blocking and f.code != "note")
+
+    @property
+    def passed(self) -> bool:
+        return not self.refusals
+
+    @property
+    def clean(self) -> bool:
+        return not self.refusals and not self.concerns
+
+    def check(self) -> None:
+        if self.refusals:
+            first = self.refusals[0]
+            raise InvalidInput(first.field, first.message)
+
+    def reasons(self) -> list[str]:
+        return [f.message for f in self.flags]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "machines": [p.to_dict() for p in self.parts],
+            "requested_gpu_hours": self.requested_gpu_hours,
+            "coverage": self.coverage,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "clean": self.clean,
+            "flags": [f.to_dict() for f in self.flags],
+        }
+
+
+def assess_split(
+    plan: TrainingPlan,
+    *,
+    hours: Mapping[str, float],
+    months: int,
+    mode: AccessMode,
+    gpu: str | None = None,
+    tolerance: float = TOLERANCE,
+) -> SplitAssessment:
+    """Assess a request split over several machines (rules in the module doc)."""
+    if not isinstance(hours, Mapping) or not hours:
+        raise InvalidInput("machine_hours", "must name at least one machine with its GPU-hours")
+    for machine, value in hours.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise InvalidInput("machine_hours", f"{machine}: GPU-hours must be a positive number, not {value!r}")
+    total = float(sum(hours.values()))
+    flags: list[Flag] = []
+    try:
+        mode.check_request(gpu_hours=total, months=months)
+    except InvalidInput as exc:
+        flags.append(Flag("mode_limit" if exc.field == "requested_gpu_hours" else "months", exc.field,
+                          exc.message.split(": ", 1)[1], True))
+    unbounded = replace(mode, gpu_hours_above=None, gpu_hours_at_most=None, months=(months,))
+    parts = tuple(
+        assess(plan, machine=machine, requested_gpu_hours=float(value), months=months, mode=unbounded, gpu=gpu,
+               tolerance=tolerance)
+        for machine, value in hours.items()
+    )
+    for part in parts:
+        for flag in part.flags:
+            if flag.code in ("over_request", "under_request", "duration"):
+                continue
+            where = "machine_hours" if flag.field == "requested_gpu_hours" else flag.field
+            flags.append(replace(flag, field=where, message=f"{part.machine}: {flag.message}"))
+    coverage: float | None = None
+    if all(p.planned_gpu_hours for p in parts):
+        coverage = sum(p.requested_gpu_hours / float(p.planned_gpu_hours or 1.0) for p in parts)
+        if coverage > 1 + tolerance:
+            flags.append(Flag(
+                "over_request", "requested_gpu_hours",
+                f"Over-request: the GPU-hours requested on {', '.join(hours)} cover the planned run {coverage:.2f} "
+                f"times (tolerance {tolerance:.0%}).",
+                False,
+            ))
+        elif coverage < 1 / (1 + tolerance):
+            flags.append(Flag(
+                "under_request", "requested_gpu_hours",
+                f"Under-request: the GPU-hours requested on {', '.join(hours)} cover {coverage:.2f} of the planned "
+                f"run (tolerance {tolerance:.0%}): the run would not finish.",
+                False,
+            ))
+    return SplitAssessment(
+        parts=parts, requested_gpu_hours=total, coverage=coverage, tolerance=float(tolerance), flags=tuple(flags)
+    )
