@@ -1,10 +1,267 @@
-"""`aifactory bench broker`."""
+"""`aifactory bench broker`: replay a GPU job trace on the federation's GPU machines under each placement policy.
+
+The catalog's GPU machines are scaled so that the trace loads them at --load (aifactory.core.sim.federation);
+machines whose GPU count or peak is unknown are left out and named. Each policy runs with the users' estimates
+(true duration x an over-estimate factor, aifactory.core.sim.estimates), with the oracle (true durations), or
+both. One row per run: queueing delay (mean, median, 99th percentile), mean job completion time (JCT) and its
+ratio to home-site's, mean bounded slowdown, makespan, simulation speed and peak memory; then utilisation per
+machine. Home-site is always run, as the baseline of the ratio.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import json
+import math
+import resource
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from aifactory.core.exceptions import CoreError, InvalidInput
+from aifactory.core.sim import (
+    ESTIMATES,
+    POLICIES,
+    Federation,
+    RunMetrics,
+    SimResult,
+    delay_over_time,
+    estimates,
+    lower_bound_mean_jct,
+    measure,
+    scale_to_load,
+    simulable,
+    simulate,
+)
+from aifactory.core.traces import Trace, read_trace
+
+PROG = "aifactory bench broker"
+BASELINE = "home-site"
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("broker", help="(not built yet)")
-    parser.set_defaults(func=lambda args: print("not built yet") or 2)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "broker", help="replay a GPU job trace on the federation under each placement policy",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--trace", required=True, help="job trace: .csv (Philly-derived) or .swf / .swf.gz (SWF)")
+    parser.add_argument("--load", type=float, default=0.9,
+                        help="offered load as a fraction of the federation's capacity, in (0, 1] (default 0.9)")
+    parser.add_argument("--policy", nargs="+", action="extend", metavar="NAME",
+                        help=f"policies to run (default all): {', '.join(POLICIES)}")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for estimates and the random policy")
+    parser.add_argument("--estimates", choices=[*ESTIMATES, "both"], default="both",
+                        help="runtime estimates the policies see: user, oracle or both (default both)")
+    parser.add_argument("--limit", type=int, help="replay only the first N jobs by submission time")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw mean queueing delay over time per policy")
+    parser.set_defaults(func=run)
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return 2
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label = label
+        self.stream = stream
+        self.on = stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.on:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r{self.label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (0 < args.load <= 1):
+        return _fail(f"--load must be in (0, 1], got {args.load}")
+    policies = list(dict.fromkeys(args.policy or POLICIES))
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        return _fail(f"unknown policy {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+    if BASELINE not in policies:
+        policies.insert(0, BASELINE)
+    if args.limit is not None and args.limit < 1:
+        return _fail(f"--limit must be at least 1, got {args.limit}")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        return _fail(f"--plot needs a .png file name, got {args.plot}")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return _fail("--plot needs matplotlib, which is not installed")
+    kinds = list(ESTIMATES) if args.estimates == "both" else [args.estimates]
+    if not Path(args.trace).is_file():
+        return _fail(f"no such trace file: {args.trace}")
+
+    try:
+        trace = read_trace(args.trace)
+        if args.limit is not None:
+            trace = trace.head(args.limit)
+        if len(trace) == 0:
+            return _fail(f"{args.trace}: the trace has no job to replay")
+        federation = _federation(trace, args.load)
+    except CoreError as exc:
+        return _fail(exc.message)
+
+    results: list[SimResult] = []
+    rows: list[tuple[RunMetrics, float]] = []
+    for kind in kinds:
+        est = estimates(kind, trace.duration_s, args.seed)
+        for policy in policies:
+            progress = _Progress(f"{policy} ({kind})", sys.stderr)
+            try:
+                result = simulate(trace, federation.machines, policy, est, seed=args.seed, estimates_label=kind,
+                                  progress=progress if progress.on else None)
+            except CoreError as exc:
+                return _fail(exc.message)
+            results.append(result)
+            rows.append((measure(result), _peak_rss_mib()))
+
+    report = _report(args, trace, federation, rows)
+    if args.plot:
+        _plot(results, Path(args.plot), args.load)
+        report["plot"] = args.plot
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False, default=_json_default))
+    else:
+        print(_text(report))
+    return 0
+
+
+def _federation(trace: Trace, load: float) -> Federation:
+    from aifactory.core.catalog import load_catalog
+
+    machines, left_out = simulable(load_catalog().gpu_machines())
+    span = trace.span_s
+    if span <= 0:
+        raise InvalidInput("trace", "the submissions span no time, so the offered load is undefined")
+    return scale_to_load(machines, trace.gpu_seconds / span, load, left_out)
+
+
+def _json_default(value: object) -> object:
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _report(args: argparse.Namespace, trace: Trace, fed: Federation,
+            rows: list[tuple[RunMetrics, float]]) -> dict[str, Any]:
+    baseline = {m.estimates: m.mean_jct_s for m, _ in rows if m.policy == BASELINE}
+    lb = lower_bound_mean_jct(trace.duration_s, trace.gpus, fed.machines)
+    out_rows = []
+    for m, rss in rows:
+        row = m.to_dict()
+        base = baseline.get(m.estimates)
+        row["jct_vs_home_site"] = _finite(m.mean_jct_s / base) if base else None
+        row["peak_rss_mib"] = round(rss, 1)
+        for key, value in list(row.items()):
+            if isinstance(value, float):
+                row[key] = _finite(value)
+        row["utilisation"] = {k: _finite(v) for k, v in m.utilisation.items()}
+        out_rows.append(row)
+    return {
+        "trace": args.trace,
+        "jobs": len(trace),
+        "skipped_records": dict(trace.skipped),
+        "too_wide": rows[0][0].too_wide if rows else 0,
+        "load": args.load,
+        "achieved_load": fed.achieved_load,
+        "offered_gpus": fed.offered_gpus,
+        "capacity_a100_gpus": fed.capacity,
+        "scale": fed.scale,
+        "seed": args.seed,
+        "machines": [{"key": m.key, "nodes": m.nodes, "gpus_per_node": m.gpus_per_node, "gpus": m.total_gpus,
+                      "speed": m.speed, "real_nodes": m.real_nodes} for m in fed.machines],
+        "left_out": dict(fed.left_out),
+        "lower_bound_mean_jct_s": _finite(lb),
+        "rows": out_rows,
+        "peak_rss_mib": round(max((r for _, r in rows), default=_peak_rss_mib()), 1),
+    }
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds / 3600:.2f}"
+
+
+def _text(r: dict[str, Any]) -> str:
+    lines = [
+        f"trace {r['trace']}: {r['jobs']} jobs" + (f", records skipped: {r['skipped_records']}"
+                                                   if r["skipped_records"] else ""),
+        f"jobs wider than every machine (not run): {r['too_wide']}",
+        f"load asked {r['load']:g}, achieved {r['achieved_load']:.3f} "
+        f"(offered {r['offered_gpus']:.1f} A100-GPUs busy on average; capacity {r['capacity_a100_gpus']:.1f})",
+        "machines: " + ", ".join(f"{m['key']} {m['nodes']}x{m['gpus_per_node']} GPUs speed {m['speed']:.2f}"
+                                 for m in r["machines"]),
+    ]
+    if r["left_out"]:
+        lines.append("left out: " + ", ".join(f"{k} ({why})" for k, why in r["left_out"].items()))
+    lines.append(f"lower bound of mean JCT (each job alone on the fastest GPU it fits): "
+                 f"{_hours(r['lower_bound_mean_jct_s'])} h")
+    lines.append("")
+    head = (f"{'policy':<16} {'estimates':<9} {'wait mean h':>11} {'median h':>9} {'p99 h':>8} {'JCT mean h':>10} "
+            f"{'vs home':>7} {'bsld':>8} {'makespan d':>10} {'jobs/s':>8} {'peak MiB':>8}")
+    lines.append(head)
+    lines.append("-" * len(head))
+    for row in r["rows"]:
+        ratio = row["jct_vs_home_site"]
+        bsld = row["mean_bounded_slowdown"]
+        makespan = row["makespan_s"]
+        lines.append(
+            f"{row['policy']:<16} {row['estimates']:<9} {_hours(row['mean_wait_s']):>11} "
+            f"{_hours(row['median_wait_s']):>9} {_hours(row['p99_wait_s']):>8} {_hours(row['mean_jct_s']):>10} "
+            f"{(f'{ratio:.2f}' if ratio is not None else '-'):>7} "
+            f"{(f'{bsld:.1f}' if bsld is not None else '-'):>8} "
+            f"{(f'{makespan / 86400:.1f}' if makespan is not None else '-'):>10} "
+            f"{row['jobs_per_s']:>8.0f} {row['peak_rss_mib']:>8.0f}")
+    lines.append("")
+    keys = [m["key"] for m in r["machines"]]
+    lines.append(f"{'utilisation':<26} " + " ".join(f"{k[:10]:>10}" for k in keys))
+    for row in r["rows"]:
+        util = row["utilisation"]
+        cells = " ".join(f"{(f'{util[k]:.2f}' if util[k] is not None else '-'):>10}" for k in keys)
+        lines.append(f"{row['policy'] + ' (' + row['estimates'] + ')':<26} {cells}")
+    return "\n".join(lines)
+
+
+def _plot(results: list[SimResult], path: Path, load: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(dict.fromkeys(r.estimates for r in results))
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(10, 4.2 * len(kinds)), sharex=True, squeeze=False)
+    for ax, kind in zip(axes[:, 0], kinds, strict=True):
+        for r in results:
+            if r.estimates != kind:
+                continue
+            x, y = delay_over_time(r, bins=150)
+            ax.plot(x / 86400, y / 3600, label=r.policy, linewidth=1.2)
+        ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_ylabel("mean queueing delay (h)")
+        ax.set_title(f"{kind} estimates, load {load:g}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8, ncol=3)
+    axes[-1, 0].set_xlabel("submission time (days from the first job)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

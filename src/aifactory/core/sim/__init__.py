@@ -1,0 +1,13 @@
+"""The federation simulator: scaled catalog machines (federation), user estimates (estimates), the event-driven
+engine with per-machine FCFS + EASY backfilling (engine), placement policies (policies) and figures (metrics)."""
+
+from aifactory.core.sim.engine import SimResult, candidates_by_width, simulate
+from aifactory.core.sim.estimates import ESTIMATES, estimates
+from aifactory.core.sim.federation import Federation, SimMachine, scale_to_load, simulable
+from aifactory.core.sim.metrics import RunMetrics, delay_over_time, lower_bound_mean_jct, measure
+from aifactory.core.sim.policies import POLICIES
+
+__all__ = [
+    "ESTIMATES", "POLICIES", "Federation", "RunMetrics", "SimMachine", "SimResult", "candidates_by_width",
+    "delay_over_time", "estimates", "lower_bound_mean_jct", "measure", "scale_to_load", "simulable", "simulate",
+]

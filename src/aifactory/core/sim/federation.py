@@ -1,0 +1,155 @@
+"""The machines the simulator runs: catalog GPU machines, scaled down so that a trace loads them as asked.
+
+A trace from one cluster would barely touch the federation's real machines, so each machine's node count is scaled
+by one common factor s, keeping the machines' relative sizes:
+
+    nodes_m(s)  = max(1, floor(s * real_nodes_m + 1/2))           whole nodes, at least one per machine
+    capacity(s) = sum over m of nodes_m(s) * gpus_per_node_m * speed_m     (A100-equivalent GPUs)
+    offered     = sum over jobs of gpus * duration / (last submission - first submission)   (A100 GPUs, busy on average)
+
+s is chosen so that capacity(s) is as close as whole nodes allow to offered / load; the load achieved,
+offered / capacity(s), is reported beside the one asked for. speed_m is the machine's peak dense BF16 per GPU
+over the A100's 312 TFLOP/s: a trace duration is taken as measured on an A100, and runs duration / speed_m there.
+
+A machine whose GPUs per node, node count (or total GPUs) or peak is unknown cannot be simulated; it is left out,
+with the reason, in `Federation.left_out`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Protocol
+
+from aifactory.core.exceptions import InvalidInput
+from aifactory.core.placement import MachineView, speed_from_peak
+
+
+class CatalogMachine(Protocol):
+    """What the simulator reads of a catalog machine (aifactory.core.catalog.Machine has these fields)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def gpu_model(self) -> str | None: ...
+    @property
+    def gpu_memory_gb(self) -> float | None: ...
+    @property
+    def gpus_per_node(self) -> int | None: ...
+    @property
+    def nodes(self) -> int | None: ...
+    @property
+    def total_gpus(self) -> int | None: ...
+    @property
+    def peak_bf16_tflops(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimMachine:
+    """A simulated machine: `nodes` nodes of `gpus_per_node` GPUs, each `speed` times an A100."""
+
+    key: str
+    gpus_per_node: int
+    nodes: int
+    speed: float
+    gpu_model: str | None = None
+    gpu_memory_gb: float | None = None
+    real_nodes: int = 0
+    """Nodes of the real machine (0 when it is not a scaled copy)."""
+
+    @property
+    def total_gpus(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+    @property
+    def capacity(self) -> float:
+        """A100-equivalent GPUs."""
+        return self.total_gpus * self.speed
+
+    def view(self, expected_wait_s: float = 0.0) -> MachineView:
+        """The machine as the placement rules see it (alive, no allocation limit)."""
+        return MachineView(key=self.key, gpu_model=self.gpu_model, gpu_memory_gb=self.gpu_memory_gb,
+                           gpus_per_node=self.gpus_per_node, total_gpus=self.total_gpus, speed=self.speed,
+                           expected_wait_s=expected_wait_s)
+
+
+@dataclass(frozen=True)
+class Federation:
+    """The scaled machines and how they were sized."""
+
+    machines: tuple[SimMachine, ...]
+    scale: float
+    offered_gpus: float
+    load: float
+    """The load asked for."""
+    capacity: float
+    left_out: Mapping[str, str]
+
+    @property
+    def achieved_load(self) -> float:
+        return self.offered_gpus / self.capacity if self.capacity > 0 else math.inf
+
+
+def simulable(machines: Iterable[CatalogMachine]) -> tuple[list[SimMachine], dict[str, str]]:
+    """Catalog machines at their real size, and those left out with the reason."""
+    kept: list[SimMachine] = []
+    left_out: dict[str, str] = {}
+    for m in machines:
+        speed = speed_from_peak(m.peak_bf16_tflops)
+        gpn = m.gpus_per_node
+        nodes = m.nodes
+        if nodes is None and m.total_gpus is not None and gpn:
+            nodes = m.total_gpus // gpn
+        if not gpn or not nodes:
+            left_out[m.key] = "GPU count unknown"
+        elif speed is None:
+            left_out[m.key] = "peak BF16 unknown"
+        else:
+            kept.append(SimMachine(key=m.key, gpus_per_node=gpn, nodes=nodes, speed=speed, gpu_model=m.gpu_model,
+                                   gpu_memory_gb=m.gpu_memory_gb, real_nodes=nodes))
+    return kept, left_out
+
+
+def _sized(machines: Sequence[SimMachine], s: float) -> list[int]:
+    return [max(1, math.floor(s * m.real_nodes + 0.5)) for m in machines]
+
+
+def _capacity(machines: Sequence[SimMachine], nodes: Sequence[int]) -> float:
+    return sum(n * m.gpus_per_node * m.speed for m, n in zip(machines, nodes, strict=True))
+
+
+def scale_to_load(machines: Sequence[SimMachine], offered_gpus: float, load: float,
+                  left_out: Mapping[str, str] | None = None) -> Federation:
+    """Scale the machines' node counts by one factor so that offered_gpus / capacity is as close to `load` as whole
+    nodes allow (see the module docstring)."""
+    if not (0 < load <= 1):
+        raise InvalidInput("load", f"must be in (0, 1], got {load}")
+    if not machines:
+        raise InvalidInput("machines", "no machine can be simulated")
+    if not (offered_gpus > 0 and math.isfinite(offered_gpus)):
+        raise InvalidInput("trace", "the trace demands no GPU time over a positive span")
+    for m in machines:
+        if m.real_nodes < 1:
+            raise InvalidInput("machines", f"{m.key}: real node count unknown")
+    target = offered_gpus / load
+    lo, hi = 0.0, 1.0
+    while _capacity(machines, _sized(machines, hi)) < target:
+        hi *= 2.0
+        if hi > 1e12:
+            raise InvalidInput("load", "the machines cannot be scaled to this load")
+    for _ in range(200):  # smallest s with capacity(s) >= target
+        mid = (lo + hi) / 2
+        if _capacity(machines, _sized(machines, mid)) >= target:
+            hi = mid
+        else:
+            lo = mid
+    above, below = _sized(machines, hi), _sized(machines, lo)
+    cap_above, cap_below = _capacity(machines, above), _capacity(machines, below)
+    s, nodes, cap = (lo, below, cap_below) if target - cap_below < cap_above - target else (hi, above, cap_above)
+    scaled = tuple(SimMachine(key=m.key, gpus_per_node=m.gpus_per_node, nodes=n, speed=m.speed, gpu_model=m.gpu_model,
+                              gpu_memory_gb=m.gpu_memory_gb, real_nodes=m.real_nodes)
+                   for m, n in zip(machines, nodes, strict=True))
+    return Federation(machines=scaled, scale=s, offered_gpus=offered_gpus, load=load, capacity=cap,
+                      left_out=MappingProxyType(dict(left_out or {})))

@@ -1,0 +1,117 @@
+"""Figures of a simulation run. Over the jobs that ran (jobs wider than every machine are counted apart):
+
+    queueing delay  start - submit                          mean, median, 99th percentile (linear interpolation)
+    JCT             finish - submit                         mean
+    bounded slowdown max(1, (finish - submit) / max(finish - start, 10 s))      mean
+    utilisation     per machine: GPUs held x (finish - start), summed over its jobs, / (its GPUs x makespan)
+    makespan        last finish - first submission
+    lower bound     mean over jobs of duration / the fastest speed among the machines it fits on: each job alone
+                    on the fastest GPU it can use, without waiting; no policy's mean JCT can be below it
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+import numpy.typing as npt
+
+from aifactory.core.placement import fits
+from aifactory.core.sim.engine import SimResult
+from aifactory.core.sim.federation import SimMachine
+
+BSLD_THRESHOLD_S = 10.0
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    policy: str
+    estimates: str
+    jobs: int
+    too_wide: int
+    mean_wait_s: float
+    median_wait_s: float
+    p99_wait_s: float
+    mean_jct_s: float
+    mean_bounded_slowdown: float
+    makespan_s: float
+    utilisation: Mapping[str, float]
+    lower_bound_mean_jct_s: float
+    wall_s: float
+    jobs_per_s: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "policy": self.policy, "estimates": self.estimates, "jobs": self.jobs, "too_wide": self.too_wide,
+            "mean_wait_s": self.mean_wait_s, "median_wait_s": self.median_wait_s, "p99_wait_s": self.p99_wait_s,
+            "mean_jct_s": self.mean_jct_s, "mean_bounded_slowdown": self.mean_bounded_slowdown,
+            "makespan_s": self.makespan_s, "utilisation": dict(self.utilisation),
+            "lower_bound_mean_jct_s": self.lower_bound_mean_jct_s, "wall_s": self.wall_s,
+            "jobs_per_s": self.jobs_per_s,
+        }
+
+
+def best_speed(gpus: npt.NDArray[np.int64], machines: Sequence[SimMachine]) -> npt.NDArray[np.float64]:
+    """Per job, the fastest speed among the machines it fits on; NaN where it fits on none."""
+    out = np.full(gpus.shape[0], math.nan)
+    for g in np.unique(gpus).tolist():
+        speeds = [m.speed for m in machines if fits(int(g), m.gpus_per_node, m.total_gpus)]
+        if speeds:
+            out[gpus == g] = max(speeds)
+    return out
+
+
+def lower_bound_mean_jct(duration_s: npt.NDArray[np.float64], gpus: npt.NDArray[np.int64],
+                         machines: Sequence[SimMachine]) -> float:
+    """Mean of duration / fastest fitting speed over the jobs that fit somewhere."""
+    speed = best_speed(gpus, machines)
+    ok = ~np.isnan(speed)
+    return float(np.mean(duration_s[ok] / speed[ok])) if ok.any() else math.nan
+
+
+def measure(result: SimResult) -> RunMetrics:
+    ran = result.machine >= 0
+    submit = result.submit_s[ran]
+    start = result.start_s[ran]
+    finish = result.finish_s[ran]
+    wait = start - submit
+    jct = finish - submit
+    run = finish - start
+    if ran.any():
+        makespan = float(finish.max() - submit.min())
+        bsld = np.maximum(1.0, jct / np.maximum(run, BSLD_THRESHOLD_S))
+        mean_wait, median_wait = float(wait.mean()), float(np.median(wait))
+        p99 = float(np.percentile(wait, 99))
+        mean_jct, mean_bsld = float(jct.mean()), float(bsld.mean())
+    else:
+        makespan = mean_wait = median_wait = p99 = mean_jct = mean_bsld = math.nan
+    held = result.allocated_gpus[ran] * run
+    per_machine = np.bincount(result.machine[ran], weights=held, minlength=len(result.machines))
+    util = {m.key: (float(per_machine[i]) / (m.total_gpus * makespan) if makespan and makespan > 0 else math.nan)
+            for i, m in enumerate(result.machines)}
+    lb = lower_bound_mean_jct(result.duration_s[ran], result.gpus[ran], result.machines)
+    return RunMetrics(policy=result.policy, estimates=result.estimates, jobs=int(ran.sum()), too_wide=result.too_wide,
+                      mean_wait_s=mean_wait, median_wait_s=median_wait, p99_wait_s=p99, mean_jct_s=mean_jct,
+                      mean_bounded_slowdown=mean_bsld, makespan_s=makespan, utilisation=MappingProxyType(util),
+                      lower_bound_mean_jct_s=lb, wall_s=result.wall_s, jobs_per_s=result.jobs_per_s)
+
+
+def delay_over_time(result: SimResult, bins: int = 200) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Mean queueing delay of the jobs submitted in each of `bins` equal slices of the trace's span:
+    (slice midpoints in seconds, mean delay in seconds; NaN for a slice with no job)."""
+    ran = result.machine >= 0
+    submit = result.submit_s[ran]
+    wait = result.start_s[ran] - submit
+    if submit.shape[0] == 0:
+        return np.zeros(0), np.zeros(0)
+    lo, hi = float(submit.min()), float(submit.max())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    idx = np.clip(np.searchsorted(edges, submit, side="right") - 1, 0, bins - 1)
+    total = np.bincount(idx, weights=wait, minlength=bins)
+    count = np.bincount(idx, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), math.nan)
+    return (edges[:-1] + edges[1:]) / 2, mean

@@ -1,0 +1,118 @@
+"""`aifactory bench broker` on small hand-made traces."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from aifactory.cli.main import main
+from aifactory.core.sim import POLICIES
+
+HEADER = "timestamp,duration,num_gpus,gpu_time,cluster\n"
+
+
+def small_trace(tmp_path: Path) -> Path:
+    rows = []
+    for i in range(60):
+        gpus = (1, 1, 2, 4, 8, 16)[i % 6]
+        duration = 600 + (i * 379) % 7200
+        rows.append(f"2017-10-09 {i // 6:02d}:{(i * 7) % 60:02d}:00,{duration}.0,{gpus},{duration * gpus}.0,vc{i % 3}")
+    rows.append("2017-10-09 11:00:00,60.0,100000,6000000.0,vc0")  # wider than every machine
+    p = tmp_path / "small.csv"
+    p.write_text(HEADER + "\n".join(rows) + "\n")
+    return p
+
+
+def test_json_has_a_row_per_policy_and_estimate(tmp_path, capsys):
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--load", "0.5", "--json", "--seed", "3"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert err == ""  # no progress bar when stderr is not a terminal
+    report = json.loads(out)
+    assert report["jobs"] == 61
+    assert report["too_wide"] == 1
+    assert "marenostrum5" in report["left_out"]
+    assert {(r["policy"], r["estimates"]) for r in report["rows"]} == {(p, e) for p in POLICIES
+                                                                       for e in ("user", "oracle")}
+    for row in report["rows"]:
+        assert row["jobs"] == 60
+        assert row["mean_jct_s"] >= report["lower_bound_mean_jct_s"] - 1e-6
+        if row["policy"] == "home-site":
+            assert row["jct_vs_home_site"] == 1.0
+    assert report["peak_rss_mib"] > 0
+
+
+def test_same_seed_same_figures(tmp_path, capsys):
+    trace = str(small_trace(tmp_path))
+    args = ["bench", "broker", "--trace", trace, "--policy", "random", "broker", "--json", "--estimates", "user"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    second = json.loads(capsys.readouterr().out)
+    keep = ("policy", "mean_wait_s", "mean_jct_s", "p99_wait_s", "utilisation")
+    assert [{k: r[k] for k in keep} for r in first["rows"]] == [{k: r[k] for k in keep} for r in second["rows"]]
+    # home-site is always run as the baseline of the ratio
+    assert [r["policy"] for r in first["rows"]] == ["home-site", "random", "broker"]
+
+
+def test_text_table(tmp_path, capsys):
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--policy", "broker",
+                 "--estimates", "oracle", "--limit", "30"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "30 jobs" in out
+    assert "left out: marenostrum5" in out
+    lines = [line for line in out.splitlines() if line.startswith(("broker ", "home-site "))]
+    assert len(lines) == 4  # a metrics row and a utilisation row each
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--load", "0"], "--load must be in (0, 1]"),
+    (["--load", "1.5"], "--load must be in (0, 1]"),
+    (["--policy", "shortest-queue"], "unknown policy shortest-queue"),
+    (["--limit", "0"], "--limit must be at least 1"),
+    (["--plot", "out.svg"], "--plot needs a .png"),
+])
+def test_bad_arguments_exit_2(tmp_path, capsys, extra, message):
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_and_malformed_traces_exit_2(tmp_path, capsys):
+    assert main(["bench", "broker", "--trace", str(tmp_path / "nope.csv")]) == 2
+    assert "no such trace file" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "2017-10-09 00:00:00,ten,1,10.0,vc0\n")
+    assert main(["bench", "broker", "--trace", str(bad)]) == 2
+    assert f"{bad}:2: field 'duration'" in capsys.readouterr().err
+    other = tmp_path / "trace.txt"
+    other.write_text("x")
+    assert main(["bench", "broker", "--trace", str(other)]) == 2
+    assert "unknown trace format" in capsys.readouterr().err
+
+
+def test_unknown_estimates_kind_is_an_argparse_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--estimates", "perfect"])
+    assert err.value.code == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed")
+def test_plot_without_matplotlib_exits_2(tmp_path, capsys):
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--plot", str(tmp_path / "p.png")])
+    assert code == 2
+    assert "matplotlib" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed")
+def test_plot_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "delay.png"
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--policy", "broker",
+                 "--estimates", "user", "--plot", str(out), "--json"])
+    assert code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(capsys.readouterr().out)["plot"] == str(out)
