@@ -49,7 +49,8 @@ def test_clean_application_is_approved_with_an_allocation(api, body, site):
         ({"title": "ab"}, "title"),
         ({"title": "T\x00itle"}, "title"),
         ({"title": "t" * 201}, "title"),
-        ({"mode": "large_scale"}, "mode"),
+        ({"mode": "express"}, "mode"),
+        ({"mode": "large_scale"}, "call"),
         ({"machine": "deep-thought"}, "machine"),  # not in the catalog
         ({"machine": "lumi"}, "machine"),  # in the catalog, no site takes allocations
         ({"machine": "leo\x00nardo"}, "machine"),
@@ -95,7 +96,7 @@ def test_submit_refuses_missing_fields(api, body, missing):
 def test_playground_limit_is_named(api, body):
     answer = assert_refused(api.post("/applications", {**body, "requested_gpu_hours": 6000}), 400)
     assert answer["detail"] == {"field": "requested_gpu_hours"}
-    assert "5000" in answer["message"]
+    assert "5,000" in answer["message"]
 
 
 def test_unknown_article5_key_is_named(api, body):

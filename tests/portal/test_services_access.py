@@ -126,18 +126,20 @@ def test_ethics_review_approved_then_allocated(organisation, user, site):
 
 def test_ethics_review_refused(organisation, user, site):
     app = submit(organisation, user, areas=["employment"])
-    decided = application_decide_ethics(application=app, user=user, approve=False, reason="no safeguards")
+    staff = UserFactory(username="reviewer", is_staff=True)
+    decided = application_decide_ethics(application=app, user=staff, approve=False, reason="no safeguards")
     assert decided.state == "refused"
     assert not Allocation.objects.exists()
 
 
 def test_a_decision_needs_a_reason_and_cannot_be_taken_twice(organisation, user, site):
     app = submit(organisation, user, areas=["employment"])
+    staff = UserFactory(username="reviewer", is_staff=True)
     with pytest.raises(BadRequest):
-        application_decide_ethics(application=app, user=user, approve=True, reason="  ")
-    application_decide_ethics(application=app, user=user, approve=False, reason="no")
+        application_decide_ethics(application=app, user=staff, approve=True, reason="  ")
+    application_decide_ethics(application=app, user=staff, approve=False, reason="no")
     with pytest.raises(InvalidTransition):
-        application_decide_ethics(application=app, user=user, approve=True, reason="changed our mind")
+        application_decide_ethics(application=app, user=staff, approve=True, reason="changed our mind")
     assert Application.objects.get(pk=app.pk).state == "refused"
     assert not Allocation.objects.exists()
     assert StateChange.objects.filter(application=app).count() == 3
@@ -151,7 +153,8 @@ def test_a_decision_needs_a_reason_and_cannot_be_taken_twice(organisation, user,
         ({"requested_gpu_hours": 5001}, "requested_gpu_hours"),
         ({"requested_gpu_hours": 0}, "requested_gpu_hours"),
         ({"months": 4}, "months"),
-        ({"mode": "fast_lane"}, "mode"),
+        ({"mode": "express"}, "mode"),
+        ({"mode": "large_scale"}, "call"),
         ({"practices": ["unknown"]}, "practices"),
         ({"areas": ["unknown"]}, "areas"),
     ],

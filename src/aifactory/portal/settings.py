@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "aifactory.portal.access",
     "aifactory.portal.allocations",
     "aifactory.portal.jobs",
+    "aifactory.portal.review",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +95,10 @@ WHITENOISE_USE_FINDERS = True
 
 # Scheduler accounts are named <prefix>-p<application id>; one prefix per portal sharing a cluster.
 ACCOUNT_PREFIX = os.environ.get("AIFACTORY_ACCOUNT_PREFIX", "aif")
+
+# Routing of Fast Lane projects: the share of each machine's GPU-hours over a year offered to the access modes
+# (this portal's policy figure); what active allocations hold already is taken off.
+ACCESS_SHARE = float(os.environ.get("AIFACTORY_ACCESS_SHARE", "0.05"))
 
 # An agent that has not reported for this long is taken as lost.
 AGENT_STALE_AFTER_S = int(os.environ.get("AIFACTORY_AGENT_STALE_AFTER_S", "120"))

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
+from aifactory.core.modes import load_modes
 from aifactory.portal.access.models import Application
-from aifactory.portal.access.selectors import application_get, applications_of
-from aifactory.portal.access.services import application_submit
+from aifactory.portal.access.selectors import application_get, applications_of, on_time, stats, with_details
+from aifactory.portal.access.services import application_decide, application_submit
 from aifactory.portal.common.auth import user_auth
+from aifactory.portal.common.errors import BadRequest, Forbidden
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
-from aifactory.portal.organisations.selectors import organisation_get
+from aifactory.portal.organisations.selectors import may_see_aggregates, organisation_get
 
 router = Router(tags=["access"], auth=user_auth)
 
@@ -20,8 +22,15 @@ router = Router(tags=["access"], auth=user_auth)
 class ApplicationIn(In):
     organisation: int = Field(..., strict=True)
     title: str = Field(..., min_length=3, max_length=200)
-    mode: str = Field("playground", max_length=20)
-    machine: str = Field(..., max_length=40)
+    mode: str = Field("playground", max_length=20, description="playground, fast_lane, large_scale, grand_challenge")
+    call: int | None = Field(
+        None, strict=True, description="the call a Large Scale or Grand Challenge proposal answers",
+    )
+    machine: str = Field(..., max_length=40, description="the machine asked for (the first, when split)")
+    machine_hours: dict[str, float] = Field(
+        default_factory=dict, max_length=20, description="GPU-hours per machine, for a call proposal on several"
+    )
+    gpu: str = Field("", max_length=20, description="the GPU model asked for, if any (A100, H100, GH200, MI250X)")
     params: float = Field(..., gt=0, le=1e15, description="model parameters")
     tokens: float = Field(..., gt=0, le=1e17, description="training tokens")
     gpus: int = Field(..., ge=1, le=100_000, strict=True)
@@ -30,6 +39,32 @@ class ApplicationIn(In):
     civil_use: bool = Field(..., strict=True, description="the work is for civil use only")
     practices: list[str] = Field(default_factory=list, max_length=20, description="AI Act Article 5 practices")
     areas: list[str] = Field(default_factory=list, max_length=20, description="AI Act Annex III areas")
+    sector: str = Field("", max_length=100, description="the project's sector (the organisation's when empty)")
+    summary: str = Field("", max_length=5000)
+    keywords: list[str] = Field(default_factory=list, max_length=20, description="expertise keywords for reviewers")
+    people: list[str] = Field(default_factory=list, max_length=50, description="people named in the proposal")
+    open_science: bool = Field(False, strict=True, description="accepts the call's open-science obligation")
+
+
+class StateChangeOut(Schema):
+    at: datetime
+    actor: str | None
+    from_state: str
+    to_state: str
+    reason: str
+
+
+class RouteOut(Schema):
+    machine: str
+    factory: str
+    gpu_hours: float
+    fit: float | None
+    reasons: list[str]
+    method: str
+    reason: str
+    decided_by: str | None
+    decided_at: datetime
+    current: bool
 
 
 class ApplicationOut(Schema):
@@ -37,28 +72,78 @@ class ApplicationOut(Schema):
     organisation: int
     title: str
     mode: str
+    call: int | None
     machine: str
+    machine_hours: dict[str, float]
+    gpu: str
+    sector: str
     state: str
     reasons: list[str]
     high_risk: bool
     systemic_risk: bool
     requested_gpu_hours: float
+    months: int
+    pledges: list[str]
     plan: dict[str, Any]
+    assessment: dict[str, Any]
     submitted_at: datetime
+    promised_by: date | None
     decided_at: datetime | None
+    on_time: bool | None = Field(None, description="decided by the promised day; None while pending and not late")
     allocation: int | None = Field(None, description="the first allocation granted (see allocations)")
     allocations: list[int] = Field(default_factory=list, description="every allocation granted, one per machine")
+    routes: list[RouteOut] = Field(default_factory=list)
+    history: list[StateChangeOut] = Field(default_factory=list)
+
+
+class DecisionIn(In):
+    approve: bool = Field(..., strict=True)
+    reason: str = Field(..., min_length=1, max_length=2000)
+
+
+def _name(user: Any) -> str | None:
+    return None if user is None else str(user.get_username())
 
 
 def _out(app: Application) -> dict[str, Any]:
     granted = sorted(a.pk for a in app.allocations.all())
     return {
         "id": app.pk, "organisation": app.organisation_id, "title": app.title, "mode": app.mode,
-        "machine": app.machine.key, "state": app.state, "reasons": app.reasons, "high_risk": app.high_risk,
-        "systemic_risk": app.systemic_risk, "requested_gpu_hours": app.requested_gpu_hours, "plan": app.plan,
-        "submitted_at": app.submitted_at, "decided_at": app.decided_at,
+        "call": app.call_id, "machine": app.machine.key, "machine_hours": app.machine_hours, "gpu": app.gpu,
+        "sector": app.sector, "state": app.state, "reasons": app.reasons, "high_risk": app.high_risk,
+        "systemic_risk": app.systemic_risk, "requested_gpu_hours": app.requested_gpu_hours, "months": app.months,
+        "pledges": app.pledges, "plan": app.plan, "assessment": app.assessment, "submitted_at": app.submitted_at,
+        "promised_by": app.promised_by, "decided_at": app.decided_at, "on_time": on_time(app),
         "allocation": granted[0] if granted else None, "allocations": granted,
+        "routes": [
+            {"machine": r.machine.key, "factory": r.factory, "gpu_hours": r.gpu_hours, "fit": r.fit,
+             "reasons": r.reasons, "method": r.method, "reason": r.reason, "decided_by": _name(r.decided_by),
+             "decided_at": r.decided_at, "current": r.current}
+            for r in app.routes.all()
+        ],
+        "history": [
+            {"at": h.at, "actor": _name(h.actor), "from_state": h.from_state, "to_state": h.to_state,
+             "reason": h.reason}
+            for h in app.history.all()
+        ],
     }
+
+
+def _call(call_id: int | None) -> Any:
+    if call_id is None:
+        return None
+    from aifactory.portal.review.models import Call
+
+    found = Call.objects.filter(pk=call_id).first()
+    if found is None:
+        raise BadRequest(f"call: no call {call_id}", {"field": "call"})
+    return found
+
+
+@router.get("/modes", auth=None, summary="The access modes: size limits, durations, promised decision times")
+def modes(request: HttpRequest) -> dict[str, Any]:
+    data = load_modes()
+    return {"modes": [m.to_dict() for m in data.modes], "notes": list(data.notes)}
 
 
 @router.post("/applications", response={201: ApplicationOut})
@@ -67,15 +152,31 @@ def submit(request: HttpRequest, body: ApplicationIn) -> Any:
     data = body.dict()
     data.pop("organisation")
     data["machine_key"] = data.pop("machine")
+    data["call"] = _call(data.pop("call"))
     app = application_submit(organisation=org, user=request.user, **data)
-    return answer(201, _out(app))
+    return answer(201, _out(application_get(user=request.user, pk=app.pk)))
 
 
 @router.get("/applications", response=list[ApplicationOut])
 def applications(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(a) for a in applications_of(request.user).prefetch_related("allocations")]
+    return [_out(a) for a in with_details(applications_of(request.user))]
 
 
 @router.get("/applications/{app_id}", response=ApplicationOut)
 def application(request: HttpRequest, app_id: int) -> dict[str, Any]:
     return _out(application_get(user=request.user, pk=app_id))
+
+
+@router.post("/applications/{app_id}/decision", response=ApplicationOut,
+             summary="A call manager decides an ethics or technical review, with the reason")
+def decide(request: HttpRequest, app_id: int, body: DecisionIn) -> dict[str, Any]:
+    app = application_get(user=request.user, pk=app_id)
+    application_decide(application=app, user=request.user, approve=body.approve, reason=body.reason)
+    return _out(application_get(user=request.user, pk=app_id))
+
+
+@router.get("/stats", summary="Aggregates for observers: promised against actual decision times, GPU-hours granted")
+def aggregate(request: HttpRequest) -> dict[str, Any]:
+    if not may_see_aggregates(request.user):
+        raise Forbidden("the aggregates are for observers, call managers and staff")
+    return stats()

@@ -8,26 +8,48 @@ from aifactory.core.exceptions import InvalidTransition
 
 
 class AccessMode(models.TextChoices):
+    """The keys of the access modes in core/data/modes.json (their figures live there)."""
+
     PLAYGROUND = "playground", "Playground"
+    FAST_LANE = "fast_lane", "Fast Lane"
+    LARGE_SCALE = "large_scale", "Large Scale"
+    GRAND_CHALLENGE = "grand_challenge", "Large AI Grand Challenge"
 
 
 class ApplicationState(StrEnum):
-    SUBMITTED = "submitted"
-    ETHICS_REVIEW = "ethics_review"
-    APPROVED = "approved"
-    REFUSED = "refused"
+    SUBMITTED = "submitted"  # recorded, before the gate
+    ETHICS_REVIEW = "ethics_review"  # an Annex III area: a person decides
+    TECHNICAL_REVIEW = "technical_review"  # the technical assessment flagged something: a person decides
+    IN_REVIEW = "in_review"  # in a call, waiting for peer review and selection
+    SELECTED = "selected"  # funded by the call's selection, routed, waiting for acceptance
+    NOT_SELECTED = "not_selected"  # not funded by the call's selection
+    APPROVED = "approved"  # accepted: allocations created
+    REFUSED = "refused"  # the gate, the ethics review or the technical review refused it
+
+    @property
+    def final(self) -> bool:
+        return not APPLICATION_TRANSITIONS[self]
+
+    @property
+    def decision(self) -> bool:
+        """Whether reaching this state decides the application for the applicant."""
+        return self in DECISIONS
 
 
 APPLICATION_STATE_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in ApplicationState]
 
+_S = ApplicationState
 APPLICATION_TRANSITIONS: dict[ApplicationState, frozenset[ApplicationState]] = {
-    ApplicationState.SUBMITTED: frozenset(
-        {ApplicationState.ETHICS_REVIEW, ApplicationState.APPROVED, ApplicationState.REFUSED}
-    ),
-    ApplicationState.ETHICS_REVIEW: frozenset({ApplicationState.APPROVED, ApplicationState.REFUSED}),
-    ApplicationState.APPROVED: frozenset(),
-    ApplicationState.REFUSED: frozenset(),
+    _S.SUBMITTED: frozenset({_S.ETHICS_REVIEW, _S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED}),
+    _S.ETHICS_REVIEW: frozenset({_S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED}),
+    _S.TECHNICAL_REVIEW: frozenset({_S.IN_REVIEW, _S.APPROVED, _S.REFUSED}),
+    _S.IN_REVIEW: frozenset({_S.SELECTED, _S.NOT_SELECTED, _S.REFUSED}),
+    _S.SELECTED: frozenset({_S.APPROVED}),
+    _S.NOT_SELECTED: frozenset(),
+    _S.APPROVED: frozenset(),
+    _S.REFUSED: frozenset(),
 }
+DECISIONS = frozenset({_S.APPROVED, _S.REFUSED, _S.NOT_SELECTED, _S.SELECTED})
 
 
 def check_application_transition(current: str, target: ApplicationState) -> None:
@@ -35,6 +57,12 @@ def check_application_transition(current: str, target: ApplicationState) -> None
         raise InvalidTransition("application", current, target.value)
 
 
-# Our own policy figures for Playground: the public pages say only "limited" and "1-3 months".
+# Our own policy figure for Playground (the public pages say only "limited"); the same as core/data/modes.json.
 PLAYGROUND_MAX_GPU_HOURS = 5_000
 PLAYGROUND_MONTHS = (1, 3)
+
+
+class RouteMethod(models.TextChoices):
+    OPTIMISER = "optimiser", "Assignment under capacities"
+    REQUESTED = "requested", "As requested (several machines)"
+    OVERRIDE = "override", "Staff override"

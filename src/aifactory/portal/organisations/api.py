@@ -1,22 +1,26 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
+from pydantic import field_validator
 
 from aifactory.portal.common.auth import user_auth
-from aifactory.portal.common.errors import Unauthorized
+from aifactory.portal.common.errors import Forbidden, NotFound, Unauthorized
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.organisations.models import Organisation
-from aifactory.portal.organisations.selectors import organisation_get, organisations_of
+from aifactory.portal.organisations.selectors import operator_factories, organisation_get, organisations_of, roles_of
 from aifactory.portal.organisations.services import (
+    RelatedFigures,
     api_token_create,
     organisation_pledge,
     organisation_register,
+    role_grant,
     user_signup,
 )
 
@@ -38,6 +42,39 @@ class TokenOut(Schema):
     token: str
 
 
+_UNIT = re.compile(r"[^0-9.eE+\-\s]")
+
+
+def plain_euros(value: Any) -> Any:
+    """Refuse an amount written with a unit or a currency sign ('1.5 M', '1500 k€', 'EUR 10'): euros only."""
+    if isinstance(value, str) and _UNIT.search(value.strip()):
+        raise ValueError(
+            f"{value!r} is not a plain amount in euros; write it in euros as a number, e.g. 1500000, without "
+            "'k', 'M', '€' or 'EUR'"
+        )
+    return value
+
+
+class RelatedIn(In):
+    name: str = Field(..., min_length=1, max_length=200)
+    relation: str = Field(..., pattern=r"^(partner|linked)$", description="partner (25-50 % held) or linked (control)")
+    headcount: float = Field(..., ge=0, le=10_000_000, description="staff in annual work units")
+    turnover_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
+    balance_sheet_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
+    share: float = Field(1.0, ge=0, le=1, description="for a partner: the share held, 0.25 to 0.5")
+
+    _euros = field_validator("turnover_eur", "balance_sheet_eur", mode="before")(plain_euros)
+
+
+class RelatedOut(Schema):
+    name: str
+    relation: str
+    headcount: float
+    turnover_eur: Decimal
+    balance_sheet_eur: Decimal
+    share: float
+
+
 class OrganisationIn(In):
     name: str = Field(..., min_length=2, max_length=200)
     country: str = Field(..., pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
@@ -45,6 +82,11 @@ class OrganisationIn(In):
     turnover_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
     balance_sheet_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
     sector: str = Field(..., min_length=2, max_length=100)
+    related: list[RelatedIn] = Field(
+        default_factory=list, max_length=50, description="partner and linked enterprises (their figures count)"
+    )
+
+    _euros = field_validator("turnover_eur", "balance_sheet_eur", mode="before")(plain_euros)
 
 
 class OrganisationOut(Schema):
@@ -57,6 +99,7 @@ class OrganisationOut(Schema):
     sector: str
     sme_category: str
     pledges: list[str]
+    related: list[RelatedOut]
 
 
 class PledgeIn(In):
@@ -68,6 +111,11 @@ def _out(org: Organisation) -> dict[str, Any]:
         "id": org.pk, "name": org.name, "country": org.country, "headcount": org.headcount,
         "turnover_eur": org.turnover_eur, "balance_sheet_eur": org.balance_sheet_eur, "sector": org.sector,
         "sme_category": org.sme_category, "pledges": sorted(p.pledge for p in org.pledges.all()),
+        "related": [
+            {"name": r.name, "relation": r.relation, "headcount": r.headcount, "turnover_eur": r.turnover_eur,
+             "balance_sheet_eur": r.balance_sheet_eur, "share": r.share}
+            for r in org.related_enterprises.all()
+        ],
     }
 
 
@@ -87,13 +135,15 @@ def token(request: HttpRequest, body: LoginIn) -> Any:
 
 @router.post("/organisations", response={201: OrganisationOut}, auth=user_auth)
 def register(request: HttpRequest, body: OrganisationIn) -> Any:
-    org = organisation_register(user=request.user, **body.dict())
+    data = body.dict()
+    related = [RelatedFigures(**r) for r in data.pop("related")]
+    org = organisation_register(user=request.user, related=related, **data)
     return answer(201, _out(org))
 
 
 @router.get("/organisations", response=list[OrganisationOut], auth=user_auth)
 def organisations(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(o) for o in organisations_of(request.user).prefetch_related("pledges")]
+    return [_out(o) for o in organisations_of(request.user).prefetch_related("pledges", "related_enterprises")]
 
 
 @router.get("/organisations/{org_id}", response=OrganisationOut, auth=user_auth)
@@ -106,3 +156,45 @@ def pledge(request: HttpRequest, org_id: int, body: PledgeIn) -> dict[str, Any]:
     org = organisation_get(user=request.user, pk=org_id)
     organisation_pledge(organisation=org, user=request.user, pledges=body.pledges)
     return _out(org)
+
+
+class MeOut(Schema):
+    username: str
+    staff: bool
+    roles: list[str]
+    factories: list[str]
+    reviewer: bool
+    organisations: list[int]
+
+
+@router.get("/me", response=MeOut, auth=user_auth, tags=["auth"], summary="Who the token belongs to, and its roles")
+def me(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    return {
+        "username": user.get_username(), "staff": bool(user.is_staff), "roles": sorted(roles_of(user)),
+        "factories": operator_factories(user), "reviewer": hasattr(user, "reviewer"),
+        "organisations": sorted(organisations_of(user).filter(members=user).values_list("pk", flat=True)),
+    }
+
+
+class RoleIn(In):
+    username: str = Field(..., max_length=150)
+    role: str = Field(..., max_length=20)
+    factory: str = Field("", max_length=40)
+
+
+class RoleOut(Schema):
+    username: str
+    role: str
+    factory: str
+
+
+@router.post("/roles", response={201: RoleOut}, auth=user_auth, tags=["auth"], summary="Grant a role (staff only)")
+def grant(request: HttpRequest, body: RoleIn) -> Any:
+    if not request.user.is_staff:
+        raise Forbidden("only staff grant roles")
+    person = get_user_model().objects.filter(username=body.username).first()
+    if person is None:
+        raise NotFound(f"username: no user {body.username!r}", {"field": "username"})
+    row = role_grant(user=person, role=body.role, factory=body.factory, granted_by=request.user)
+    return answer(201, {"username": person.get_username(), "role": row.role, "factory": row.factory})

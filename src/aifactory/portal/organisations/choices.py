@@ -12,3 +12,18 @@ class SmeCategory(models.TextChoices):
     SMALL = "small", "Small enterprise"
     MEDIUM = "medium", "Medium-sized enterprise"
     LARGE = "large", "Not an SME"
+
+
+class Role(models.TextChoices):
+    """Roles beyond an applicant's (a member of an organisation sees its own rows; a reviewer is one in the pool)."""
+
+    CALL_MANAGER = "call_manager", "Call manager"
+    FACTORY_OPERATOR = "factory_operator", "Factory operator"
+    OBSERVER = "observer", "Observer"
+
+
+class Relation(models.TextChoices):
+    """How another enterprise relates to the applicant (Recommendation 2003/361/EC, Article 3)."""
+
+    PARTNER = "partner", "Partner enterprise (25 % to 50 % held, either way)"
+    LINKED = "linked", "Linked enterprise (control)"

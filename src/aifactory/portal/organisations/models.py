@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from aifactory.portal.organisations.choices import Pledge, SmeCategory
+from aifactory.portal.organisations.choices import Pledge, Relation, Role, SmeCategory
 
 
 class Organisation(models.Model):
@@ -52,3 +52,58 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.name}"
+
+
+class RelatedEnterprise(models.Model):
+    """A partner or linked enterprise whose figures count towards the organisation's SME category."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="related_enterprises")
+    name = models.CharField(max_length=200)
+    relation = models.CharField(max_length=10, choices=Relation.choices)
+    headcount = models.FloatField(help_text="staff in annual work units")
+    turnover_eur = models.DecimalField(max_digits=16, decimal_places=2)
+    balance_sheet_eur = models.DecimalField(max_digits=16, decimal_places=2)
+    share = models.FloatField(default=1.0, help_text="for a partner: the share held, 0.25 to 0.5")
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(headcount__gte=0), name="related_headcount_nonneg"),
+            models.CheckConstraint(
+                condition=models.Q(turnover_eur__gte=0, balance_sheet_eur__gte=0), name="related_figures_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(relation="linked", share=1.0)
+                | models.Q(relation="partner", share__gte=0.25, share__lte=0.5),
+                name="related_share_by_relation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.relation} of {self.organisation})"
+
+
+class UserRole(models.Model):
+    """A role granted to a person: call manager, factory operator (of one AI Factory) or observer."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="roles")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    factory = models.CharField(max_length=40, blank=True, help_text="the AI Factory key, for a factory operator")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "role", "factory"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role", "factory"], name="role_once_per_user"),
+            models.CheckConstraint(
+                condition=(models.Q(role="factory_operator") & ~models.Q(factory=""))
+                | (~models.Q(role="factory_operator") & models.Q(factory="")),
+                name="role_factory_only_for_operators",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.role}{' of ' + self.factory if self.factory else ''}"

@@ -8,7 +8,8 @@ from aifactory.core.eligibility import is_established_eligible
 from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common import tokens
 from aifactory.portal.common.errors import NotFound
-from aifactory.portal.organisations.models import ApiToken, Organisation
+from aifactory.portal.organisations.choices import Role
+from aifactory.portal.organisations.models import ApiToken, Organisation, UserRole
 
 
 def country_known(country: str) -> bool:
@@ -39,3 +40,34 @@ def user_by_token(token: str) -> AbstractBaseUser | None:
     if row is None or not row.user.is_active:
         return None
     return row.user
+
+
+# --- roles ------------------------------------------------------------------------------------------------------------
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    """The roles granted to the person (staff hold every role but factory operator's, which names a factory)."""
+    if not user.is_authenticated:
+        return set()
+    granted = set(UserRole.objects.filter(user=user).values_list("role", flat=True))
+    if user.is_staff:
+        granted |= {Role.CALL_MANAGER.value, Role.OBSERVER.value}
+    return granted
+
+
+def is_call_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return Role.CALL_MANAGER.value in roles_of(user)
+
+
+def may_see_aggregates(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Observers, call managers and staff see the portal's aggregate figures."""
+    return bool(roles_of(user) & {Role.OBSERVER.value, Role.CALL_MANAGER.value})
+
+
+def operator_factories(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    """The AI Factories the person operates."""
+    if not user.is_authenticated:
+        return []
+    return sorted(
+        UserRole.objects.filter(user=user, role=Role.FACTORY_OPERATOR).values_list("factory", flat=True)
+    )

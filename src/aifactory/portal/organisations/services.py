@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -10,11 +12,14 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from aifactory.core.eligibility import sme_category
+from aifactory.core.catalog import load_catalog
+from aifactory.core.eligibility import Enterprise, sme_category
+from aifactory.core.eligibility import Relation as CoreRelation
+from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common import tokens
 from aifactory.portal.common.errors import BadRequest, Conflict
-from aifactory.portal.organisations.choices import Pledge
-from aifactory.portal.organisations.models import ApiToken, Organisation, PactPledge
+from aifactory.portal.organisations.choices import Pledge, Relation, Role
+from aifactory.portal.organisations.models import ApiToken, Organisation, PactPledge, RelatedEnterprise, UserRole
 from aifactory.portal.organisations.selectors import country_known
 
 User = get_user_model()
@@ -42,6 +47,31 @@ def api_token_create(*, user: AbstractBaseUser, name: str = "default") -> str:
     return token
 
 
+# An amount above this is no enterprise's turnover or balance sheet: most likely a figure in the wrong unit.
+MAX_EUR = Decimal("1e12")
+
+
+@dataclass(frozen=True)
+class RelatedFigures:
+    """A partner or linked enterprise as given by the applicant."""
+
+    name: str
+    relation: str
+    headcount: float
+    turnover_eur: Decimal
+    balance_sheet_eur: Decimal
+    share: float = 1.0
+
+
+def _plausible_eur(value: Decimal, field: str) -> None:
+    if value > MAX_EUR:
+        raise BadRequest(
+            f"{field}: {value:,.0f} EUR is more than any enterprise's; give the amount in euros, not cents or another "
+            "unit",
+            {"field": field},
+        )
+
+
 @transaction.atomic
 def organisation_register(
     *,
@@ -52,13 +82,33 @@ def organisation_register(
     turnover_eur: Decimal,
     balance_sheet_eur: Decimal,
     sector: str,
+    related: Sequence[RelatedFigures] = (),
 ) -> Organisation:
+    """Register an organisation and classify it (SME category with its partner and linked enterprises)."""
     country = country.upper()
     if not country_known(country):
         raise BadRequest(
             f"country: unknown country code {country!r} (ISO 3166-1 alpha-2 expected)", {"field": "country"}
         )
-    category = sme_category(headcount, float(turnover_eur), float(balance_sheet_eur))
+    _plausible_eur(turnover_eur, "turnover_eur")
+    _plausible_eur(balance_sheet_eur, "balance_sheet_eur")
+    enterprises = []
+    for i, other in enumerate(related):
+        where = f"related[{i}]"
+        if other.relation not in Relation.values:
+            raise BadRequest(f"{where}.relation: must be 'partner' or 'linked'", {"field": f"{where}.relation"})
+        _plausible_eur(other.turnover_eur, f"{where}.turnover_eur")
+        _plausible_eur(other.balance_sheet_eur, f"{where}.balance_sheet_eur")
+        share = other.share if other.relation == Relation.PARTNER else 1.0
+        enterprises.append(Enterprise(
+            relation=CoreRelation(other.relation), headcount=other.headcount, turnover_eur=float(other.turnover_eur),
+            balance_sheet_eur=float(other.balance_sheet_eur), share=share,
+        ))
+    try:
+        category = sme_category(headcount, float(turnover_eur), float(balance_sheet_eur), enterprises)
+    except InvalidInput as exc:
+        field = exc.field.replace("partners[", "related[")
+        raise BadRequest(f"{field}: {exc.message.split(': ', 1)[-1]}", {"field": field}) from exc
     org = Organisation.objects.create(
         name=name.strip(),
         country=country,
@@ -68,6 +118,11 @@ def organisation_register(
         sector=sector.strip(),
         sme_category=str(category),
     )
+    for other, enterprise in zip(related, enterprises, strict=True):
+        RelatedEnterprise.objects.create(
+            organisation=org, name=other.name.strip(), relation=other.relation, headcount=other.headcount,
+            turnover_eur=other.turnover_eur, balance_sheet_eur=other.balance_sheet_eur, share=enterprise.share,
+        )
     org.members.add(user)
     return org
 
@@ -85,3 +140,27 @@ def organisation_pledge(*, organisation: Organisation, user: AbstractBaseUser, p
         except IntegrityError:
             pass
     return sorted(organisation.pledges.values_list("pledge", flat=True))
+
+
+@transaction.atomic
+def role_grant(
+    *, user: AbstractBaseUser, role: str, granted_by: AbstractBaseUser | None, factory: str = ""
+) -> UserRole:
+    """Grant a role; a factory operator's names the catalog's AI Factory it operates. Granting again is harmless."""
+    if role not in Role.values:
+        raise BadRequest(f"role: unknown role {role!r}; known: {', '.join(Role.values)}", {"field": "role"})
+    factory = factory.strip()
+    if role == Role.FACTORY_OPERATOR:
+        try:
+            load_catalog().factory(factory)
+        except InvalidInput as exc:
+            raise BadRequest(f"factory: {exc.message.split(': ', 1)[-1]}", {"field": "factory"}) from exc
+    elif factory:
+        raise BadRequest("factory: only a factory operator's role names a factory", {"field": "factory"})
+    row, _ = UserRole.objects.get_or_create(user=user, role=role, factory=factory, defaults={"granted_by": granted_by})
+    return row
+
+
+def role_revoke(*, user: AbstractBaseUser, role: str, factory: str = "") -> bool:
+    deleted, _ = UserRole.objects.filter(user=user, role=role, factory=factory.strip()).delete()
+    return deleted > 0
