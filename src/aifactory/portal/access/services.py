@@ -381,6 +381,13 @@ def application_decide_ethics(
     return application_decide(application=application, user=user, approve=approve, reason=reason)
 
 
+def application_select(*, application: Application, user: AbstractBaseUser, selected: bool, reason: str) -> None:
+    """The call's selection decides a proposal in review (review.services.call_select)."""
+    _manager(user)
+    target = ApplicationState.SELECTED if selected else ApplicationState.NOT_SELECTED
+    _move(application, target, actor=user, reason=reason)
+
+
 @transaction.atomic
 def application_accept(
     *, application: Application, user: AbstractBaseUser | None, reason: str, starts_on: date | None = None

@@ -1,0 +1,384 @@
+"""Calls, the reviewer pool, assignments, reviews, ranking, selection, routing and acceptance under /api/v1."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from aifactory.portal.access.models import Application, Route
+from aifactory.portal.allocations.models import Allocation
+from aifactory.portal.common.auth import user_auth
+from aifactory.portal.common.errors import Forbidden, NotFound
+from aifactory.portal.common.responses import answer
+from aifactory.portal.common.schemas import In
+from aifactory.portal.organisations.selectors import is_call_manager
+from aifactory.portal.review.models import Assignment, Call, Reviewer, SelectionRun
+from aifactory.portal.review.selectors import (
+    assignment_get,
+    assignments_of,
+    call_get,
+    call_managed,
+    call_summary,
+    calls_visible,
+    latest_selection,
+)
+from aifactory.portal.review.services import (
+    CriterionSpec,
+    call_accept,
+    call_assign,
+    call_close,
+    call_open,
+    call_ranking,
+    call_select,
+    review_submit,
+    reviewer_add,
+    route_override,
+)
+
+router = Router(tags=["calls"], auth=user_auth)
+
+
+class CriterionIO(Schema):
+    name: str = Field(..., min_length=1, max_length=60)
+    weight: float = Field(..., gt=0, le=1000)
+    low: float = Field(0.0, ge=-1000, le=1000)
+    high: float = Field(5.0, ge=-1000, le=1000)
+
+
+class CallIn(In):
+    title: str = Field(..., min_length=3, max_length=200)
+    mode: str = Field(..., max_length=20, description="large_scale or grand_challenge")
+    description: str = Field("", max_length=10_000)
+    deadline: datetime = Field(..., description="cut-off or deadline, with its time zone")
+    decision_by: date | None = Field(None, description="promised decision day (Large Scale: cut-off + 10 working days)")
+    starts_on: date | None = Field(None, description="allocations start (the day of acceptance when empty)")
+    months: int = Field(12, ge=1, le=36, strict=True)
+    winner_limit: int | None = Field(None, ge=1, le=100_000, strict=True)
+    threshold: float | None = Field(None, description="a proposal scoring below this is never funded")
+    objective: str = Field("score", max_length=20, description="score or score_gpu_hours")
+    reviewers_per_proposal: int = Field(2, ge=1, le=20, strict=True)
+    same_country_conflict: bool = Field(False, strict=True)
+    prize_eur: Decimal | None = Field(None, ge=0, le=Decimal("1e12"), max_digits=14, decimal_places=2)
+    open_science: bool = Field(False, strict=True, description="winners must release their model or publish")
+    criteria: list[CriterionIO] = Field(..., min_length=1, max_length=20)
+    budgets: dict[str, float] = Field(..., min_length=1, max_length=50, description="GPU-hours per machine key")
+
+
+class CallOut(Schema):
+    id: int
+    title: str
+    mode: str
+    description: str
+    state: str
+    deadline: datetime
+    decision_by: date
+    starts_on: date | None
+    months: int
+    winner_limit: int | None
+    threshold: float | None
+    objective: str
+    reviewers_per_proposal: int
+    same_country_conflict: bool
+    prize_eur: Decimal | None
+    open_science: bool
+    criteria: list[CriterionIO]
+    budgets: dict[str, float]
+    proposals: int
+
+
+class ReasonIn(In):
+    reason: str = Field("", max_length=2000)
+
+
+class AssignIn(In):
+    load_weight: float | None = Field(None, ge=0, description="match worth one unit of largest load (none: balance "
+                                                                "first)")
+
+
+class AssignmentOut(Schema):
+    id: int
+    call: int
+    application: int
+    reviewer: str
+    match: float
+    reason: str
+    reviewed: bool
+
+
+class ReviewerIn(In):
+    username: str = Field(..., max_length=150)
+    name: str = Field(..., min_length=1, max_length=200)
+    affiliation: str = Field("", max_length=200)
+    country: str = Field(..., pattern=r"^[A-Za-z]{2}$")
+    keywords: list[str] = Field(default_factory=list, max_length=30)
+    max_load: int = Field(5, ge=0, le=1000, strict=True)
+
+
+class ReviewerOut(Schema):
+    id: int
+    username: str
+    name: str
+    affiliation: str
+    country: str
+    keywords: list[str]
+    max_load: int
+    active: bool
+
+
+class ReviewIn(In):
+    marks: dict[str, float] = Field(..., min_length=1, max_length=20, description="criterion name -> mark")
+    comment: str = Field("", max_length=10_000)
+
+
+class ProposalForReviewOut(Schema):
+    assignment: int
+    call: int
+    call_title: str
+    application: int
+    title: str
+    summary: str
+    mode: str
+    sector: str
+    keywords: list[str]
+    machine_hours: dict[str, float]
+    gpus: int
+    months: int
+    params: float
+    tokens: float
+    assessment: dict[str, Any]
+    criteria: list[CriterionIO]
+    match: float
+    reason: str
+    review: dict[str, Any] | None
+
+
+class ProposalOut(Schema):
+    id: int
+    title: str
+    organisation: str
+    country: str
+    state: str
+    requested_gpu_hours: float
+    machine_hours: dict[str, float]
+    keywords: list[str]
+    reasons: list[str]
+
+
+class RouteIn(In):
+    machine: str = Field(..., max_length=40)
+    reason: str = Field(..., min_length=1, max_length=2000)
+
+
+def _call_out(call: Call) -> dict[str, Any]:
+    return {
+        "id": call.pk, "title": call.title, "mode": call.mode, "description": call.description, "state": call.state,
+        "deadline": call.deadline, "decision_by": call.decision_by, "starts_on": call.starts_on,
+        "months": call.months, "winner_limit": call.winner_limit, "threshold": call.threshold,
+        "objective": call.objective, "reviewers_per_proposal": call.reviewers_per_proposal,
+        "same_country_conflict": call.same_country_conflict, "prize_eur": call.prize_eur,
+        "open_science": call.open_science,
+        "criteria": [{"name": c.name, "weight": c.weight, "low": c.low, "high": c.high} for c in call.criteria.all()],
+        "budgets": {b.machine.key: b.gpu_hours for b in call.budgets.all()},
+        "proposals": getattr(call, "proposals", None) or call.applications.count(),
+    }
+
+
+def _assignment_out(a: Assignment) -> dict[str, Any]:
+    return {"id": a.pk, "call": a.call_id, "application": a.application_id, "reviewer": a.reviewer.name,
+            "match": a.match, "reason": a.reason, "reviewed": hasattr(a, "review")}
+
+
+def _reviewer_out(r: Reviewer) -> dict[str, Any]:
+    return {"id": r.pk, "username": r.user.get_username(), "name": r.name, "affiliation": r.affiliation,
+            "country": r.country, "keywords": r.keywords, "max_load": r.max_load, "active": r.active}
+
+
+def selection_out(run: SelectionRun) -> dict[str, Any]:
+    return {"id": run.pk, "call": run.call_id, "objective": run.objective, "run_at": run.run_at,
+            "run_by": run.run_by.get_username() if run.run_by else None, "funded": run.funded,
+            "optimum": run.optimum, "greedy": run.greedy, "ranking": run.ranking,
+            "difference": run.optimum["value"] - run.greedy["value"]}
+
+
+def _allocation_out(a: Allocation) -> dict[str, Any]:
+    return {"id": a.pk, "application": a.application_id, "machine": a.machine.key, "account": a.account,
+            "gpu_hours": a.gpu_hours, "starts_on": a.starts_on, "ends_on": a.ends_on,
+            "orders": a.orders.count()}
+
+
+# --- calls -------------------------------------------------------------------------------------------------------
+
+
+@router.get("/calls", response=list[CallOut])
+def calls(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_call_out(c) for c in calls_visible(request.user)]
+
+
+@router.post("/calls", response={201: CallOut}, summary="Open a call (call managers)")
+def open_call(request: HttpRequest, body: CallIn) -> Any:
+    data = body.dict()
+    criteria = [CriterionSpec(**c) for c in data.pop("criteria")]
+    call = call_open(user=request.user, criteria=criteria, **data)
+    return answer(201, _call_out(call_get(user=request.user, pk=call.pk)))
+
+
+@router.get("/calls/{call_id}", response=CallOut)
+def call(request: HttpRequest, call_id: int) -> dict[str, Any]:
+    return _call_out(call_get(user=request.user, pk=call_id))
+
+
+@router.post("/calls/{call_id}/close", response=CallOut, summary="End intake: review starts (call managers)")
+def close(request: HttpRequest, call_id: int, body: ReasonIn) -> dict[str, Any]:
+    call_close(call=call_managed(user=request.user, pk=call_id), user=request.user, reason=body.reason)
+    return _call_out(call_get(user=request.user, pk=call_id))
+
+
+@router.get("/calls/{call_id}/proposals", response=list[ProposalOut])
+def proposals(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
+    c = call_managed(user=request.user, pk=call_id)
+    apps: list[Application] = list(c.applications.select_related("organisation", "machine").order_by("pk"))
+    return [
+        {"id": a.pk, "title": a.title, "organisation": a.organisation.name, "country": a.organisation.country,
+         "state": a.state, "requested_gpu_hours": a.requested_gpu_hours,
+         "machine_hours": a.machine_hours or {a.machine.key: a.requested_gpu_hours}, "keywords": a.keywords,
+         "reasons": a.reasons}
+        for a in apps
+    ]
+
+
+@router.get("/calls/{call_id}/summary")
+def summary(request: HttpRequest, call_id: int) -> dict[str, Any]:
+    return call_summary(call_managed(user=request.user, pk=call_id))
+
+
+@router.post("/calls/{call_id}/assign", response=list[AssignmentOut],
+             summary="Assign k reviewers per proposal: one integer program (call managers)")
+def assign(request: HttpRequest, call_id: int, body: AssignIn) -> list[dict[str, Any]]:
+    made = call_assign(call=call_managed(user=request.user, pk=call_id), user=request.user,
+                       load_weight=body.load_weight)
+    return [_assignment_out(a) for a in made]
+
+
+@router.get("/calls/{call_id}/assignments", response=list[AssignmentOut])
+def assignments(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
+    c = call_managed(user=request.user, pk=call_id)
+    return [_assignment_out(a) for a in c.assignments.select_related("reviewer", "review")]
+
+
+@router.get("/calls/{call_id}/ranking", summary="Proposals by score, ties explained (call managers)")
+def ranking(request: HttpRequest, call_id: int) -> dict[str, Any]:
+    r = call_ranking(call_managed(user=request.user, pk=call_id))
+    return {
+        "rules": list(r.rules),
+        "entries": [
+            {"position": e.position, "application": int(e.proposal_id), "score": e.score, "criteria": dict(e.criteria),
+             "reviews": e.reviews, "gpu_hours": e.gpu_hours, "decided_by": e.decided_by,
+             "explanation": e.explanation}
+            for e in r.entries
+        ],
+    }
+
+
+@router.post("/calls/{call_id}/select", summary="Select winners: the optimum and the greedy, both with totals")
+def select(request: HttpRequest, call_id: int) -> dict[str, Any]:
+    run = call_select(call=call_managed(user=request.user, pk=call_id), user=request.user)
+    return selection_out(run)
+
+
+@router.get("/calls/{call_id}/selection")
+def selection(request: HttpRequest, call_id: int) -> dict[str, Any]:
+    run = latest_selection(call_managed(user=request.user, pk=call_id))
+    if run is None:
+        raise NotFound(f"call {call_id} has no selection yet")
+    return selection_out(run)
+
+
+@router.get("/calls/{call_id}/routes")
+def routes(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
+    c = call_managed(user=request.user, pk=call_id)
+    rows = Route.objects.filter(application__call=c).select_related("machine", "decided_by").order_by(
+        "application_id", "decided_at", "pk")
+    return [
+        {"application": r.application_id, "machine": r.machine.key, "factory": r.factory, "gpu_hours": r.gpu_hours,
+         "fit": r.fit, "reasons": r.reasons, "method": r.method, "reason": r.reason, "current": r.current,
+         "decided_by": r.decided_by.get_username() if r.decided_by else None, "decided_at": r.decided_at}
+        for r in rows
+    ]
+
+
+@router.post("/calls/{call_id}/routes/{app_id}", summary="Override a winner's routing, with the reason (staff)")
+def override(request: HttpRequest, call_id: int, app_id: int, body: RouteIn) -> dict[str, Any]:
+    c = call_managed(user=request.user, pk=call_id)
+    app = c.applications.filter(pk=app_id).first()
+    if app is None:
+        raise NotFound(f"application {app_id} is not in call {call_id}")
+    r = route_override(application=app, user=request.user, machine_key=body.machine, reason=body.reason)
+    return {"application": app.pk, "machine": r.machine.key, "factory": r.factory, "reason": r.reason,
+            "reasons": r.reasons, "fit": r.fit}
+
+
+@router.post("/calls/{call_id}/accept", summary="Accept the winners: allocations and provisioning orders")
+def accept(request: HttpRequest, call_id: int, body: ReasonIn) -> dict[str, Any]:
+    made = call_accept(call=call_managed(user=request.user, pk=call_id), user=request.user, reason=body.reason)
+    return {"call": call_id, "allocations": [_allocation_out(a) for a in made]}
+
+
+# --- the reviewer pool and reviews --------------------------------------------------------------------------------
+
+
+@router.post("/reviewers", response={201: ReviewerOut}, summary="Add a person to the reviewer pool (call managers)")
+def add_reviewer(request: HttpRequest, body: ReviewerIn) -> Any:
+    if not is_call_manager(request.user):
+        raise Forbidden("only call managers keep the reviewer pool")
+    person = get_user_model().objects.filter(username=body.username).first()
+    if person is None:
+        raise NotFound(f"username: no user {body.username!r}", {"field": "username"})
+    data = body.dict()
+    data.pop("username")
+    r = reviewer_add(user=request.user, person=person, **data)
+    return answer(201, _reviewer_out(r))
+
+
+@router.get("/reviewers", response=list[ReviewerOut])
+def reviewers(request: HttpRequest) -> list[dict[str, Any]]:
+    if not is_call_manager(request.user):
+        raise Forbidden("only call managers see the reviewer pool")
+    return [_reviewer_out(r) for r in Reviewer.objects.select_related("user")]
+
+
+def _for_review(a: Assignment) -> dict[str, Any]:
+    app = a.application
+    review = getattr(a, "review", None)
+    return {
+        "assignment": a.pk, "call": a.call_id, "call_title": a.call.title, "application": app.pk, "title": app.title,
+        "summary": app.summary, "mode": app.mode, "sector": app.sector, "keywords": app.keywords,
+        "machine_hours": app.machine_hours or {app.machine.key: app.requested_gpu_hours}, "gpus": app.gpus,
+        "months": app.months, "params": app.params, "tokens": app.tokens, "assessment": app.assessment,
+        "criteria": [{"name": c.name, "weight": c.weight, "low": c.low, "high": c.high} for c in a.call.criteria.all()],
+        "match": a.match, "reason": a.reason,
+        "review": None if review is None else {"marks": review.marks, "score": review.score,
+                                               "comment": review.comment, "submitted_at": review.submitted_at},
+    }
+
+
+@router.get("/reviews", response=list[ProposalForReviewOut], summary="The proposals assigned to me (reviewers)")
+def my_reviews(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_for_review(a) for a in assignments_of(request.user)]
+
+
+@router.get("/reviews/{assignment_id}", response=ProposalForReviewOut)
+def my_review(request: HttpRequest, assignment_id: int) -> dict[str, Any]:
+    return _for_review(assignment_get(user=request.user, pk=assignment_id))
+
+
+@router.post("/reviews/{assignment_id}", response={201: ProposalForReviewOut},
+             summary="Mark an assigned proposal on the call's rubric (its reviewer)")
+def submit_review(request: HttpRequest, assignment_id: int, body: ReviewIn) -> Any:
+    a = assignment_get(user=request.user, pk=assignment_id)
+    review_submit(assignment=a, user=request.user, marks=body.marks, comment=body.comment)
+    return answer(201, _for_review(assignment_get(user=request.user, pk=assignment_id)))
