@@ -3,6 +3,13 @@
 A backend knows jobs by the portal's job uid, which it writes into the scheduler's own record
 (Slurm: the job name and comment; local: the job's state folder). `find` is how the agent
 reconciles after a crash: it asks the scheduler, never its own memory, whether a job exists.
+
+The start gate. A job submitted with `gated=True` starts at the scheduler like any other (it holds its
+resources and `find` reports it running), but its commands wait until the agent calls `release`, which
+it does only once the portal has accepted its report that the job runs at this site. A gated job that
+is not released within `start_wait_s` ends without running its commands. This is what keeps a job that
+moved to another site, while this site's agent was away, from running twice (see the portal's
+aifactory.portal.jobs.services).
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from aifactory.core.exceptions import InvalidInput
 from aifactory.core.jobs import JobState
+from aifactory.core.jobspec import check_image, check_paths
 
 ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
 UID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -36,6 +45,14 @@ class BatchJob:
     script: str
     nodes: int = 1
     env: Mapping[str, str] = field(default_factory=dict)
+    image: str = ""
+    """An Apptainer image to run the script in; empty runs it on the node itself."""
+    inputs: tuple[str, ...] = ()
+    """Absolute paths that must exist before the script starts; bound read-only into the container."""
+    outputs: tuple[str, ...] = ()
+    """Paths under the job's folder listed, with their sizes, when the script ends."""
+    gated: bool = False
+    start_wait_s: int = 600
 
     def __post_init__(self) -> None:
         if not UID_RE.match(self.uid):
@@ -49,6 +66,15 @@ class BatchJob:
         for key in self.env:
             if not ENV_NAME_RE.match(key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
+        if not 1 <= self.start_wait_s <= 86400:
+            raise ValueError("start_wait_s must be between 1 s and a day")
+        try:  # the portal checked these; a site checks again what it will write into a batch script
+            if self.image:
+                check_image(self.image)
+            check_paths(list(self.inputs), "inputs", absolute=True)
+            check_paths(list(self.outputs), "outputs", absolute=False)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,18 @@ class Backend(ABC):
     @abstractmethod
     def logs(self, uid: str, max_bytes: int = 65536) -> str:
         """The tail of the job's output."""
+
+    @abstractmethod
+    def release(self, uid: str) -> None:
+        """Open a gated job's start gate: its commands may run now."""
+
+    @abstractmethod
+    def released(self, uid: str) -> bool:
+        """Whether the job's start gate has been opened (True for a job that was not gated)."""
+
+    def output_files(self, uid: str) -> list[dict[str, object]]:
+        """The job's outputs found when it ended: [{"path", "bytes"}]; empty when it listed none."""
+        return []
 
     def queue_wait_s(self) -> float:
         """Expected wait before a new job starts; 0 when the backend cannot tell."""

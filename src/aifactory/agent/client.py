@@ -37,6 +37,20 @@ class RemoteJob:
     state: str
     cancel_requested: bool
     scheduler_id: str
+    nodes: int = 1
+    image: str = ""
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A job whose copy this site must cancel: it moved to another site, or was cancelled before this site said
+    it had it."""
+
+    uid: str
+    account: str
+    reason: str
 
 
 class PortalClient:
@@ -85,22 +99,39 @@ class PortalClient:
                 time_limit_s=int(j["time_limit_s"]), script=str(j["script"]),
                 env={str(k): str(v) for k, v in dict(j["env"]).items()}, state=str(j["state"]),
                 cancel_requested=bool(j["cancel_requested"]), scheduler_id=str(j["scheduler_id"]),
+                nodes=int(j.get("nodes", 1)), image=str(j.get("image", "")),
+                inputs=tuple(str(p) for p in j.get("inputs", [])), outputs=tuple(str(p) for p in j.get("outputs", [])),
             )
             for j in self._call("GET", "/agent/jobs")
         ]
 
-    def report(self, report: JobReport, *, log_tail: str = "") -> None:
-        self._call(
-            "POST",
-            f"/agent/jobs/{report.uid}",
-            {
-                "state": report.state.value,
-                "scheduler_id": report.scheduler_id,
-                "exit_code": report.exit_code,
-                "gpu_seconds": report.gpu_seconds,
-                "started_at": report.started_at.isoformat() if report.started_at else None,
-                "ended_at": report.ended_at.isoformat() if report.ended_at else None,
-                "log_tail": log_tail,
-                "message": report.message[:2000],
-            },
-        )
+    def report(self, report: JobReport, *, log_tail: str = "",
+               output_files: list[dict[str, object]] | None = None) -> None:
+        """Tell the portal what the scheduler says of a job. PortalError 410: the job is no longer this site's."""
+        body: dict[str, Any] = {
+            "state": report.state.value,
+            "scheduler_id": report.scheduler_id,
+            "exit_code": report.exit_code,
+            "gpu_seconds": report.gpu_seconds,
+            "started_at": report.started_at.isoformat() if report.started_at else None,
+            "ended_at": report.ended_at.isoformat() if report.ended_at else None,
+            "log_tail": log_tail,
+            "message": report.message[:2000],
+        }
+        if output_files is not None:
+            body["output_files"] = output_files
+        self._call("POST", f"/agent/jobs/{report.uid}", body)
+
+    def revocations(self) -> list[Revocation]:
+        return [Revocation(uid=str(r["uid"]), account=str(r["account"]), reason=str(r["reason"]))
+                for r in self._call("GET", "/agent/revocations")]
+
+    def revocation_done(self, uid: str, *, found: JobReport | None, released: bool) -> None:
+        self._call("POST", f"/agent/revocations/{uid}", {
+            "found": found is not None,
+            "state": found.state.value if found is not None else None,
+            "scheduler_id": found.scheduler_id if found is not None else "",
+            "gpu_seconds": found.gpu_seconds if found is not None else 0.0,
+            "released": released,
+            "message": found.message[:2000] if found is not None else "",
+        })

@@ -2,8 +2,11 @@
 
 Each job's folder holds the user's script (`user.sh`, run by bash as a file), its environment as JSON, and
 the records the runner (`aifactory.agent.local_run`) writes: `pid`, `started`, `exit_code`, `ended`, and
-`output.log` (the runner's own errors, if any, go to `runner.log`). The runner lives in its own session, so a
-job outlives an agent that is killed; the folder is the scheduler's record that `find` reads back.
+`output.log` (the runner's own errors, if any, go to `runner.log`). A gated job's runner starts, then waits for
+the `released` file before it runs `user.sh` (see the start gate in aifactory.agent.base). There is no container
+here: a job's image is named in its output and not used; the commands run on this machine as they are.
+The runner lives in its own session, so a job outlives an agent that is killed; the folder is the scheduler's
+record that `find` reads back.
 """
 
 from __future__ import annotations
@@ -85,7 +88,11 @@ class LocalBackend(Backend):
         except FileExistsError as exc:
             raise BackendError(f"job {job.uid} was submitted already") from exc
         (folder / "user.sh").write_text(job.script, encoding="utf-8")
-        meta = {"name": job.name, "account": job.account, "gpus": job.gpus, "time_limit_s": job.time_limit_s}
+        meta = {"name": job.name, "account": job.account, "gpus": job.gpus, "time_limit_s": job.time_limit_s,
+                "gated": job.gated, "start_wait_s": job.start_wait_s, "image": job.image,
+                "inputs": list(job.inputs), "outputs": list(job.outputs)}
+        if job.gated:
+            (folder / "gated").touch()
         write_atomic(folder / "meta.json", json.dumps(meta))
         write_atomic(folder / "env.json", json.dumps(dict(job.env)))
         with (folder / "runner.log").open("wb") as runner_log:  # the runner's own errors, if it has any
@@ -172,3 +179,20 @@ class LocalBackend(Backend):
                 return fh.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
+
+    def release(self, uid: str) -> None:
+        folder = self._dir(uid)
+        if not folder.is_dir():
+            raise BackendError(f"job {uid} is not known here")
+        (folder / "released").touch()
+
+    def released(self, uid: str) -> bool:
+        folder = self._dir(uid)
+        return not (folder / "gated").exists() or (folder / "released").exists()
+
+    def output_files(self, uid: str) -> list[dict[str, object]]:
+        try:
+            data = json.loads(_read(self._dir(uid) / "outputs.json") or "[]")
+        except ValueError:
+            return []
+        return [{"path": str(f["path"]), "bytes": int(f["bytes"])} for f in data if isinstance(f, dict)][:64]

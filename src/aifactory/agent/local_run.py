@@ -1,6 +1,8 @@
 """Runs one local job: `python -m aifactory.agent.local_run FOLDER`. Started in its own session by LocalBackend.
 
-Writes `started`, runs `bash user.sh` in the folder with the job's environment and its time limit, then writes
+Writes `started`; for a gated job waits for the `released` file (at most `start_wait_s`, then ends with exit code
+75 having run nothing); checks that the inputs exist (exit code 66 when one is missing); runs `bash user.sh` in the
+folder with the job's environment and its time limit; lists the outputs found (`outputs.json`); then writes
 `exit_code` and `ended`. SIGTERM (a cancel) stops the job's whole process group.
 """
 
@@ -12,12 +14,36 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 from aifactory.agent.local import write_atomic
 
 TIMEOUT_EXIT = 124
+NOT_RELEASED_EXIT = 75
+MISSING_INPUT_EXIT = 66
+
+
+def _wait_for_release(folder: Path, wait_s: float, stopped: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + wait_s
+    while not (folder / "released").exists():
+        if stopped() or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _list_outputs(folder: Path, outputs: list[str]) -> None:
+    found = []
+    for rel in outputs:
+        path = folder / rel
+        if path.is_file():
+            found.append({"path": rel, "bytes": path.stat().st_size})
+        elif path.is_dir():
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+            found.append({"path": rel, "bytes": size})
+    write_atomic(folder / "outputs.json", json.dumps(found))
 
 
 def main(folder: Path) -> int:
@@ -27,6 +53,10 @@ def main(folder: Path) -> int:
     env.update({str(k): str(v) for k, v in job_env.items()})
     env["AIFACTORY_JOB_UID"] = folder.name
     env["AIFACTORY_GPUS"] = str(meta["gpus"])
+    # The same names as on a Slurm site (aifactory.agent.slurm.batch_script).
+    env["AIF_JOB_UID"] = folder.name
+    env["AIF_JOB_NAME"] = str(meta.get("name", ""))
+    env["AIF_JOB_DIR"] = str(folder)
     child: subprocess.Popen[bytes] | None = None
     stopping = False
 
@@ -43,9 +73,24 @@ def main(folder: Path) -> int:
     signal.signal(signal.SIGTERM, stop)
     write_atomic(folder / "started", repr(time.time()))
     with (folder / "output.log").open("ab") as out:
+        released = not meta.get("gated") or _wait_for_release(folder, float(meta.get("start_wait_s", 600)),
+                                                               lambda: stopping)
+        missing = [p for p in meta.get("inputs", []) if not os.path.exists(p)]
         if stopping:
             code = 128 + int(signal.SIGTERM)
+        elif not released:
+            write_atomic(folder / "reason", "not released by the site in time; nothing was run")
+            write_atomic(folder / "not-released", "")
+            code = NOT_RELEASED_EXIT
+        elif missing:
+            write_atomic(folder / "reason", f"input {missing[0]} is not there")
+            out.write(f"aifactory: input {missing[0]} is not there\n".encode())
+            code = MISSING_INPUT_EXIT
         else:
+            if meta.get("image"):
+                out.write(f"aifactory: the local backend has no container runtime; image {meta['image']} is not "
+                          "used\n".encode())
+                out.flush()
             child = subprocess.Popen(
                 ["bash", "user.sh"], cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
@@ -61,6 +106,8 @@ def main(folder: Path) -> int:
                 code = TIMEOUT_EXIT
     if code < 0:
         code = 128 - code
+    if meta.get("outputs"):
+        _list_outputs(folder, list(meta["outputs"]))
     write_atomic(folder / "ended", repr(time.time()))
     write_atomic(folder / "exit_code", str(code))
     return 0

@@ -1,7 +1,13 @@
-"""The agent's loop: heartbeat, provisioning orders, then each open job reconciled with the scheduler.
+"""The agent's loop: heartbeat, provisioning orders, revocations, then each open job reconciled with the scheduler.
 
 Idempotent by construction: before submitting a job the agent asks the scheduler (`Backend.find`) whether it
 knows the job's uid, so an agent restarted after a crash picks up what is running instead of running it twice.
+
+Jobs are submitted behind the start gate (aifactory.agent.base): when the scheduler starts a job, the agent first
+reports it running; only when the portal accepts that report (the job is still this site's) does it release the
+job's commands. A job the portal answers 410 Gone for (it moved to another site, or was cancelled, while this
+agent was away) is cancelled instead, and so is every copy the portal lists among the site's revocations; the
+agent confirms each with what the scheduler says of the copy, so its usage is charged.
 """
 
 from __future__ import annotations
@@ -18,18 +24,25 @@ from aifactory.core.jobs import JobState
 log = logging.getLogger("aifactory.agent")
 
 
+GONE = 410
+DEFAULT_START_WAIT_S = 300
+
+
 @dataclass
 class CycleResult:
     provisioned: list[str] = field(default_factory=list)
     submitted: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
 class Agent:
-    def __init__(self, portal: PortalClient, backend: Backend) -> None:
+    def __init__(self, portal: PortalClient, backend: Backend, *, start_wait_s: int = DEFAULT_START_WAIT_S) -> None:
         self.portal = portal
         self.backend = backend
+        self.start_wait_s = start_wait_s
 
     def cycle(self) -> CycleResult:
         """One pass over everything the portal asks of this site."""
@@ -44,6 +57,12 @@ class Agent:
                 continue
             self.portal.order_done(order.id, ok=True, message=f"account {order.account} ready")
             result.provisioned.append(order.account)
+        for revocation in self.portal.revocations():
+            try:
+                self._revoke(revocation.uid, result)
+            except (BackendError, PortalError) as exc:
+                log.warning("revocation of job %s: %s", revocation.uid, exc)
+                result.errors.append(f"revocation {revocation.uid}: {exc}")
         for job in self.portal.jobs():
             try:
                 self._handle(job, result)
@@ -66,8 +85,9 @@ class Agent:
                                        message="the scheduler has no record of this job"), result)
                 return
             scheduler_id = self.backend.submit(
-                BatchJob(uid=job.uid, name=job.name, account=job.account, gpus=job.gpus,
-                         time_limit_s=job.time_limit_s, script=job.script, env=job.env)
+                BatchJob(uid=job.uid, name=job.name, account=job.account, gpus=job.gpus, nodes=job.nodes,
+                         time_limit_s=job.time_limit_s, script=job.script, env=job.env, image=job.image,
+                         inputs=job.inputs, outputs=job.outputs, gated=True, start_wait_s=self.start_wait_s)
             )
             result.submitted.append(job.uid)
             seen = self.backend.find(job.uid) or JobReport(uid=job.uid, scheduler_id=scheduler_id,
@@ -75,11 +95,35 @@ class Agent:
         elif job.cancel_requested and not seen.state.terminal:
             self.backend.cancel(job.uid)
             seen = self.backend.find(job.uid) or seen
-        if seen.state.value != job.state or seen.state.terminal or seen.state == JobState.RUNNING:
-            self._report(seen, result)
+        try:
+            if seen.state == JobState.RUNNING and not job.cancel_requested and not self.backend.released(job.uid):
+                # The start gate: the portal must hold the job for this site before its commands may run.
+                self._report(seen, result)
+                self.backend.release(job.uid)
+                result.released.append(job.uid)
+            elif seen.state.value != job.state or seen.state.terminal or seen.state == JobState.RUNNING:
+                self._report(seen, result)
+        except PortalError as exc:
+            if exc.status != GONE:
+                raise
+            self.backend.cancel(job.uid)  # no longer this site's: its copy never runs here
+            result.revoked.append(job.uid)
+
+    def _revoke(self, uid: str, result: CycleResult) -> None:
+        """Cancel this site's copy of a job that is no longer its own, and confirm once the scheduler has let go."""
+        seen = self.backend.find(uid)
+        if seen is not None and not seen.state.terminal:
+            self.backend.cancel(uid)
+            seen = self.backend.find(uid) or seen
+        if seen is not None and not seen.state.terminal:
+            return  # the scheduler is still stopping it: confirmed on a later pass
+        self.portal.revocation_done(uid, found=seen, released=seen is not None and self.backend.released(uid))
+        result.revoked.append(uid)
 
     def _report(self, report: JobReport, result: CycleResult) -> None:
-        self.portal.report(report, log_tail=self.backend.logs(report.uid) if report.scheduler_id else "")
+        files = self.backend.output_files(report.uid) if report.state.terminal else None
+        self.portal.report(report, log_tail=self.backend.logs(report.uid) if report.scheduler_id else "",
+                           output_files=files or None)
         result.reported.append(report.uid)
 
     def run_forever(self, *, interval_s: float = 2.0, stop: Callable[[], bool] = lambda: False) -> None:

@@ -9,9 +9,18 @@ Slurm's tools or the jobs, which inherit sbatch's environment.
 How a job is laid out (workdir/<uid>/):
 
     user.sh      the user's commands, byte for byte; the only file that runs user text
-    batch.sh     written by the backend: exports the job's environment, each value through
-                 shlex.quote, then `exec /bin/bash <workdir>/<uid>/user.sh`
+    batch.sh     written by the backend: for a gated job, waits for `released` (the start gate of
+                 aifactory.agent.base; `not-released` and exit code 75 when it does not come in
+                 time); exports the job's environment, each value through shlex.quote; checks the
+                 inputs exist (exit code 66 when one does not); then `exec /bin/bash
+                 <workdir>/<uid>/user.sh`, or, with an image, `exec apptainer exec --bind <job dir>
+                 [--bind <input>:<input>:ro ...] --pwd <job dir> <image> /bin/bash <job dir>/user.sh`
+                 (the image, paths and runtime as single quoted words); with outputs, lists those
+                 found with their sizes in `outputs.tsv` before ending with the script's status
     output.log   stdout and stderr of the job (sbatch --output), read back by `logs`
+
+The container runs the whole of user.sh on the job's first node; a multi-node job starts its other
+ranks itself (srun inside the commands when there is no image, or no image for such jobs).
 
 The portal's uid is written into the scheduler's record as the job name `aif-<uid>` and the comment
 `aif:<uid>`; `find` looks the name up, first with squeue (jobs the controller holds), then with
@@ -85,6 +94,13 @@ SQUEUE_FORMAT = "%i|%j|%T|%r|%S"
 OUTPUT_FILE = "output.log"
 USER_SCRIPT = "user.sh"
 BATCH_SCRIPT = "batch.sh"
+GATED_FILE = "gated"
+RELEASE_FILE = "released"
+NOT_RELEASED_FILE = "not-released"
+OUTPUTS_FILE = "outputs.tsv"
+NOT_RELEASED_EXIT = 75
+MISSING_INPUT_EXIT = 66
+RUNTIME_RE = re.compile(r"^(?:/[A-Za-z0-9._+-]+)+$|^[a-z][a-z0-9_-]{0,39}$")
 
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -274,22 +290,56 @@ def parse_sacct_line(line: str, gres: str = "gpu") -> SacctRow:
     )
 
 
-def batch_script(job: BatchJob, job_dir: Path) -> str:
-    """The batch script sbatch runs: environment (every value quoted), then the user's file.
+def batch_script(job: BatchJob, job_dir: Path, container_runtime: str = "apptainer") -> str:
+    """The batch script sbatch runs: the start gate (gated jobs), environment (every value quoted), the inputs'
+    check, then the user's file, in the job's image when it has one, and the list of its outputs.
 
-    Only the values the backend controls are spelled out; the user's script text never appears here.
+    Only the values the backend controls are spelled out; the user's script text never appears here, and every
+    other value the user gave (name, environment values, image, paths) is one shell-quoted word.
     """
-    lines = [
-        "#!/bin/bash",
-        f"# aifactory job {job.uid}; the user's commands are in {USER_SCRIPT}.",
+    q = shlex.quote
+    lines = ["#!/bin/bash", f"# aifactory job {job.uid}; the user's commands are in {USER_SCRIPT}."]
+    if job.gated:
+        lines += [
+            "# Start gate: the commands run only once the site's agent has released the job, which it does when the",
+            f"# portal holds the job for this site; without that within {job.start_wait_s} s the job ends, having run "
+            "nothing.",
+            "aif_ticks=0",
+            f"until [ -e {q(str(job_dir / RELEASE_FILE))} ]; do",
+            f'  if [ "$aif_ticks" -ge {job.start_wait_s * 10} ]; then',
+            f"    echo 'aifactory: not released by the site within {job.start_wait_s} s; nothing was run' >&2",
+            f"    : > {q(str(job_dir / NOT_RELEASED_FILE))}",
+            f"    exit {NOT_RELEASED_EXIT}",
+            "  fi",
+            "  sleep 0.1",
+            "  aif_ticks=$((aif_ticks + 1))",
+            "done",
+        ]
+    lines += [
         f"export AIF_JOB_UID={job.uid}",
-        f"export AIF_JOB_NAME={shlex.quote(job.name)}",
-        f"export AIF_JOB_DIR={shlex.quote(str(job_dir))}",
+        f"export AIF_JOB_NAME={q(job.name)}",
+        f"export AIF_JOB_DIR={q(str(job_dir))}",
     ]
     for key, value in job.env.items():
-        lines.append(f"export {key}={shlex.quote(value)}")
-    lines.append(f"cd {shlex.quote(str(job_dir))} || exit 1")
-    lines.append(f"exec /bin/bash {shlex.quote(str(job_dir / USER_SCRIPT))}")
+        lines.append(f"export {key}={q(value)}")
+    lines.append(f"cd {q(str(job_dir))} || exit 1")
+    for path in job.inputs:
+        lines.append(f"[ -e {q(path)} ] || {{ printf 'aifactory: input %s is not there\\n' {q(path)} >&2; "
+                     f"exit {MISSING_INPUT_EXIT}; }}")
+    run = f"/bin/bash {q(str(job_dir / USER_SCRIPT))}"
+    if job.image:
+        binds = [f"--bind {q(str(job_dir))}"] + [f"--bind {q(f'{p}:{p}:ro')}" for p in job.inputs]
+        run = f"{q(container_runtime)} exec {' '.join(binds)} --pwd {q(str(job_dir))} {q(job.image)} {run}"
+    if not job.outputs:
+        lines.append(f"exec {run}")
+        return "\n".join(lines) + "\n"
+    listing = q(str(job_dir / OUTPUTS_FILE))
+    lines += [run, "aif_status=$?", f": > {listing}"]
+    for rel in job.outputs:
+        target = q(str(job_dir / rel))
+        lines.append(f"if [ -e {target} ]; then printf '%s\\t%s\\n' \"$(du -sb -- {target} | cut -f1)\" {q(rel)} "
+                     f">> {listing}; fi")
+    lines.append('exit "$aif_status"')
     return "\n".join(lines) + "\n"
 
 
@@ -318,6 +368,7 @@ class SlurmBackend(Backend):
         gres: str = "gpu",
         timeout_s: float = 30,
         runner: Runner | None = None,
+        container_runtime: str = "apptainer",
     ) -> None:
         if not CLUSTER_RE.match(cluster):
             raise ValueError(f"cluster name {cluster!r} is not a valid Slurm ClusterName")
@@ -336,6 +387,9 @@ class SlurmBackend(Backend):
             raise ValueError("slurm_conf must not contain a NUL byte")
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
+        if not RUNTIME_RE.match(container_runtime):
+            raise ValueError(f"container runtime {container_runtime!r} must be a command name or an absolute path")
+        self.container_runtime = container_runtime
         self.cluster = cluster
         self.slurm_conf = slurm_conf
         self.workdir = workdir
@@ -472,8 +526,10 @@ class SlurmBackend(Backend):
         argv = self.sbatch_argv(job, job_dir)
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / USER_SCRIPT).write_text(job.script, encoding="utf-8")
+        if job.gated:
+            (job_dir / GATED_FILE).touch()
         batch = job_dir / BATCH_SCRIPT
-        batch.write_text(batch_script(job, job_dir), encoding="utf-8")
+        batch.write_text(batch_script(job, job_dir, self.container_runtime), encoding="utf-8")
         batch.chmod(0o700)
         out = self._run(argv).strip()
         job_id = out.split(";", 1)[0].strip()
@@ -530,6 +586,29 @@ class SlurmBackend(Backend):
         except OSError as exc:
             raise BackendError(f"cannot read the output of job {uid}: {exc}") from exc
         return data.decode("utf-8", errors="replace")
+
+    def release(self, uid: str) -> None:
+        job_dir = self.job_dir(uid)
+        if not job_dir.is_dir():
+            raise BackendError(f"job {uid} has no folder here")
+        (job_dir / RELEASE_FILE).touch()
+
+    def released(self, uid: str) -> bool:
+        job_dir = self.job_dir(uid)
+        return not (job_dir / GATED_FILE).exists() or (job_dir / RELEASE_FILE).exists()
+
+    def output_files(self, uid: str) -> list[dict[str, object]]:
+        """The outputs.tsv the batch script wrote: one `<bytes>\t<path>` line per output found."""
+        try:
+            text = (self.job_dir(uid) / OUTPUTS_FILE).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        found: list[dict[str, object]] = []
+        for line in text.splitlines()[:64]:
+            size, sep, path = line.partition("\t")
+            if sep and size.isdigit() and path:
+                found.append({"path": path[:1024], "bytes": int(size)})
+        return found
 
     def queue_wait_s(self) -> float:
         """The latest expected start among pending jobs (squeue --start), from now; 0 when none is known."""

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from aifactory.portal.access import views as access_views
+from aifactory.portal.allocations import views as allocation_views
 from aifactory.portal.api import api
 from aifactory.portal.federation import views as federation_views
 from aifactory.portal.jobs import views as job_views
@@ -22,6 +23,7 @@ urlpatterns = [
     path("jobs/table/", job_views.jobs_table, name="jobs-table"),
     path("jobs/<str:uid>/", job_views.job_detail, name="job-detail"),
     path("jobs/<str:uid>/cancel/", job_views.job_cancel_view, name="job-cancel"),
+    path("notices/", allocation_views.notices_page, name="notices"),
     path("catalog/", federation_views.catalog_page, name="catalog"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from aifactory.portal.allocations.models import Allocation, ProvisioningOrder, UsageCharge
+from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder, UsageCharge
 
 
 @admin.register(Allocation)
@@ -19,3 +19,10 @@ class ProvisioningOrderAdmin(admin.ModelAdmin):
 class UsageChargeAdmin(admin.ModelAdmin):
     list_display = ("allocation", "job", "gpu_seconds", "charged_at")
     readonly_fields = ("allocation", "job", "gpu_seconds", "charged_at")
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    list_display = ("allocation", "threshold", "gpu_hours_used", "gpu_hours", "created_at")
+    list_filter = ("threshold",)
+    readonly_fields = ("allocation", "threshold", "gpu_hours_used", "gpu_hours", "created_at")

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from aifactory.portal.allocations.models import Allocation
-from aifactory.portal.allocations.selectors import allocation_provisioned, allocations_of
+from aifactory.portal.allocations.models import Allocation, Notice
+from aifactory.portal.allocations.selectors import (
+    allocation_provisioned,
+    allocations_of,
+    gpu_seconds_left,
+    gpu_seconds_reserved,
+    notices_of,
+)
 from aifactory.portal.common.auth import user_auth
 from aifactory.portal.common.errors import NotFound
 
@@ -22,6 +28,8 @@ class AllocationOut(Schema):
     account: str
     gpu_hours: float
     gpu_hours_used: float
+    gpu_hours_reserved: float
+    gpu_hours_left: float
     starts_on: date
     ends_on: date
     provisioned: bool
@@ -31,6 +39,7 @@ def _out(a: Allocation) -> dict[str, Any]:
     return {
         "id": a.pk, "organisation": a.organisation_id, "application": a.application_id, "machine": a.machine.key,
         "account": a.account, "gpu_hours": a.gpu_hours, "gpu_hours_used": a.gpu_hours_used,
+        "gpu_hours_reserved": gpu_seconds_reserved(a) / 3600, "gpu_hours_left": gpu_seconds_left(a) / 3600,
         "starts_on": a.starts_on, "ends_on": a.ends_on, "provisioned": allocation_provisioned(a),
     }
 
@@ -46,3 +55,26 @@ def allocation(request: HttpRequest, allocation_id: int) -> dict[str, Any]:
     if a is None:
         raise NotFound(f"allocation {allocation_id} not found")
     return _out(a)
+
+
+class NoticeOut(Schema):
+    id: int
+    allocation: int
+    account: str
+    machine: str
+    threshold: int
+    gpu_hours_used: float
+    gpu_hours: float
+    message: str
+    created_at: datetime
+
+
+def _notice(n: Notice) -> dict[str, Any]:
+    return {"id": n.pk, "allocation": n.allocation_id, "account": n.allocation.account,
+            "machine": n.allocation.machine.key, "threshold": n.threshold, "gpu_hours_used": n.gpu_hours_used,
+            "gpu_hours": n.gpu_hours, "message": n.message, "created_at": n.created_at}
+
+
+@router.get("/notices", response=list[NoticeOut], summary="Usage notices (80 % and 100 %) of your allocations")
+def notices(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_notice(n) for n in notices_of(request.user)[:500]]

@@ -75,3 +75,35 @@ class UsageCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gpu_seconds:.0f} GPU-s to {self.allocation.account}"
+
+
+NOTICE_THRESHOLDS = (80, 100)
+
+
+class Notice(models.Model):
+    """An allocation's usage crossed a threshold (80 % or 100 % of its GPU-hours): shown to its organisation's
+    members, the allocation's owners. Recorded once per allocation and threshold."""
+
+    allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="notices")
+    threshold = models.PositiveSmallIntegerField(help_text="percent of the granted GPU-hours")
+    gpu_hours_used = models.FloatField(help_text="usage when the threshold was crossed")
+    gpu_hours = models.FloatField(help_text="GPU-hours granted")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["allocation", "threshold"], name="notice_once_per_threshold"),
+            models.CheckConstraint(condition=models.Q(threshold__in=NOTICE_THRESHOLDS), name="notice_threshold_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.allocation.account}: {self.threshold}%"
+
+    @property
+    def message(self) -> str:
+        if self.threshold >= 100:
+            return (f"{self.allocation.account} on {self.allocation.machine.key} has used all its "
+                    f"{self.gpu_hours:g} GPU-hours ({self.gpu_hours_used:.2f} used); new jobs are refused")
+        return (f"{self.allocation.account} on {self.allocation.machine.key} has used {self.threshold}% of its "
+                f"{self.gpu_hours:g} GPU-hours ({self.gpu_hours_used:.2f} used)")

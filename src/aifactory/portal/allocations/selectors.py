@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
+from aifactory.core.jobs import TERMINAL
 from aifactory.portal.allocations.choices import OrderState
-from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
+from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder
 from aifactory.portal.federation.models import Site
 
 
@@ -23,3 +24,22 @@ def allocation_provisioned(allocation: Allocation) -> bool:
 
 def orders_pending(site: Site) -> QuerySet[ProvisioningOrder]:
     return ProvisioningOrder.objects.select_related("allocation").filter(site=site, state=OrderState.PENDING)
+
+
+def gpu_seconds_reserved(allocation: Allocation) -> float:
+    """GPU-seconds the allocation's unfinished jobs may still use: their GPUs x time limits."""
+    finished = [s.value for s in TERMINAL]
+    rows = allocation.jobs.exclude(state__in=finished).values_list("gpus", "time_limit_s")
+    return float(sum(g * t for g, t in rows))
+
+
+def gpu_seconds_left(allocation: Allocation) -> float:
+    """What a new job may still reserve: granted, less used, less what unfinished jobs may use (never below 0)."""
+    return max(allocation.gpu_hours * 3600.0 - allocation.gpu_seconds_used - gpu_seconds_reserved(allocation), 0.0)
+
+
+def notices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Notice]:
+    """Notices of the allocations of the user's organisations."""
+    return Notice.objects.select_related("allocation", "allocation__machine").filter(
+        allocation__in=allocations_of(user)
+    )

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from aifactory.portal.access.models import Application
 from aifactory.portal.allocations.choices import OrderState
-from aifactory.portal.allocations.models import Allocation, ProvisioningOrder, UsageCharge
+from aifactory.portal.allocations.models import NOTICE_THRESHOLDS, Allocation, Notice, ProvisioningOrder, UsageCharge
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.federation.models import Machine, Site
 
@@ -89,7 +89,29 @@ def allocation_charge(*, allocation: Allocation, job: object, gpu_seconds: float
     try:
         with transaction.atomic():
             UsageCharge.objects.create(allocation=allocation, job=job, gpu_seconds=gpu_seconds)
-            Allocation.objects.filter(pk=allocation.pk).update(gpu_seconds_used=F("gpu_seconds_used") + gpu_seconds)
+            allocation_add_usage(allocation=allocation, gpu_seconds=gpu_seconds)
     except IntegrityError:
         return False
     return True
+
+
+@transaction.atomic
+def allocation_add_usage(*, allocation: Allocation, gpu_seconds: float) -> list[Notice]:
+    """Add GPU usage to the allocation and record a notice for each threshold (80 %, 100 %) it now has crossed
+    for the first time; returns the notices recorded now. The caller makes sure the usage is counted once."""
+    Allocation.objects.filter(pk=allocation.pk).update(gpu_seconds_used=F("gpu_seconds_used") + gpu_seconds)
+    fresh = Allocation.objects.get(pk=allocation.pk)
+    used_hours = fresh.gpu_seconds_used / 3600.0
+    raised: list[Notice] = []
+    for threshold in NOTICE_THRESHOLDS:
+        if used_hours < fresh.gpu_hours * threshold / 100.0:
+            continue
+        if Notice.objects.filter(allocation=fresh, threshold=threshold).exists():
+            continue
+        try:
+            with transaction.atomic():
+                raised.append(Notice.objects.create(allocation=fresh, threshold=threshold,
+                                                    gpu_hours_used=used_hours, gpu_hours=fresh.gpu_hours))
+        except IntegrityError:
+            pass  # recorded by a concurrent charge: once per threshold
+    return raised

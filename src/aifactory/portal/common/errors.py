@@ -36,3 +36,9 @@ class NotFound(PortalError, Http404):
 
 class Conflict(PortalError):
     status = 409
+
+
+class Gone(PortalError):
+    """What was asked for is no longer the caller's (a job that moved away from a site)."""
+
+    status = 410

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from aifactory.portal.jobs.models import Job
+from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
 
 
 @admin.register(Job)
@@ -9,3 +9,17 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ("state", "site")
     search_fields = ("uid", "name")
     readonly_fields = [f.name for f in Job._meta.fields]
+
+
+@admin.register(JobPlacement)
+class JobPlacementAdmin(admin.ModelAdmin):
+    list_display = ("job", "site", "allocation", "cause", "held", "created_at")
+    list_filter = ("held", "site")
+    readonly_fields = [f.name for f in JobPlacement._meta.fields]
+
+
+@admin.register(JobRevocation)
+class JobRevocationAdmin(admin.ModelAdmin):
+    list_display = ("job", "site", "reason", "created_at", "done_at", "found", "state", "gpu_seconds", "released")
+    list_filter = ("site", "released")
+    readonly_fields = [f.name for f in JobRevocation._meta.fields]

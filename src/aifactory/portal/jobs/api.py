@@ -1,49 +1,104 @@
+"""/jobs: submit (a job spec for an organisation, or a script for one allocation), list, read with the broker's
+reasons, cancel, logs."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
+from pydantic import model_validator
 
+from aifactory.core.jobs import JobState
+from aifactory.core.jobspec import parse_spec, spec_from_dict
 from aifactory.portal.allocations.selectors import allocations_of
 from aifactory.portal.common.auth import user_auth
-from aifactory.portal.common.errors import NotFound
+from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.jobs.selectors import job_get, jobs_of
-from aifactory.portal.jobs.services import job_cancel, job_submit
+from aifactory.portal.jobs.services import job_cancel, job_submit, job_submit_spec
+from aifactory.portal.organisations.models import Organisation
+from aifactory.portal.organisations.selectors import organisations_of
 
 router = Router(tags=["jobs"], auth=user_auth)
 
+LEGACY_FIELDS = ("name", "script", "gpus", "time_limit_s", "env")
+
 
 class JobIn(In):
-    allocation: int = Field(..., strict=True)
-    name: str = Field(..., min_length=1, max_length=64)
-    script: str = Field(..., min_length=1, max_length=65536, description="bash commands, run as a file")
-    gpus: int = Field(1, ge=0, le=1024, strict=True)
-    time_limit_s: int = Field(3600, ge=60, le=7 * 86400, strict=True)
-    env: dict[str, str] = Field(default_factory=dict)
+    """Either `spec` (a job spec object, or its YAML or JSON text) for an `organisation` (default: your only one)
+    or one of its allocations; or, for one `allocation`, a `script` with `name`, `gpus`, `time_limit_s`, `env`."""
+
+    spec: dict[str, Any] | str | None = Field(None, description="a job spec (see docs/jobs.md): object or text")
+    organisation: int | None = Field(None, strict=True, description="the organisation the job runs for")
+    allocation: int | None = Field(None, strict=True, description="keep the job on this allocation")
+    name: str | None = Field(None, min_length=1, max_length=64)
+    script: str | None = Field(None, min_length=1, max_length=65536, description="bash commands, run as a file")
+    gpus: int | None = Field(None, ge=1, le=1024, strict=True)
+    time_limit_s: int | None = Field(None, ge=60, le=7 * 86400, strict=True)
+    env: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> JobIn:
+        given = [k for k in LEGACY_FIELDS if getattr(self, k) is not None]
+        if self.spec is not None:
+            if given:
+                raise ValueError(f"spec: give a spec, or {', '.join(given)} without one, not both")
+            if self.organisation is not None and self.allocation is not None:
+                raise ValueError("organisation: give an organisation or one of its allocations, not both")
+        else:
+            for key in ("allocation", "name", "script"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"{key}: field required (or give a spec)")
+            if self.organisation is not None:
+                raise ValueError("organisation: a script job names its allocation; give a spec to let the broker "
+                                 "choose among the organisation's allocations")
+        return self
+
+
+class PlacementOut(Schema):
+    site: str
+    machine: str
+    account: str
+    cause: str
+    held: bool
+    expected_start_at: datetime | None
+    expected_end_at: datetime | None
+    at: datetime
+    reasons: list[dict[str, Any]]
 
 
 class JobOut(Schema):
     uid: str
     name: str
+    organisation: int
     allocation: int
+    account: str
     machine: str
     site: str
     state: str
     cancel_requested: bool
     gpus: int
+    nodes: int
     time_limit_s: int
+    image: str
+    inputs: list[str]
+    outputs: list[str]
+    output_files: list[dict[str, Any]]
     scheduler_id: str
     exit_code: int | None
     gpu_seconds: float
     message: str
     created_at: datetime
+    expected_start_at: datetime | None
+    expected_end_at: datetime | None
     started_at: datetime | None
     ended_at: datetime | None
+    placements: list[PlacementOut]
 
 
 class LogsOut(Schema):
@@ -51,30 +106,80 @@ class LogsOut(Schema):
     log: str
 
 
+class JobsQuery(In):
+    state: Literal["open", "finished", "all", "pending", "submitted", "running", "completed", "failed",
+                   "cancelled"] = "all"
+    organisation: int | None = Field(None, strict=False)
+    limit: int = Field(200, ge=1, le=500)
+
+
 def _out(j: Job) -> dict[str, Any]:
     return {
-        "uid": j.uid, "name": j.name, "allocation": j.allocation_id, "machine": j.allocation.machine.key,
-        "site": j.site.name, "state": j.state, "cancel_requested": j.cancel_requested, "gpus": j.gpus,
-        "time_limit_s": j.time_limit_s, "scheduler_id": j.scheduler_id, "exit_code": j.exit_code,
-        "gpu_seconds": j.gpu_seconds, "message": j.message, "created_at": j.created_at,
+        "uid": j.uid, "name": j.name, "organisation": j.allocation.organisation_id, "allocation": j.allocation_id,
+        "account": j.allocation.account, "machine": j.allocation.machine.key, "site": j.site.name, "state": j.state,
+        "cancel_requested": j.cancel_requested, "gpus": j.gpus, "nodes": j.nodes, "time_limit_s": j.time_limit_s,
+        "image": j.image, "inputs": list(j.inputs), "outputs": list(j.outputs), "output_files": list(j.output_files),
+        "scheduler_id": j.scheduler_id, "exit_code": j.exit_code, "gpu_seconds": j.gpu_seconds, "message": j.message,
+        "created_at": j.created_at, "expected_start_at": j.expected_start_at, "expected_end_at": j.expected_end_at,
         "started_at": j.started_at, "ended_at": j.ended_at,
+        "placements": [
+            {"site": p.site.name, "machine": p.site.machine.key,
+             "account": p.allocation.account, "cause": p.cause, "held": p.held,
+             "expected_start_at": p.expected_start_at, "expected_end_at": p.expected_end_at, "at": p.created_at,
+             "reasons": list(p.reasons)}
+            for p in j.placements.all()
+        ],
     }
+
+
+def _organisation(user: AbstractBaseUser, pk: int | None) -> Organisation:
+    if pk is not None:
+        org = organisations_of(user).filter(pk=pk).first()
+        if org is None:
+            raise NotFound(f"organisation {pk} not found")
+        return org
+    mine = list(organisations_of(user).order_by("pk")[:2])
+    if not mine:
+        raise Conflict("organisation: you belong to no organisation yet; register one first", {"field": "organisation"})
+    if len(mine) > 1:
+        raise BadRequest("organisation: you belong to several organisations; say which one the job runs for",
+                         {"field": "organisation"})
+    return mine[0]
 
 
 @router.post("/jobs", response={201: JobOut})
 def submit(request: HttpRequest, body: JobIn) -> Any:
-    allocation = allocations_of(request.user).filter(pk=body.allocation).first()
-    if allocation is None:
-        raise NotFound(f"allocation {body.allocation} not found")
-    data = body.dict()
-    data.pop("allocation")
-    job = job_submit(user=request.user, allocation=allocation, **data)
-    return answer(201, _out(job))
+    allocation = None
+    if body.allocation is not None:
+        allocation = allocations_of(request.user).filter(pk=body.allocation).first()
+        if allocation is None:
+            raise NotFound(f"allocation {body.allocation} not found")
+    if body.spec is not None:
+        spec = parse_spec(body.spec) if isinstance(body.spec, str) else spec_from_dict(body.spec)
+        organisation = None if allocation is not None else _organisation(request.user, body.organisation)
+        job = job_submit_spec(user=request.user, spec=spec, organisation=organisation, allocation=allocation)
+    else:
+        if allocation is None or body.name is None or body.script is None:  # JobIn._one_form has said so already
+            raise BadRequest("allocation, name and script are required without a spec")
+        job = job_submit(user=request.user, allocation=allocation, name=body.name, script=body.script,
+                         gpus=body.gpus if body.gpus is not None else 1,
+                         time_limit_s=body.time_limit_s if body.time_limit_s is not None else 3600,
+                         env=body.env or {})
+    return answer(201, _out(job_get(user=request.user, uid=job.uid)))
 
 
 @router.get("/jobs", response=list[JobOut])
-def jobs(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(j) for j in jobs_of(request.user)[:500]]
+def jobs(request: HttpRequest, q: Query[JobsQuery]) -> list[dict[str, Any]]:
+    qs = jobs_of(request.user)
+    if q.state == "open":
+        qs = qs.exclude(state__in=[s.value for s in JobState if s.terminal])
+    elif q.state == "finished":
+        qs = qs.filter(state__in=[s.value for s in JobState if s.terminal])
+    elif q.state != "all":
+        qs = qs.filter(state=q.state)
+    if q.organisation is not None:
+        qs = qs.filter(allocation__organisation_id=q.organisation)
+    return [_out(j) for j in qs[: q.limit]]
 
 
 @router.get("/jobs/{uid}", response=JobOut)
@@ -84,7 +189,8 @@ def job(request: HttpRequest, uid: str) -> dict[str, Any]:
 
 @router.post("/jobs/{uid}/cancel", response=JobOut)
 def cancel(request: HttpRequest, uid: str) -> dict[str, Any]:
-    return _out(job_cancel(job=job_get(user=request.user, uid=uid)))
+    job_cancel(job=job_get(user=request.user, uid=uid))
+    return _out(job_get(user=request.user, uid=uid))
 
 
 @router.get("/jobs/{uid}/logs", response=LogsOut)

@@ -11,7 +11,7 @@ class JobForm(forms.Form):
         initial='echo "training on $AIFACTORY_GPUS GPUs"\nsleep 3\necho done',
         help_text="bash commands, run as a script at the site",
     )
-    gpus = forms.IntegerField(min_value=0, max_value=1024, initial=1, label="GPUs")
+    gpus = forms.IntegerField(min_value=1, max_value=1024, initial=1, label="GPUs")
     time_limit_s = forms.IntegerField(min_value=60, max_value=7 * 86400, initial=600, label="Time limit (seconds)")
 
     def __init__(self, *args: object, allocations: list[tuple[int, str]], **kwargs: object) -> None:

@@ -17,7 +17,12 @@ def new_uid() -> str:
 
 
 class Job(models.Model):
-    """A training job accepted by the portal, charged to one allocation, run by one site's agent."""
+    """A training job accepted by the portal, charged to one allocation, run by one site's agent.
+
+    The broker places it on one of its organisation's allocations and one of the sites that serve it; when that
+    site's agent stops reporting while the job waits, the job moves (site and allocation change together, the uid
+    stays) and the site it left is told to cancel its copy (JobRevocation). Each placement is kept (JobPlacement).
+    """
 
     uid = models.CharField(max_length=32, unique=True, default=new_uid, editable=False)
     allocation = models.ForeignKey(Allocation, on_delete=models.PROTECT, related_name="jobs")
@@ -26,8 +31,16 @@ class Job(models.Model):
     name = models.CharField(max_length=64)
     script = models.TextField()
     env = models.JSONField(default=dict, blank=True)
-    gpus = models.PositiveIntegerField()
+    gpus = models.PositiveIntegerField(help_text="GPUs in all: GPUs per node x nodes")
+    nodes = models.PositiveIntegerField(default=1)
     time_limit_s = models.PositiveIntegerField()
+    image = models.CharField(max_length=512, blank=True, help_text="Apptainer image the commands run in")
+    inputs = models.JSONField(default=list, blank=True, help_text="paths at the site, bound read-only")
+    outputs = models.JSONField(default=list, blank=True, help_text="paths under the job's folder to list at the end")
+    spec = models.JSONField(default=dict, blank=True, help_text="the job spec as accepted, in canonical form")
+    expected_start_at = models.DateTimeField(null=True, blank=True)
+    expected_end_at = models.DateTimeField(null=True, blank=True)
+    output_files = models.JSONField(default=list, blank=True, help_text="outputs found at the end, with sizes")
     state = models.CharField(max_length=12, choices=JOB_STATE_CHOICES, default=JobState.PENDING)
     cancel_requested = models.BooleanField(default=False)
     scheduler_id = models.CharField(max_length=64, blank=True)
@@ -45,6 +58,7 @@ class Job(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(gpu_seconds__gte=0), name="job_gpu_seconds_nonneg"),
             models.CheckConstraint(condition=models.Q(time_limit_s__gte=60), name="job_time_limit_min"),
+            models.CheckConstraint(condition=models.Q(nodes__gte=1), name="job_nodes_min"),
         ]
 
     def __str__(self) -> str:
@@ -53,3 +67,52 @@ class Job(models.Model):
     @property
     def terminal(self) -> bool:
         return JobState(self.state).terminal
+
+
+class JobPlacement(models.Model):
+    """One decision of the broker for a job: where it went, when it was expected to start and end, and why, with
+    the reason for every site it considered. The first is made at submission; a move adds another."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="placements")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    allocation = models.ForeignKey(Allocation, on_delete=models.PROTECT, related_name="+")
+    cause = models.CharField(max_length=200, help_text="submitted, or why the job moved")
+    held = models.BooleanField(default=False, help_text="no site that can take the job was reporting")
+    reasons = models.JSONField(default=list, help_text="[{site, machine, account, reason, chosen}]")
+    expected_start_at = models.DateTimeField(null=True, blank=True)
+    expected_end_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.job} at {self.site} ({self.cause})"
+
+
+class JobRevocation(models.Model):
+    """A site must cancel its copy of a job that is no longer its own (the job moved, or was cancelled before the
+    site reported it). Its agent confirms with what its scheduler says of the copy; usage of the copy is charged to
+    the allocation it ran under."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="revocations")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="revocations")
+    allocation = models.ForeignKey(Allocation, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    found = models.BooleanField(null=True, blank=True, help_text="whether the site's scheduler had a copy")
+    state = models.CharField(max_length=12, blank=True, help_text="the copy's last state at the site")
+    scheduler_id = models.CharField(max_length=64, blank=True)
+    gpu_seconds = models.FloatField(default=0.0)
+    released = models.BooleanField(default=False, help_text="whether the site had let the copy's commands start")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "site"], name="revocation_once_per_site"),
+            models.CheckConstraint(condition=models.Q(gpu_seconds__gte=0), name="revocation_gpu_seconds_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"revoke {self.job} at {self.site}"

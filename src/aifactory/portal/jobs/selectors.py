@@ -8,13 +8,15 @@ from django.db.models import QuerySet
 from aifactory.core.jobs import JobState
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
-from aifactory.portal.jobs.models import Job
+from aifactory.portal.jobs.models import Job, JobRevocation
 
 UID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def jobs_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Job]:
-    qs = Job.objects.select_related("allocation", "site", "allocation__machine")
+    qs = Job.objects.select_related("allocation", "site", "allocation__machine").prefetch_related(
+        "placements", "placements__site__machine", "placements__allocation"
+    )
     if not user.is_authenticated:
         return qs.none()
     if user.is_staff:
@@ -33,3 +35,10 @@ def jobs_open_for_site(site: Site) -> QuerySet[Job]:
     """Jobs the site's agent must act on: not yet finished."""
     open_states = [s.value for s in JobState if not s.terminal]
     return Job.objects.select_related("allocation").filter(site=site, state__in=open_states).order_by("pk")
+
+
+def revocations_open(site: Site) -> QuerySet[JobRevocation]:
+    """Copies of jobs the site must cancel: the jobs moved away from it, or were cancelled before it reported."""
+    return JobRevocation.objects.select_related("job", "allocation").filter(site=site, done_at__isnull=True).order_by(
+        "pk"
+    )

@@ -1,23 +1,60 @@
-"""Writes of the jobs context. The job's state changes only here, through the core's transition table."""
+"""Writes of the jobs context. The job's state changes only here, through the core's transition table.
+
+Submission places the job with the broker (broker.py: the portal's rules, then aifactory.core.placement). A job
+that would take an allocation below zero (its GPUs x time limit against what is left after usage and unfinished
+jobs) is refused before it reaches a site.
+
+Failover, and why no job runs twice
+-----------------------------------
+`jobs_failover` moves the jobs that wait (pending, or submitted but not running) on a site whose agent has not
+reported for AGENT_STALE_AFTER_S to another site that can take them; the site it left gets a JobRevocation.
+
+    1. A job's commands start at a site only when that site's agent has released the job's start gate, and the
+       agent releases it only after the portal accepted its report that the job runs there (`job_apply_report`,
+       under the job's row lock, for the job's current site only).
+    2. The portal moves a job only while it is pending or submitted (under the same row lock); once a running
+       report is accepted the job stays where it is.
+    3. So exactly one site is ever told that a job runs, and only that site's copy runs the commands. A copy left
+       at a lost site waits at its gate: its agent, if it comes back, finds the job among its revocations and
+       cancels the copy, and a report of the copy running is answered 410 Gone (the agent cancels instead of
+       releasing); a copy that starts while its agent is away ends after the gate's wait, having run nothing.
+    4. A job never goes back to a site it left, so each scheduler holds at most one copy per uid; the uid is the
+       job's name in every scheduler (`aif-<uid>`).
+    5. Nothing is lost: a move changes site, allocation and state in one transaction; the job always belongs to
+       exactly one site, and its uid never changes.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from aifactory.core.exceptions import NoPlacement
 from aifactory.core.jobs import JobState, check_transition
-from aifactory.portal.allocations.choices import OrderState
+from aifactory.core.jobspec import JobSpec, spec_from_dict
+from aifactory.core.placement import JobRequest
 from aifactory.portal.allocations.models import Allocation
-from aifactory.portal.allocations.selectors import allocation_provisioned
-from aifactory.portal.allocations.services import allocation_charge
-from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
+from aifactory.portal.allocations.selectors import allocation_provisioned, gpu_seconds_reserved
+from aifactory.portal.allocations.services import allocation_add_usage, allocation_charge
+from aifactory.portal.common.errors import BadRequest, Conflict, Gone, NotFound
 from aifactory.portal.federation.models import Site
-from aifactory.portal.jobs.models import Job
+from aifactory.portal.federation.selectors import site_alive
+from aifactory.portal.jobs.broker import Candidate, Decision, Layout, candidates, decide, reasons_of
+from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
 from aifactory.portal.jobs.selectors import UID_RE
+from aifactory.portal.organisations.models import Organisation
+
+log = logging.getLogger("aifactory.jobs")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -25,6 +62,8 @@ MAX_SCRIPT = 64 * 1024
 MAX_TIME_LIMIT_S = 7 * 86400
 MAX_GPUS = 1024
 LOG_TAIL_MAX = 64 * 1024
+MAX_OUTPUT_FILES = 64
+WAITING = (JobState.PENDING.value, JobState.SUBMITTED.value)
 
 
 def _bad(field: str, message: str) -> BadRequest:
@@ -38,8 +77,8 @@ def validate_job_fields(*, name: str, script: str, gpus: int, time_limit_s: int,
         raise _bad("script", "must not be empty")
     if len(script.encode("utf-8")) > MAX_SCRIPT or "\x00" in script:
         raise _bad("script", f"at most {MAX_SCRIPT} bytes of text")
-    if not 0 <= gpus <= MAX_GPUS:
-        raise _bad("gpus", f"must be between 0 and {MAX_GPUS}")
+    if not 1 <= gpus <= MAX_GPUS:
+        raise _bad("gpus", f"must be between 1 and {MAX_GPUS}")
     if not 60 <= time_limit_s <= MAX_TIME_LIMIT_S:
         raise _bad("time_limit_s", f"must be between 60 and {MAX_TIME_LIMIT_S} seconds")
     if len(env) > 64:
@@ -53,9 +92,37 @@ def validate_job_fields(*, name: str, script: str, gpus: int, time_limit_s: int,
 
 def reserved_gpu_seconds(allocation: Allocation) -> float:
     """GPU-seconds that the allocation's unfinished jobs may still use, from their time limits."""
-    open_states = [s.value for s in JobState if not s.terminal]
-    rows = allocation.jobs.filter(state__in=open_states).values_list("gpus", "time_limit_s")
-    return float(sum(g * t for g, t in rows))
+    return gpu_seconds_reserved(allocation)
+
+
+# --- submission -------------------------------------------------------------------------------------------------------
+
+
+def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
+    rows = reasons_of(exc, pairs)
+    if rows and all("not provisioned" in r["reason"] for r in rows):
+        return Conflict("allocation: its account is not provisioned at any site yet; try again shortly",
+                        {"reasons": rows})
+    return BadRequest(exc.message, {"reasons": rows})
+
+
+def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: str, env: Mapping[str, str], gpus: int,
+            nodes: int, time_limit_s: int, spec: JobSpec | None) -> Job:
+    message = ("waiting for a site: none that can take this job is reporting now; it moves to the first that does"
+               if decision.held else "")
+    job = Job.objects.create(
+        allocation=decision.allocation, site=decision.site, submitted_by=user, name=name, script=script, env=dict(env),
+        gpus=gpus, nodes=nodes, time_limit_s=time_limit_s,
+        image=(spec.image or "") if spec else "", inputs=list(spec.inputs) if spec else [],
+        outputs=list(spec.outputs) if spec else [], spec=spec.to_dict() if spec else {},
+        expected_start_at=decision.expected_start_at, expected_end_at=decision.expected_end_at, message=message,
+    )
+    JobPlacement.objects.create(
+        job=job, site=decision.site, allocation=decision.allocation, cause="submitted", held=decision.held,
+        reasons=decision.reasons, expected_start_at=decision.expected_start_at,
+        expected_end_at=decision.expected_end_at,
+    )
+    return job
 
 
 @transaction.atomic
@@ -69,9 +136,11 @@ def job_submit(
     time_limit_s: int,
     env: Mapping[str, str] | None = None,
 ) -> Job:
+    """A job given as a script for one allocation (the web form, and API clients that name an allocation). The
+    broker picks among the sites that serve the allocation."""
     env = dict(env or {})
     validate_job_fields(name=name, script=script, gpus=gpus, time_limit_s=time_limit_s, env=env)
-    allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
+    allocation = Allocation.objects.select_for_update().select_related("machine").get(pk=allocation.pk)
     if not allocation_provisioned(allocation):
         raise Conflict("allocation: its account is not provisioned at the site yet; try again shortly")
     machine = allocation.machine
@@ -85,17 +154,63 @@ def job_submit(
             f"{max(left, 0) / 3600:.2f} are left after running and queued jobs",
             {"field": "time_limit_s", "need_gpu_hours": need / 3600, "left_gpu_hours": max(left, 0) / 3600},
         )
-    site = (
-        Site.objects.filter(machine=machine, orders__allocation=allocation, orders__state=OrderState.DONE)
-        .order_by("pk")
-        .first()
-    )
-    if site is None:
-        raise Conflict("allocation: no site runs jobs for this allocation")
-    return Job.objects.create(
-        allocation=allocation, site=site, submitted_by=user, name=name, script=script, gpus=gpus,
-        time_limit_s=time_limit_s, env=env,
-    )
+    pairs = candidates([allocation], layout=None, left_sites=set())
+    request = JobRequest(gpus=gpus, estimate_s=float(time_limit_s), time_limit_s=float(time_limit_s))
+    try:
+        decision = decide(request, pairs)
+    except NoPlacement as exc:
+        raise _refusal(exc, pairs) from None
+    return _create(user=user, decision=decision, name=name, script=script, env=env, gpus=gpus, nodes=1,
+                   time_limit_s=time_limit_s, spec=None)
+
+
+@transaction.atomic
+def job_submit_spec(
+    *,
+    user: AbstractBaseUser,
+    spec: JobSpec,
+    organisation: Organisation | None = None,
+    allocation: Allocation | None = None,
+) -> Job:
+    """A job spec for an organisation: the broker places it on whichever of the organisation's allocations and
+    sites is expected to finish it first (or only on `allocation` when one is given). The caller has checked that
+    the user may act for the organisation or the allocation."""
+    if allocation is not None:
+        allocations = list(Allocation.objects.select_for_update().select_related("machine").filter(pk=allocation.pk))
+    elif organisation is not None:
+        allocations = list(Allocation.objects.select_for_update().select_related("machine")
+                           .filter(organisation=organisation).order_by("pk"))
+    else:
+        raise _bad("organisation", "a job is submitted for an organisation or one of its allocations")
+    if not allocations:
+        raise Conflict("organisation: has no allocation to run jobs on; apply for access first",
+                       {"field": "organisation"})
+    r = spec.resources
+    pairs = candidates(allocations, layout=Layout(r.gpus_per_node, r.nodes), left_sites=set())
+    if not pairs:
+        raise Conflict("organisation: no site serves its allocations' machines yet", {"field": "organisation"})
+    try:
+        decision = decide(spec.request(), pairs)
+    except NoPlacement as exc:
+        raise _refusal(exc, pairs) from None
+    return _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env, gpus=r.gpus,
+                   nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec)
+
+
+def _request_of(job: Job) -> tuple[JobRequest, Layout | None]:
+    if job.spec:
+        spec = spec_from_dict(job.spec)
+        return spec.request(), Layout(spec.resources.gpus_per_node, spec.resources.nodes)
+    limit = float(job.time_limit_s)
+    return JobRequest(gpus=job.gpus, estimate_s=limit, time_limit_s=limit), None
+
+
+# --- cancel -----------------------------------------------------------------------------------------------------------
+
+
+def _revoke(job: Job, reason: str) -> None:
+    JobRevocation.objects.get_or_create(job=job, site=job.site,
+                                        defaults={"allocation": job.allocation, "reason": reason[:200]})
 
 
 @transaction.atomic
@@ -107,11 +222,25 @@ def job_cancel(*, job: Job) -> Job:
         check_transition(JobState.PENDING, JobState.CANCELLED)
         job.state = JobState.CANCELLED
         job.message = "cancelled before it reached the site"
-        job.save(update_fields=["state", "message"])
+        job.ended_at = timezone.now()
+        job.save(update_fields=["state", "message", "ended_at"])
+        # The site may have handed it to its scheduler without having said so yet: it cancels that copy.
+        _revoke(job, "cancelled before the site reported it")
     else:
         job.cancel_requested = True  # the agent cancels it at the scheduler and reports back
         job.save(update_fields=["cancel_requested"])
     return job
+
+
+# --- agents' reports --------------------------------------------------------------------------------------------------
+
+
+def _output_files(value: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    if len(value) > MAX_OUTPUT_FILES:
+        raise BadRequest(f"output_files: at most {MAX_OUTPUT_FILES}", {"field": "output_files"})
+    return [{"path": str(f["path"])[:1024], "bytes": int(f["bytes"])} for f in value]
 
 
 @transaction.atomic
@@ -127,10 +256,18 @@ def job_apply_report(
     ended_at: datetime | None = None,
     log_tail: str = "",
     message: str = "",
+    output_files: Sequence[Mapping[str, Any]] | None = None,
 ) -> Job:
-    """Take an agent's report of a job. Repeating a report is harmless; moving backwards is refused."""
-    job = Job.objects.select_for_update().filter(uid=uid, site=site).first() if UID_RE.match(uid) else None
-    if job is None:
+    """Take an agent's report of a job. Repeating a report is harmless; moving backwards is refused.
+
+    A report from a site the job is no longer at (it moved, or was cancelled before the site reported it) is
+    answered Gone: the site must cancel its copy, and must not let it start."""
+    job = Job.objects.select_for_update().filter(uid=uid).first() if UID_RE.match(uid) else None
+    revoked = job is not None and JobRevocation.objects.filter(job=job, site=site).exists()
+    if job is not None and revoked and not (job.site_id == site.pk and job.terminal and JobState(job.state) == state):
+        raise Gone(f"job {uid} is no longer this site's (it moved or was cancelled): cancel your copy",
+                   {"revoked": True})
+    if job is None or job.site_id != site.pk:
         raise NotFound(f"job {uid} not found for this site")
     current = JobState(job.state)
     if current.terminal and state == current:
@@ -145,6 +282,7 @@ def job_apply_report(
             check_transition(current, state)
     if gpu_seconds < 0 or gpu_seconds > job.gpus * max(job.time_limit_s * 2, 1) + 3600:
         raise BadRequest("gpu_seconds: out of range for this job", {"field": "gpu_seconds"})
+    files = _output_files(output_files)
     job.state = state.value
     job.scheduler_id = scheduler_id or job.scheduler_id
     job.exit_code = exit_code if exit_code is not None else job.exit_code
@@ -155,8 +293,130 @@ def job_apply_report(
         job.log_tail = log_tail[-LOG_TAIL_MAX:]
     if message:
         job.message = message[:2000]
+    if files is not None:
+        job.output_files = files
     job.save()
     if state.terminal:
         allocation_charge(allocation=job.allocation, job=job, gpu_seconds=gpu_seconds)
     return job
 
+
+@transaction.atomic
+def job_revocation_done(
+    *,
+    site: Site,
+    uid: str,
+    found: bool,
+    state: str = "",
+    scheduler_id: str = "",
+    gpu_seconds: float = 0.0,
+    released: bool = False,
+    message: str = "",
+) -> JobRevocation:
+    """A site has cancelled (or never had) its copy of a job that is no longer its own. The copy's GPU usage, as
+    the site's scheduler recorded it, is charged once to the allocation it ran under. Repeating is harmless."""
+    revocation = (JobRevocation.objects.select_for_update().select_related("job", "allocation")
+                  .filter(job__uid=uid, site=site).first() if UID_RE.match(uid) else None)
+    if revocation is None:
+        raise NotFound(f"no revocation of job {uid} for this site")
+    if revocation.done_at is not None:
+        return revocation
+    job = revocation.job
+    if gpu_seconds < 0 or gpu_seconds > job.gpus * max(job.time_limit_s * 2, 1) + 3600:
+        raise BadRequest("gpu_seconds: out of range for this job", {"field": "gpu_seconds"})
+    if state and state not in {s.value for s in JobState}:
+        raise BadRequest(f"state: unknown job state {state!r}", {"field": "state"})
+    revocation.found = found
+    revocation.state = state
+    revocation.scheduler_id = scheduler_id[:64]
+    revocation.gpu_seconds = gpu_seconds
+    revocation.released = released
+    revocation.done_at = timezone.now()
+    revocation.save()
+    if released:  # the site let a copy that was not its own start: say so loudly
+        log.error("site %s released its copy of job %s after the job had left it (%s)", site.name, uid, message)
+    if gpu_seconds > 0:
+        allocation_add_usage(allocation=revocation.allocation, gpu_seconds=gpu_seconds)
+    return revocation
+
+
+# --- failover ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    uid: str
+    from_site: str
+    to_site: str
+    account: str
+
+
+@dataclass
+class FailoverResult:
+    moved: list[Move] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    stuck: dict[str, str] = field(default_factory=dict)
+    """Jobs on a lost site that no other site can take now, with why."""
+
+
+def sites_lost() -> list[Site]:
+    cutoff = timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S)
+    return list(Site.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff)))
+
+
+def jobs_failover() -> FailoverResult:
+    """Move every job waiting on a site whose agent stopped reporting to a site that can take it (see the module
+    docstring for why this never runs a job twice). Safe to run at any time, from several processes."""
+    result = FailoverResult()
+    lost = sites_lost()
+    uids = list(Job.objects.filter(site__in=lost, state__in=WAITING).order_by("pk").values_list("uid", flat=True))
+    for uid in uids:
+        _failover_one(uid, result)
+    return result
+
+
+@transaction.atomic
+def _failover_one(uid: str, result: FailoverResult) -> None:
+    job = Job.objects.select_for_update().select_related("site", "allocation").get(uid=uid)
+    old_site = job.site
+    if job.state not in WAITING or site_alive(old_site):
+        return  # it started, or its site came back, since the list was read
+    since = old_site.last_seen_at.isoformat(timespec="seconds") if old_site.last_seen_at else "never"
+    if job.cancel_requested:
+        check_transition(JobState(job.state), JobState.CANCELLED)
+        job.state = JobState.CANCELLED.value
+        job.message = f"cancelled; site {old_site.name} is not reporting (last seen {since}) and cancels its copy"
+        job.ended_at = timezone.now()
+        job.save(update_fields=["state", "message", "ended_at"])
+        _revoke(job, "cancelled while its site was not reporting")
+        result.cancelled.append(uid)
+        return
+    allocations = list(Allocation.objects.select_for_update().select_related("machine")
+                       .filter(organisation_id=job.allocation.organisation_id).order_by("pk"))
+    left = set(job.placements.values_list("site_id", flat=True)) | {old_site.pk}
+    request, layout = _request_of(job)
+    pairs = candidates(allocations, layout=layout, left_sites=left)
+    try:
+        decision = decide(request, pairs, credit={job.allocation_id: float(job.gpus * job.time_limit_s)},
+                          hold=False)
+    except NoPlacement as exc:
+        result.stuck[uid] = exc.message
+        return
+    cause = f"moved from {old_site.name}: its agent has not reported since {since}"
+    JobRevocation.objects.create(job=job, site=old_site, allocation=job.allocation,
+                                 reason=f"moved to {decision.site.name}"[:200])
+    if job.state != JobState.PENDING:
+        check_transition(JobState(job.state), JobState.PENDING)
+    job.site = decision.site
+    job.allocation = decision.allocation
+    job.state = JobState.PENDING.value
+    job.scheduler_id = ""
+    job.started_at = None
+    job.expected_start_at = decision.expected_start_at
+    job.expected_end_at = decision.expected_end_at
+    job.message = cause
+    job.save()
+    JobPlacement.objects.create(job=job, site=decision.site, allocation=decision.allocation, cause=cause[:200],
+                                reasons=decision.reasons, expected_start_at=decision.expected_start_at,
+                                expected_end_at=decision.expected_end_at)
+    result.moved.append(Move(uid, old_site.name, decision.site.name, decision.allocation.account))

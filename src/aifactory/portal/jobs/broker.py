@@ -1,0 +1,168 @@
+"""Where a job can go and where it goes: the portal's side of the broker (reads only; services.py writes).
+
+A candidate is one (allocation, site) pair: an allocation of the job's organisation and a site that serves the
+allocation's machine. The portal's own rules come first, for each pair (the first that fails is its reason):
+
+    1. the allocation's account is provisioned at the site;
+    2. the allocation is in force today (starts_on <= today <= ends_on);
+    3. the job has not left this site before (a job never goes back to a site it moved away from, so that a site's
+       scheduler holds at most one copy of a uid);
+    4. a job that sets its layout (GPUs per node, nodes) fits the machine's nodes.
+
+The pairs left are handed to the core's placement (aifactory.core.placement.place, the same code the simulator
+runs) as MachineViews: the site's agent alive (a heartbeat within AGENT_STALE_AFTER_S), the machine's GPU model,
+memory, shape and speed, the queue wait the agent last reported, and the GPU-hours the allocation has left after
+its usage and the time limits of its unfinished jobs. Placement picks the earliest expected completion.
+
+When no site that could take the job is reporting, but some would once their agent reports again, the job is held:
+placed on the best of those, as the core would place it if their agents were alive. The failover service moves it
+as soon as another site that can take it reports.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+
+from aifactory.core.exceptions import NoPlacement
+from aifactory.core.placement import JobRequest, MachineView, place, rejection, speed_from_peak
+from aifactory.portal.allocations.choices import OrderState
+from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
+from aifactory.portal.allocations.selectors import gpu_seconds_left
+from aifactory.portal.federation.models import Site
+from aifactory.portal.federation.selectors import site_alive
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The job's layout when it sets one (a job spec); None for a job that gives only its GPU count."""
+
+    gpus_per_node: int
+    nodes: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    allocation: Allocation
+    site: Site
+    refused: str | None
+    """The portal rule that refused the pair, or None when it goes on to the core's placement."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.allocation.account}@{self.site.name}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allocation: Allocation
+    site: Site
+    held: bool
+    expected_start_at: datetime
+    expected_end_at: datetime
+    reasons: list[dict[str, Any]]
+
+
+def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sites: set[int]) -> list[Candidate]:
+    """Every (allocation, site) pair of the allocations' machines, in order, each with the portal rule that refuses
+    it or None."""
+    today = timezone.localdate()
+    orders = {
+        (o.allocation_id, o.site_id): o.state
+        for o in ProvisioningOrder.objects.filter(allocation__in=allocations).only("allocation_id", "site_id", "state")
+    }
+    sites_by_machine: dict[int, list[Site]] = {}
+    for site in Site.objects.select_related("machine").filter(machine__in={a.machine_id for a in allocations}):
+        sites_by_machine.setdefault(site.machine_id, []).append(site)
+    out: list[Candidate] = []
+    for allocation in allocations:
+        for site in sorted(sites_by_machine.get(allocation.machine_id, []), key=lambda s: s.pk):
+            out.append(Candidate(allocation, site, _portal_rule(allocation, site, orders, today, layout, left_sites)))
+    return out
+
+
+def _portal_rule(allocation: Allocation, site: Site, orders: dict[tuple[int, int], str], today: Any,
+                 layout: Layout | None, left_sites: set[int]) -> str | None:
+    state = orders.get((allocation.pk, site.pk))
+    if state != OrderState.DONE:
+        return "the account failed to be provisioned at this site" if state == OrderState.FAILED else \
+            "the account is not provisioned at this site yet"
+    if today < allocation.starts_on:
+        return f"the allocation starts on {allocation.starts_on.isoformat()}"
+    if today > allocation.ends_on:
+        return f"the allocation ended on {allocation.ends_on.isoformat()}"
+    if site.pk in left_sites:
+        return "the job moved away from this site before"
+    machine = site.machine
+    if layout is not None and machine.gpus_per_node is not None:
+        if layout.gpus_per_node > machine.gpus_per_node:
+            return f"job asks for {layout.gpus_per_node} GPUs per node, the machine has {machine.gpus_per_node}"
+        if machine.total_gpus is not None and layout.nodes > machine.total_gpus // machine.gpus_per_node:
+            return f"job asks for {layout.nodes} nodes, the machine has {machine.total_gpus // machine.gpus_per_node}"
+    return None
+
+
+def view(candidate: Candidate, credit: dict[int, float] | None = None) -> MachineView:
+    """The pair as the core's placement sees it. `credit` adds GPU-seconds back to allocations' hours left (a job
+    that moves no longer needs its reservation where it was)."""
+    machine = candidate.site.machine
+    left_s = gpu_seconds_left(candidate.allocation) + (credit or {}).get(candidate.allocation.pk, 0.0)
+    return MachineView(
+        key=candidate.key,
+        gpu_model=machine.gpu_model or None,
+        gpu_memory_gb=machine.gpu_memory_gb,
+        gpus_per_node=machine.gpus_per_node,
+        total_gpus=machine.total_gpus,
+        speed=speed_from_peak(machine.peak_bf16_tflops),
+        expected_wait_s=max(float(candidate.site.queue_wait_s), 0.0),
+        alive=site_alive(candidate.site),
+        gpu_hours_left=left_s / 3600.0,
+    )
+
+
+def _row(candidate: Candidate, reason: str, chosen: bool) -> dict[str, Any]:
+    return {"site": candidate.site.name, "machine": candidate.site.machine.key, "account": candidate.allocation.account,
+            "reason": reason, "chosen": chosen}
+
+
+def decide(job: JobRequest, pairs: list[Candidate], *, credit: dict[int, float] | None = None,
+           hold: bool = True) -> Decision:
+    """The core's placement over the pairs the portal's rules leave; NoPlacement with a reason for every pair.
+
+    With `hold`, a job that only sites whose agent is not reporting could take is placed on the best of those."""
+    open_pairs = [c for c in pairs if c.refused is None]
+    views = [view(c, credit) for c in open_pairs]
+    now = time.time()
+    held = False
+    try:
+        placement = place(job, views, now=now)
+        reasons = dict(placement.reasons)
+    except NoPlacement as exc:
+        reasons = dict(exc.reasons)
+        waiting = [replace(v, alive=True) for v in views if not v.alive]
+        waiting = [v for v in waiting if rejection(job, v) is None]
+        if not waiting or not hold:
+            raise NoPlacement({c.key: c.refused or reasons.get(c.key, "not considered") for c in pairs}) from None
+        placement = place(job, waiting, now=now)
+        held = True
+        for key, why in placement.reasons.items():
+            reasons[key] = f"held: no site that can take the job is reporting; {why}"
+    chosen = next(c for c in open_pairs if c.key == placement.machine)
+    rows = [_row(c, c.refused or reasons.get(c.key, "not considered"), c.key == placement.machine) for c in pairs]
+    return Decision(
+        allocation=chosen.allocation, site=chosen.site, held=held,
+        expected_start_at=datetime.fromtimestamp(placement.expected_start_s, tz=UTC),
+        expected_end_at=datetime.fromtimestamp(placement.expected_end_s, tz=UTC),
+        reasons=rows,
+    )
+
+
+def reasons_of(exc: NoPlacement, pairs: list[Candidate]) -> list[dict[str, Any]]:
+    """A NoPlacement from `decide` as rows, one per pair."""
+    by_key = {c.key: c for c in pairs}
+    return [_row(by_key[k], why, False) if k in by_key else {"site": k, "reason": why, "chosen": False}
+            for k, why in exc.reasons.items()]
