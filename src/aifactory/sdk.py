@@ -1,10 +1,59 @@
-"""A small client of the portal's API for people: the demo and the command line are built on it."""
+"""A small client of the portal's API for people: the demo and the command line are built on it.
+
+    from aifactory.sdk import Client
+    client = Client.from_environment()            # AIFACTORY_URL / AIFACTORY_TOKEN, else `aifactory login`'s file
+    job = client.submit_spec(open("job.yaml").read())
+    print(job["uid"], job["site"], client.job(job["uid"])["state"])
+
+Every error the portal answers is an ApiError with its HTTP status, message and detail; a portal that cannot be
+reached is an ApiError with status 0.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def config_path() -> Path:
+    """Where `aifactory login` keeps the portal's address and the token: $AIFACTORY_CONFIG, else
+    $XDG_CONFIG_HOME/aifactory/config.json (~/.config/aifactory/config.json)."""
+    if os.environ.get("AIFACTORY_CONFIG"):
+        return Path(os.environ["AIFACTORY_CONFIG"])
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "aifactory" / "config.json"
+
+
+def read_config(path: Path | None = None) -> dict[str, str]:
+    """The saved address and token; empty when there is no file. A file that is not a JSON object is an error."""
+    path = path or config_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return {k: str(v) for k, v in data.items() if k in ("url", "token") and isinstance(v, str)}
+
+
+def write_config(url: str, token: str, path: Path | None = None) -> Path:
+    """Save the address and token, readable by the user only."""
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"url": url, "token": token}, handle)
+    os.replace(tmp, path)
+    return path
 
 
 class ApiError(Exception):
@@ -23,6 +72,18 @@ class Client:
         if token:
             self.use_token(token)
 
+    @classmethod
+    def from_environment(cls, url: str | None = None, token: str | None = None, **kwargs: Any) -> Client:
+        """A client for the portal named by `url`, $AIFACTORY_URL or the saved config (else the local default),
+        with `token`, $AIFACTORY_TOKEN or the saved token."""
+        saved = read_config()
+        return cls(url or os.environ.get("AIFACTORY_URL") or saved.get("url") or DEFAULT_URL,
+                   token or os.environ.get("AIFACTORY_TOKEN") or saved.get("token"), **kwargs)
+
+    @property
+    def has_token(self) -> bool:
+        return "Authorization" in self._http.headers
+
     def use_token(self, token: str) -> None:
         self._http.headers["Authorization"] = f"Bearer {token}"
 
@@ -30,12 +91,17 @@ class Client:
         self._http.close()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"cannot reach the portal at {self.url}: {exc}") from exc
         if response.status_code >= 400:
             try:
                 body = response.json()
             except ValueError:
                 body = {"message": response.text[:500]}
+            if not isinstance(body, dict):
+                body = {"message": str(body)[:500]}
             raise ApiError(response.status_code, str(body.get("message", "")), body.get("detail"))
         return response.json() if response.content else None
 
@@ -64,7 +130,29 @@ class Client:
         return dict(self.call("GET", f"/allocations/{allocation}"))
 
     def submit(self, **fields: Any) -> dict[str, Any]:
+        """A job as a script for one allocation (allocation, name, script, gpus, time_limit_s, env)."""
         return dict(self.call("POST", "/jobs", json=fields))
+
+    def submit_spec(self, spec: str | dict[str, Any], *, organisation: int | None = None,
+                    allocation: int | None = None) -> dict[str, Any]:
+        """A job spec (its YAML or JSON text, or the object) for an organisation (default: your only one), or kept
+        on one allocation; the broker places it and the answer says where and why."""
+        body: dict[str, Any] = {"spec": spec}
+        if organisation is not None:
+            body["organisation"] = organisation
+        if allocation is not None:
+            body["allocation"] = allocation
+        return dict(self.call("POST", "/jobs", json=body))
+
+    def jobs(self, *, state: str = "all", organisation: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Your organisations' jobs, newest first; state: all, open, finished, or one state."""
+        params: dict[str, Any] = {"state": state, "limit": limit}
+        if organisation is not None:
+            params["organisation"] = organisation
+        return [dict(j) for j in self.call("GET", "/jobs", params=params)]
+
+    def notices(self) -> list[dict[str, Any]]:
+        return [dict(n) for n in self.call("GET", "/notices")]
 
     def job(self, uid: str) -> dict[str, Any]:
         return dict(self.call("GET", f"/jobs/{uid}"))

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
          "--workers", str(args.workers), "--threads", "4", "--log-level", "warning"],
         env=env,
     )
-    agent = None
+    agent = failover = None
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -55,18 +55,23 @@ def run(args: argparse.Namespace) -> int:
              "--url", url, "--token-file", str(boot.token_file), "--workdir", str(data_dir / f"site-{boot.site}")],
             env=env,
         )
+        # Moves jobs waiting on sites whose agent stopped reporting (aifactory.portal.jobs.services.jobs_failover).
+        failover = subprocess.Popen(
+            [sys.executable, "-m", "aifactory.cli.main", "failover", "--every", "10", "--data-dir", str(data_dir)],
+            env=env,
+        )
         print(f"\naifactory is running at {url}/  (API: {url}/api/v1/docs)", flush=True)
         print(f"demo login: {DEMO_USER} / {DEMO_PASSWORD}   (or sign up at {url}/signup/)", flush=True)
         print(f"local agent: site {boot.site} for machine {boot.machine}; data in {data_dir}", flush=True)
-        print("Ctrl-C stops both.", flush=True)
+        print("Ctrl-C stops them all.", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while portal.poll() is None and agent.poll() is None:
+        while portal.poll() is None and agent.poll() is None and failover.poll() is None:
             time.sleep(0.5)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for proc in (agent, portal):
+        for proc in (failover, agent, portal):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
