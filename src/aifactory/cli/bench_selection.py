@@ -12,8 +12,11 @@ The instance is reproducible from (proposals, machines, seed):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -46,9 +49,7 @@ def generate(
             for machine, h in p.hours.items():
                 demand[machine] += h
     budgets = {m: float(round(demand[m] * rng.uniform(0.2, 0.4))) for m in names}
-    call = SelectionCall(
-        budgets=budgets, winner_limit=max(1, proposals // 5), threshold=THRESHOLD, objective=objective
-    )
+    call = SelectionCall(budgets=budgets, winner_limit=max(1, proposals // 5), threshold=THRESHOLD, objective=objective)
     return out, call
 
 
@@ -63,7 +64,7 @@ def register(sub: Any) -> None:
         "--objective", choices=[o.value for o in Objective], default=Objective.SCORE.value, help="default score"
     )
     parser.add_argument("--gap", type=float, default=0.0, help="relative MIP gap to stop at (default 0: prove)")
-    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds for HiGHS (default 60)")
+    parser.add_argument("--time-limit", type=float, default=15.0, help="seconds for HiGHS (default 15)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         proposals, call = generate(args.proposals, args.machines, args.seed, Objective(args.objective))
-        comparison = compare(proposals, call, rel_gap=args.gap, time_limit=args.time_limit)
+        with _native_stdout_silenced():
+            comparison = compare(proposals, call, rel_gap=args.gap, time_limit=args.time_limit)
     except CoreError as exc:
         print(f"aifactory bench selection: {exc.message}", file=sys.stderr)
         return 1
@@ -111,6 +113,24 @@ def run(args: argparse.Namespace) -> int:
         for line in report(comparison):
             print(line)
     return 0
+
+
+@contextlib.contextmanager
+def _native_stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null: HiGHS writes stray debug lines there (ERGO-Code/HiGHS#2783)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _result_json(result: Any) -> dict[str, Any]:
