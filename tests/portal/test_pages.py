@@ -208,7 +208,7 @@ def test_application_form_approves_and_shows_the_decision(browser, app_form):
 
 def test_application_form_gpu_hours_beyond_the_limit_is_shown_next_to_the_field(browser, app_form):
     response = browser.post("/applications/new/", {**app_form, "requested_gpu_hours": "9000"})
-    assert "5000" in field_errors(response, "requested_gpu_hours")
+    assert "5,000" in field_errors(response, "requested_gpu_hours")
     assert not Application.objects.exists()
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from aifactory.portal.access import views as access_views
 from aifactory.portal.allocations import views as allocation_views
@@ -25,6 +25,7 @@ urlpatterns = [
     path("jobs/<str:uid>/cancel/", job_views.job_cancel_view, name="job-cancel"),
     path("notices/", allocation_views.notices_page, name="notices"),
     path("catalog/", federation_views.catalog_page, name="catalog"),
+    path("", include("aifactory.portal.review.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -9,7 +9,7 @@ from ninja import Router, Schema
 from aifactory.portal.allocations.models import Allocation, Notice
 from aifactory.portal.allocations.selectors import (
     allocation_provisioned,
-    allocations_of,
+    allocations_visible,
     gpu_seconds_left,
     gpu_seconds_reserved,
     notices_of,
@@ -46,12 +46,12 @@ def _out(a: Allocation) -> dict[str, Any]:
 
 @router.get("/allocations", response=list[AllocationOut])
 def allocations(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(a) for a in allocations_of(request.user)]
+    return [_out(a) for a in allocations_visible(request.user)]
 
 
 @router.get("/allocations/{allocation_id}", response=AllocationOut)
 def allocation(request: HttpRequest, allocation_id: int) -> dict[str, Any]:
-    a = allocations_of(request.user).filter(pk=allocation_id).first()
+    a = allocations_visible(request.user).filter(pk=allocation_id).first()
     if a is None:
         raise NotFound(f"allocation {allocation_id} not found")
     return _out(a)

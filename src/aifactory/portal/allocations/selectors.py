@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from aifactory.core.jobs import TERMINAL
 from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder
 from aifactory.portal.federation.models import Site
+from aifactory.portal.organisations.selectors import is_call_manager, operator_factories
 
 
 def allocations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocation]:
@@ -16,6 +17,21 @@ def allocations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocatio
     if user.is_staff:
         return qs
     return qs.filter(organisation__members=user)
+
+
+def allocations_visible(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocation]:
+    """What the person may read: their organisations' allocations, those on the machines of the AI Factories they
+    operate, and every allocation for call managers and staff. Using one (a job) stays with allocations_of."""
+    qs = Allocation.objects.select_related("machine", "organisation", "application")
+    if not user.is_authenticated:
+        return qs.none()
+    if user.is_staff or is_call_manager(user):
+        return qs
+    visible = Q(organisation__members=user)
+    factories = operator_factories(user)
+    if factories:
+        visible |= Q(machine__factory__in=factories)
+    return qs.filter(visible).distinct()
 
 
 def allocation_provisioned(allocation: Allocation) -> bool:

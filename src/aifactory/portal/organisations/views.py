@@ -15,7 +15,12 @@ from aifactory.portal.common.forms import add_portal_error
 from aifactory.portal.jobs.forms import JobForm
 from aifactory.portal.jobs.selectors import jobs_of
 from aifactory.portal.organisations.forms import OrganisationForm, PledgeForm, SignupForm
-from aifactory.portal.organisations.selectors import organisation_get, organisations_of
+from aifactory.portal.organisations.selectors import (
+    operator_factories,
+    organisation_get,
+    organisations_of,
+    roles_of,
+)
 from aifactory.portal.organisations.services import organisation_pledge, organisation_register, user_signup
 
 
@@ -48,6 +53,9 @@ def dashboard_context(request: HttpRequest) -> dict[str, object]:
         "pledge_form": PledgeForm(),
         "application_form": ApplicationForm(organisations=[(o.pk, o.name) for o in orgs]) if orgs else None,
         "job_form": JobForm(allocations=[(a.pk, str(a)) for a in allocations]) if allocations else None,
+        "roles": sorted(roles_of(request.user)),
+        "factories": operator_factories(request.user),
+        "reviewer": hasattr(request.user, "reviewer"),
     }
 
 
