@@ -227,3 +227,22 @@ def test_the_failover_command(fed):
     call_command("failover", stdout=out)
     assert out.getvalue().strip() == (f"moved {job.uid} from jupiter-a to leonardo-a "
                                       f"(account {fed.on_leonardo.account})")
+
+
+def test_a_job_kept_on_its_allocation_moves_only_among_its_sites(fed, make_site):
+    from aifactory.core.jobspec import spec_from_dict
+    from aifactory.portal.allocations.models import ProvisioningOrder
+    from aifactory.portal.jobs.services import job_submit, job_submit_spec
+    from tests.federation import job_spec
+
+    pinned = job_submit_spec(user=fed.user, spec=spec_from_dict(job_spec()), allocation=fed.on_jupiter)
+    script = job_submit(user=fed.user, allocation=fed.on_jupiter, name="s", script="true", gpus=1, time_limit_s=600)
+    assert pinned.pinned and script.pinned and not fed.submit().pinned
+    fed.lost(fed.jupiter)
+    result = jobs_failover()
+    assert {pinned.uid, script.uid} <= set(result.stuck)
+    second = make_site(name="jupiter-b", machine_key="jupiter")
+    ProvisioningOrder.objects.create(allocation=fed.on_jupiter, site=second.site, state="done")
+    fed.alive(second)
+    moved = {m.uid: m.to_site for m in jobs_failover().moved}
+    assert moved == {pinned.uid: "jupiter-b", script.uid: "jupiter-b"}

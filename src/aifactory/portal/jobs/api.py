@@ -82,6 +82,7 @@ class JobOut(Schema):
     site: str
     state: str
     cancel_requested: bool
+    pinned: bool
     gpus: int
     nodes: int
     time_limit_s: int
@@ -117,7 +118,8 @@ def _out(j: Job) -> dict[str, Any]:
     return {
         "uid": j.uid, "name": j.name, "organisation": j.allocation.organisation_id, "allocation": j.allocation_id,
         "account": j.allocation.account, "machine": j.allocation.machine.key, "site": j.site.name, "state": j.state,
-        "cancel_requested": j.cancel_requested, "gpus": j.gpus, "nodes": j.nodes, "time_limit_s": j.time_limit_s,
+        "cancel_requested": j.cancel_requested, "pinned": j.pinned, "gpus": j.gpus, "nodes": j.nodes,
+        "time_limit_s": j.time_limit_s,
         "image": j.image, "inputs": list(j.inputs), "outputs": list(j.outputs), "output_files": list(j.output_files),
         "scheduler_id": j.scheduler_id, "exit_code": j.exit_code, "gpu_seconds": j.gpu_seconds, "message": j.message,
         "created_at": j.created_at, "expected_start_at": j.expected_start_at, "expected_end_at": j.expected_end_at,

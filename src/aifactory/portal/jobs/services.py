@@ -107,7 +107,7 @@ def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
 
 
 def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: str, env: Mapping[str, str], gpus: int,
-            nodes: int, time_limit_s: int, spec: JobSpec | None) -> Job:
+            nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool) -> Job:
     message = ("waiting for a site: none that can take this job is reporting now; it moves to the first that does"
                if decision.held else "")
     job = Job.objects.create(
@@ -116,6 +116,7 @@ def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: st
         image=(spec.image or "") if spec else "", inputs=list(spec.inputs) if spec else [],
         outputs=list(spec.outputs) if spec else [], spec=spec.to_dict() if spec else {},
         expected_start_at=decision.expected_start_at, expected_end_at=decision.expected_end_at, message=message,
+        pinned=pinned,
     )
     JobPlacement.objects.create(
         job=job, site=decision.site, allocation=decision.allocation, cause="submitted", held=decision.held,
@@ -137,7 +138,7 @@ def job_submit(
     env: Mapping[str, str] | None = None,
 ) -> Job:
     """A job given as a script for one allocation (the web form, and API clients that name an allocation). The
-    broker picks among the sites that serve the allocation."""
+    broker picks among the sites that serve the allocation; the job stays on that allocation (pinned)."""
     env = dict(env or {})
     validate_job_fields(name=name, script=script, gpus=gpus, time_limit_s=time_limit_s, env=env)
     allocation = Allocation.objects.select_for_update().select_related("machine").get(pk=allocation.pk)
@@ -161,7 +162,7 @@ def job_submit(
     except NoPlacement as exc:
         raise _refusal(exc, pairs) from None
     return _create(user=user, decision=decision, name=name, script=script, env=env, gpus=gpus, nodes=1,
-                   time_limit_s=time_limit_s, spec=None)
+                   time_limit_s=time_limit_s, spec=None, pinned=True)
 
 
 @transaction.atomic
@@ -173,8 +174,9 @@ def job_submit_spec(
     allocation: Allocation | None = None,
 ) -> Job:
     """A job spec for an organisation: the broker places it on whichever of the organisation's allocations and
-    sites is expected to finish it first (or only on `allocation` when one is given). The caller has checked that
-    the user may act for the organisation or the allocation."""
+    sites is expected to finish it first (or only on `allocation` when one is given: the job is pinned to it, and
+    moves only among its sites). The caller has checked that the user may act for the organisation or the
+    allocation."""
     if allocation is not None:
         allocations = list(Allocation.objects.select_for_update().select_related("machine").filter(pk=allocation.pk))
     elif organisation is not None:
@@ -194,7 +196,7 @@ def job_submit_spec(
     except NoPlacement as exc:
         raise _refusal(exc, pairs) from None
     return _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env, gpus=r.gpus,
-                   nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec)
+                   nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec, pinned=allocation is not None)
 
 
 def _request_of(job: Job) -> tuple[JobRequest, Layout | None]:
@@ -391,8 +393,9 @@ def _failover_one(uid: str, result: FailoverResult) -> None:
         _revoke(job, "cancelled while its site was not reporting")
         result.cancelled.append(uid)
         return
-    allocations = list(Allocation.objects.select_for_update().select_related("machine")
-                       .filter(organisation_id=job.allocation.organisation_id).order_by("pk"))
+    mine = Allocation.objects.filter(pk=job.allocation_id) if job.pinned else Allocation.objects.filter(
+        organisation_id=job.allocation.organisation_id)
+    allocations = list(mine.select_for_update().select_related("machine").order_by("pk"))
     left = set(job.placements.values_list("site_id", flat=True)) | {old_site.pk}
     request, layout = _request_of(job)
     pairs = candidates(allocations, layout=layout, left_sites=left)
