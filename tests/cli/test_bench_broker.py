@@ -74,6 +74,7 @@ def test_text_table(tmp_path, capsys):
     (["--load", "1.5"], "--load must be in (0, 1]"),
     (["--policy", "shortest-queue"], "unknown policy shortest-queue"),
     (["--limit", "0"], "--limit must be at least 1"),
+    (["--seed", "-1"], "--seed must be >= 0"),
     (["--plot", "out.svg"], "--plot needs a .png"),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, extra, message):

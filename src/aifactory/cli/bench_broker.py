@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"unknown policy {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
     if BASELINE not in policies:
         policies.insert(0, BASELINE)
+    if args.seed < 0:
+        return _fail(f"--seed must be >= 0, got {args.seed}")
     if args.limit is not None and args.limit < 1:
         return _fail(f"--limit must be at least 1, got {args.limit}")
     if args.plot and not args.plot.lower().endswith(".png"):
@@ -253,7 +255,8 @@ def _plot(results: list[SimResult], path: Path, load: float) -> None:
         for r in results:
             if r.estimates != kind:
                 continue
-            x, y = delay_over_time(r, bins=150)
+            days = float(r.submit_s.max() - r.submit_s.min()) / 86400 if len(r.submit_s) else 0.0
+            x, y = delay_over_time(r, bins=max(20, min(500, math.ceil(days))))  # about one bin a day
             ax.plot(x / 86400, y / 3600, label=r.policy, linewidth=1.2)
         ax.set_yscale("symlog", linthresh=0.1)
         ax.set_ylabel("mean queueing delay (h)")

@@ -19,15 +19,8 @@ Scheduling on each machine: first come, first served with EASY backfilling, on t
 Events at the same time: job ends first (all of them, then each touched machine is scheduled, in machine order),
 then arrivals in trace order. Jobs are taken in submission order, so the same inputs give the same result.
 
-What a policy sees of a machine: the start its scheduler expects for the job, worked out, as a site's scheduler
-would (Slurm's `sbatch --test-only`), from the runtime estimates it holds, never the true durations:
-  - empty queue: the earliest estimated end of the running jobs after which the job fits (on one node, or on
-    whole nodes), or now if it fits now;
-  - non-empty queue: now if it would be backfilled now (the rules above); otherwise the queued jobs that would
-    backfill ahead of it -- those whose estimated runtime is at most its own, in quarter-octave classes -- are
-    poured onto the GPUs the running jobs leave free until their estimated ends, and the job starts when that
-    work is done and enough GPUs are free for it. Queued jobs with longer estimates wait behind it.
-Predictions are cached per machine until its state changes.
+What a policy sees of a machine, the start its scheduler expects for a job from the estimates, is worked out
+in aifactory.core.sim.prediction.
 
 A job wider than every machine (no candidate under the placement rules) is not run; it is counted in
 `SimResult.too_wide`.
@@ -48,21 +41,17 @@ import numpy.typing as npt
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.placement import JobRequest, rejection
 from aifactory.core.sim.federation import SimMachine
+from aifactory.core.sim.machine import CLASSES, MachineState, fenwick_add, runtime_class
 from aifactory.core.sim.policies import home_sites, make_policy
+from aifactory.core.sim.prediction import SitePrediction
 from aifactory.core.traces import Trace
 
 Progress = Callable[[int, int], None]
 """Called with (jobs submitted so far, jobs in all) now and then during a run."""
 
 _INF = math.inf
-_NEG_INF = -math.inf
 _SMALL_SCAN = 32
 """Backfill scans over at most this many queued jobs loop in Python; longer ones use array masks."""
-_CLASSES = 160
-"""Runtime classes for the work queued ahead of a job: class 1 + floor(4 log2(estimated runtime in s)), so a class
-spans a quarter octave (19%); class 0 holds runs under one second."""
-
-
 _Tables = tuple[list[bool], list[bool], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]
 
 
@@ -92,74 +81,10 @@ class SimResult:
         return len(self.submit_s) / self.wall_s if self.wall_s > 0 else math.inf
 
 
-def _fenwick_add(tree: list[float], cls: int, value: float) -> None:
-    i = cls + 1
-    n = len(tree)
-    while i < n:
-        tree[i] += value
-        i += i & -i
-
-
-def _fenwick_sum(tree: list[float], cls: int) -> float:
-    """Sum over classes 0..cls."""
-    i = cls + 1
-    total = 0.0
-    while i > 0:
-        total += tree[i]
-        i -= i & -i
-    return total
-
-
-class _Machine:
-    """A machine's live state.
-
-    free[i]: free GPUs on node i; busy_ends[i]: the estimated ends of node i's busy GPUs, sorted, one per GPU;
-    running: (estimated end, job), sorted. The queue: arrays over positions lo..hi-1 in arrival order (job,
-    estimated runtime here, width class; a removed job's class is the dead one). work: a Fenwick tree of the
-    queued GPU-seconds (estimated, here) by runtime class.
-    """
-
-    __slots__ = ("index", "speed", "speed4", "gpn", "n", "total", "free", "busy_ends", "running", "busy", "work",
-                 "qjobs", "qrun", "qcls", "lo", "hi", "qlen", "version", "cache", "cache_version",
-                 "res_ok", "shadow", "extra",
-                 "prof_version", "prof_t0", "prof_end", "prof_cap", "prof_area", "prof_after")
-
-    def __init__(self, index: int, spec: SimMachine) -> None:
-        self.index = index
-        self.speed = spec.speed
-        self.speed4 = 4.0 * math.log2(spec.speed)
-        self.gpn = spec.gpus_per_node
-        self.n = spec.nodes
-        self.total = spec.total_gpus
-        self.free = [spec.gpus_per_node] * spec.nodes
-        self.busy_ends: list[list[float]] = [[] for _ in range(spec.nodes)]
-        self.running: list[tuple[float, int]] = []
-        self.busy = 0
-        self.work = [0.0] * (_CLASSES + 1)
-        self.qjobs = np.zeros(16, dtype=np.int64)
-        self.qrun = np.zeros(16, dtype=np.float64)
-        self.qcls = np.zeros(16, dtype=np.int64)
-        self.lo = 0
-        self.hi = 0
-        self.qlen = 0
-        self.version = 0  # bumped whenever a job starts or ends here
-        self.cache: dict[int, float] = {}
-        self.cache_version = -1
-        self.res_ok = False  # whether shadow and extra hold the head's reservation
-        self.shadow = _INF
-        self.extra: list[int] = []
-        self.prof_version = -1
-        self.prof_t0 = 0.0
-        self.prof_end: list[float] = []
-        self.prof_cap: list[int] = []
-        self.prof_area: list[float] = []
-        self.prof_after: list[int] = []
-
-
-class _Engine:
+class _Engine(SitePrediction):
     def __init__(self, machines: Sequence[SimMachine], submit: list[float], duration: list[float], gpus: list[int],
                  estimate: list[float], project: list[int]) -> None:
-        self.m = [_Machine(i, spec) for i, spec in enumerate(machines)]
+        self.m = [MachineState(i, spec) for i, spec in enumerate(machines)]
         self.speeds = [spec.speed for spec in machines]
         self.total_gpus = [spec.total_gpus for spec in machines]
         self.busy_gpus = [0] * len(machines)
@@ -183,17 +108,10 @@ class _Engine:
         self.finish = [math.nan] * n
         self.heap: list[tuple[float, int]] = []
 
-    def _runtime_class(self, j: int, m: _Machine) -> int:
-        x = self.est4[j] - m.speed4  # 4 log2(estimate / speed)
-        if x < 0.0:
-            return 0
-        c = 1 + int(x)
-        return c if c < _CLASSES else _CLASSES - 1
-
     # --- resources -------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _fit_now(m: _Machine, g: int) -> tuple[int, ...] | None:
+    def _fit_now(m: MachineState, g: int) -> tuple[int, ...] | None:
         free = m.free
         gpn = m.gpn
         if g <= gpn:
@@ -212,7 +130,7 @@ class _Engine:
                     break
         return tuple(out)
 
-    def _start(self, j: int, m: _Machine, nodes: tuple[int, ...], t: float) -> None:
+    def _start(self, j: int, m: MachineState, nodes: tuple[int, ...], t: float) -> None:
         g = self.gpus[j]
         gpn = m.gpn
         e = t + self.estimate_s[j] / m.speed
@@ -237,7 +155,7 @@ class _Engine:
         heappush(self.heap, (t + self.duration[j] / m.speed, j))
         m.version += 1
 
-    def _release(self, j: int, m: _Machine) -> None:
+    def _release(self, j: int, m: MachineState) -> None:
         g = self.gpus[j]
         gpn = m.gpn
         e = self.est_end[j]
@@ -262,7 +180,7 @@ class _Engine:
 
     # --- the queue -------------------------------------------------------------------------------------------
 
-    def _enqueue(self, j: int, m: _Machine) -> None:
+    def _enqueue(self, j: int, m: MachineState) -> None:
         if m.hi == m.qjobs.shape[0]:
             keep = np.flatnonzero(m.qcls[m.lo:m.hi] != self.dead) + m.lo
             k = keep.shape[0]
@@ -279,10 +197,10 @@ class _Engine:
         m.hi = p + 1
         m.qlen += 1
         gpn = m.gpn
-        _fenwick_add(m.work, self._runtime_class(j, m), (g if g <= gpn else -(-g // gpn) * gpn) * run_here)
+        fenwick_add(m.work, runtime_class(self.est4[j], m.speed4), (g if g <= gpn else -(-g // gpn) * gpn) * run_here)
         self.queued_gpus[m.index] += g
 
-    def _dequeue(self, p: int, m: _Machine) -> None:
+    def _dequeue(self, p: int, m: MachineState) -> None:
         j = int(m.qjobs[p])
         g = self.gpus[j]
         m.qcls[p] = self.dead
@@ -290,11 +208,11 @@ class _Engine:
         self.queued_gpus[m.index] -= g
         if m.qlen == 0:
             m.lo = m.hi = 0
-            m.work = [0.0] * (_CLASSES + 1)
+            m.work = [0.0] * (CLASSES + 1)
             return
         gpn = m.gpn
         run_here = float(m.qrun[p])
-        _fenwick_add(m.work, self._runtime_class(j, m), -(g if g <= gpn else -(-g // gpn) * gpn) * run_here)
+        fenwick_add(m.work, runtime_class(self.est4[j], m.speed4), -(g if g <= gpn else -(-g // gpn) * gpn) * run_here)
         if p == m.lo:
             cls = m.qcls
             lo = p + 1
@@ -304,7 +222,7 @@ class _Engine:
 
     # --- EASY backfilling ------------------------------------------------------------------------------------
 
-    def _reserve(self, m: _Machine) -> None:
+    def _reserve(self, m: MachineState) -> None:
         """The head's reservation: shadow time and extra GPUs per node (see the module docstring)."""
         g = self.gpus[int(m.qjobs[m.lo])]
         gpn = m.gpn
@@ -372,7 +290,7 @@ class _Engine:
         m.extra = f
         m.res_ok = True
 
-    def _backfill_nodes(self, m: _Machine, g: int, run_here: float, t: float) -> tuple[int, ...] | None:
+    def _backfill_nodes(self, m: MachineState, g: int, run_here: float, t: float) -> tuple[int, ...] | None:
         """Where a job may start now on a machine with a queue without delaying the head, or None. Changes no
         state but the (lazily computed) reservation."""
         free = m.free
@@ -399,7 +317,7 @@ class _Engine:
         picked = [i for i in range(m.n) if free[i] == gpn and extra[i] == gpn][:need]
         return tuple(picked) if len(picked) == need else None
 
-    def _backfill(self, j: int, m: _Machine, t: float) -> bool:
+    def _backfill(self, j: int, m: MachineState, t: float) -> bool:
         """Start `j` now if it fits and does not delay the head's reservation."""
         g = self.gpus[j]
         run_here = self.estimate_s[j] / m.speed
@@ -413,7 +331,7 @@ class _Engine:
         self._start(j, m, nodes, t)
         return True
 
-    def _tables(self, m: _Machine) -> _Tables:
+    def _tables(self, m: MachineState) -> _Tables:
         """Per width class: fits now; fits now on extra GPUs only (as lists and as arrays). The dead class: False."""
         free = m.free
         extra = m.extra
@@ -442,7 +360,7 @@ class _Engine:
         self.tables[key] = tables
         return tables
 
-    def _schedule(self, m: _Machine, t: float) -> None:
+    def _schedule(self, m: MachineState, t: float) -> None:
         """Start what can start on `m` at `t`: the head while it fits, then backfill."""
         gpus = self.gpus
         while m.qlen:
@@ -481,7 +399,7 @@ class _Engine:
             self._dequeue(p, m)
             p0 = p + 1
 
-    def _arrive(self, j: int, m: _Machine, t: float) -> None:
+    def _arrive(self, j: int, m: MachineState, t: float) -> None:
         if not m.qlen:
             nodes = self._fit_now(m, self.gpus[j])
             if nodes is not None:
@@ -492,106 +410,6 @@ class _Engine:
             return
         if not self._backfill(j, m, t):
             self._enqueue(j, m)
-
-    # --- what a site reports -------------------------------------------------------------------------------
-
-    def expected_start(self, mi: int, j: int, now: float) -> float:
-        """When machine `mi`'s scheduler expects job `j`, submitted at `now`, to start (see the module docstring)."""
-        m = self.m[mi]
-        g = self.gpus[j]
-        if not m.qlen:
-            if m.cache_version != m.version:
-                m.cache.clear()
-                m.cache_version = m.version
-            r = m.cache.get(g)
-            if r is None:
-                r = self._base_start(m, g)
-                m.cache[g] = r
-            return r if r > now else now
-        free = m.free
-        if (max(free) >= g if g <= m.gpn else free.count(m.gpn) * m.gpn >= g) and \
-                self._backfill_nodes(m, g, self.estimate_s[j] / m.speed, now) is not None:
-            return now
-        x = self.est4[j] - m.speed4  # the runtime class, as in _runtime_class
-        c = 0 if x < 0.0 else min(_CLASSES - 1, 1 + int(x))
-        tree = m.work
-        i = c + 1
-        ahead = 0.0
-        while i > 0:  # Fenwick prefix sum over classes 0..c
-            ahead += tree[i]
-            i -= i & -i
-        return self._fluid_start(m, g, ahead if ahead > 0.0 else 0.0, now)
-
-    @staticmethod
-    def _base_start(m: _Machine, g: int) -> float:
-        """Empty queue: the earliest estimated time g GPUs are free on one node (whole nodes for a wide job)."""
-        free = m.free
-        gpn = m.gpn
-        be = m.busy_ends
-        if g <= gpn:
-            if max(free) >= g:
-                return _NEG_INF
-            return min(be[i][g - free[i] - 1] for i in range(m.n))
-        need = -(-g // gpn)
-        ends = sorted(_NEG_INF if free[i] == gpn else be[i][-1] for i in range(m.n))
-        return ends[need - 1]
-
-    def _profile(self, m: _Machine, now: float) -> None:
-        """The running jobs' release profile from `now`: for the i-th estimated end prof_end[i], the GPUs free
-        before it (prof_cap[i]) and after it (prof_after[i]), and the free GPU-seconds from prof_t0 to it
-        (prof_area[i]). Cached until the machine's state changes; no job ends here meanwhile, so the GPUs free
-        between prof_t0 and any later query time are prof_cap[0]."""
-        gpus = self.gpus
-        gpn = m.gpn
-        cap = m.total - m.busy
-        last = now
-        area = 0.0
-        ends: list[float] = []
-        caps: list[int] = []
-        areas: list[float] = []
-        after: list[int] = []
-        for e, jj in m.running:
-            area += cap * (e - last)
-            ends.append(e)
-            caps.append(cap)
-            areas.append(area)
-            gj = gpus[jj]
-            cap += gj if gj <= gpn else -(-gj // gpn) * gpn
-            after.append(cap)
-            last = e
-        m.prof_t0 = now
-        m.prof_end, m.prof_cap, m.prof_area, m.prof_after = ends, caps, areas, after
-        m.prof_version = m.version
-
-    def _fluid_start(self, m: _Machine, g: int, ahead: float, now: float) -> float:
-        """The queued work ahead of a job poured onto the GPUs the running jobs leave free (until their estimated
-        ends): the time T at which the free GPU-seconds from now reach `ahead`; then, if fewer GPUs than the job
-        holds are free at T, the estimated end that frees enough."""
-        if m.prof_version != m.version:
-            self._profile(m, now)
-        ends = m.prof_end
-        r = len(ends)
-        if r == 0:
-            return now + ahead / m.total
-        cap0 = m.prof_cap[0]
-        x = ahead + cap0 * (now - m.prof_t0)
-        areas = m.prof_area
-        k = bisect_left(areas, x)
-        if k == r:
-            t = ends[-1] + (x - areas[-1]) / m.total
-        else:
-            base_t = ends[k - 1] if k else m.prof_t0
-            base_a = areas[k - 1] if k else 0.0
-            c = m.prof_cap[k]
-            t = base_t + (x - base_a) / c if c > 0 else base_t
-        if t < now:
-            t = now
-        need = g if g <= m.gpn else -(-g // m.gpn) * m.gpn
-        if cap0 < need:
-            i = bisect_left(m.prof_after, need)
-            if i < r and ends[i] > t:
-                t = ends[i]
-        return t
 
     # --- the event loop ----------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ its project, its runtime estimate (never the true duration), and what the sites 
                      expected start + estimate / speed
 
 The expected start is what the site's scheduler would predict from the runtime estimates it holds (as Slurm's
-`sbatch --test-only` or `squeue --start` do); the engine computes it (`Probe.expected_start`).
+`sbatch --test-only` does); aifactory.core.sim.prediction works it out (`Probe.expected_start`).
 """
 
 from __future__ import annotations
