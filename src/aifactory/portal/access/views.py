@@ -81,6 +81,8 @@ def application_detail(request: HttpRequest, app_id: int) -> HttpResponse:
 @require_POST
 def application_decide_view(request: HttpRequest, app_id: int) -> HttpResponse:
     app = application_get(user=request.user, pk=app_id)
+    if not is_call_manager(request.user):
+        raise PermissionDenied("only a call manager decides reviews")
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose approve or refuse and give the reason.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 
@@ -24,7 +25,9 @@ class Unauthorized(PortalError):
     status = 401
 
 
-class Forbidden(PortalError):
+class Forbidden(PortalError, PermissionDenied):
+    """Also a PermissionDenied, so that a page that lets it through answers 403 like the API."""
+
     status = 403
 
 

@@ -1,0 +1,196 @@
+"""Every role against every endpoint of access, allocations, calls and reviews (API and pages).
+
+Roles: anonymous; the applicant (member of the organisation); another applicant; the reviewer assigned to the
+proposal; a reviewer in conflict with it (same organisation), hence not assigned; a call manager; the operator of
+the AI Factory the allocation's machine belongs to (IT4LIA, Leonardo) and the operator of another; an observer;
+staff. "allow" means the request is served (2xx, or a 400/409 about the request itself); "deny" means 401, 403 or
+404: the row is not the caller's to see or to change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from aifactory.portal.access.services import application_submit
+from aifactory.portal.organisations.services import role_grant
+from aifactory.portal.review.services import CriterionSpec, call_assign, call_close, call_open, reviewer_add
+from tests.conftest import ApiClient, OrganisationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "applicant", "other_applicant", "reviewer", "conflicted_reviewer", "call_manager",
+         "operator", "other_operator", "observer", "staff")
+AUTHENTICATED = frozenset(ROLES) - {"anonymous"}
+MANAGERS = frozenset({"call_manager", "staff"})
+DENIED = (401, 403, 404)
+
+# (method, path template, roles allowed)
+API = [
+    ("GET", "/modes", frozenset(ROLES)),
+    ("GET", "/me", AUTHENTICATED),
+    ("GET", "/applications/{app}", frozenset({"applicant", "call_manager", "staff", "operator"})),
+    ("POST", "/applications/{review_app}/decision", MANAGERS),
+    ("GET", "/allocations/{allocation}", frozenset({"applicant", "call_manager", "staff", "operator"})),
+    ("GET", "/organisations/{org}", frozenset({"applicant", "staff"})),
+    ("GET", "/stats", frozenset({"observer", "call_manager", "staff"})),
+    ("GET", "/calls", AUTHENTICATED),
+    ("GET", "/calls/{call}", AUTHENTICATED),
+    ("POST", "/calls", MANAGERS),
+    ("POST", "/calls/{call}/close", MANAGERS),
+    ("GET", "/calls/{call}/proposals", MANAGERS),
+    ("GET", "/calls/{call}/summary", MANAGERS),
+    ("GET", "/calls/{call}/assignments", MANAGERS),
+    ("GET", "/calls/{call}/ranking", MANAGERS),
+    ("POST", "/calls/{call}/assign", MANAGERS),
+    ("POST", "/calls/{call}/select", MANAGERS),
+    ("GET", "/calls/{call}/routes", MANAGERS),
+    ("POST", "/calls/{call}/routes/{proposal}", MANAGERS),
+    ("POST", "/calls/{call}/accept", MANAGERS),
+    ("GET", "/reviewers", MANAGERS),
+    ("POST", "/reviewers", MANAGERS),
+    ("GET", "/reviews", AUTHENTICATED),
+    ("GET", "/reviews/{assignment}", frozenset({"reviewer"})),
+    ("POST", "/reviews/{assignment}", frozenset({"reviewer"})),
+    ("POST", "/roles", frozenset({"staff"})),
+]
+
+PAGES = [
+    ("GET", "/calls/", AUTHENTICATED),
+    ("GET", "/calls/{call}/", AUTHENTICATED),
+    ("GET", "/calls/new/", MANAGERS),
+    ("POST", "/calls/{call}/assign/", MANAGERS),
+    ("GET", "/reviewers/", MANAGERS),
+    ("GET", "/reviews/", AUTHENTICATED),
+    ("GET", "/reviews/{assignment}/", frozenset({"reviewer"})),
+    ("GET", "/applications/{app}/", frozenset({"applicant", "call_manager", "staff", "operator"})),
+    ("POST", "/applications/{review_app}/decide/", MANAGERS),
+    ("GET", "/figures/", frozenset({"observer", "call_manager", "staff"})),
+    ("GET", "/operator/", frozenset({"operator", "other_operator"})),
+]
+
+BODIES = {
+    "/applications/{review_app}/decision": {"approve": False, "reason": "checked"},
+    "/calls": {"title": "Another call", "mode": "grand_challenge", "deadline": "2099-01-01T00:00:00+00:00",
+               "decision_by": "2099-02-01", "criteria": [{"name": "a", "weight": 1}], "budgets": {"leonardo": 1}},
+    "/calls/{call}/close": {"reason": "r"},
+    "/calls/{call}/assign": {},
+    "/calls/{call}/routes/{proposal}": {"machine": "leonardo", "reason": "r"},
+    "/calls/{call}/accept": {},
+    "/reviewers": {"username": "otto", "name": "Otto", "country": "SE"},
+    "/reviews/{assignment}": {"marks": {"quality": 4}},
+    "/roles": {"username": "otto", "role": "observer"},
+    "/applications/{review_app}/decide/": {"approve": "no", "reason": "checked"},
+}
+
+
+@pytest.fixture
+def world(site):
+    """One applicant with an approved Playground application on Leonardo (IT4LIA) and a Fast Lane one in technical
+    review, and a Grand Challenge call in review with the applicant's proposal assigned to one reviewer."""
+    applicant = UserFactory(username="alice")
+    org = OrganisationFactory(name="Alice Lab", members=[applicant])
+    other = UserFactory(username="mallory")
+    OrganisationFactory(name="Mallory Lab", members=[other])
+    manager = UserFactory(username="maria")
+    role_grant(user=manager, role="call_manager", granted_by=None)
+    plan = {"machine_key": "leonardo", "params": 1e8, "tokens": 2e9, "gpus": 2, "civil_use": True}
+    app = application_submit(organisation=org, user=applicant, title="Playground run", requested_gpu_hours=10,
+                             months=1, **plan)
+    review_app = application_submit(organisation=org, user=applicant, title="Fast Lane run", mode="fast_lane",
+                                    requested_gpu_hours=400, months=1, **plan)
+    assert (app.state, review_app.state) == ("approved", "technical_review")
+    call = call_open(user=manager, title="Grand Challenge", mode="grand_challenge",
+                     deadline=timezone.now() + timedelta(days=1), decision_by=timezone.localdate() + timedelta(days=30),
+                     criteria=[CriterionSpec("quality", 1.0)], budgets={"leonardo": 10_000},
+                     reviewers_per_proposal=1)
+    proposal = application_submit(organisation=org, user=applicant, title="Challenge entry", mode="grand_challenge",
+                                  call=call, requested_gpu_hours=3, months=12, open_science=True,
+                                  keywords=["llm"], **plan)
+    people = {"applicant": applicant, "other_applicant": other, "call_manager": manager}
+    for role, affiliation in (("reviewer", "Uni Bologna"), ("conflicted_reviewer", "Alice Lab")):
+        person = UserFactory(username=role.replace("_", "-"))
+        reviewer_add(user=manager, person=person, name=role, affiliation=affiliation, country="SE", keywords=["llm"])
+        people[role] = person
+    call_close(call=call, user=manager, reason="matrix")
+    (assignment,) = call_assign(call=call, user=manager)
+    assert assignment.reviewer.user == people["reviewer"]
+    for role, factory in (("operator", "it4lia"), ("other_operator", "lumi-aif")):
+        people[role] = UserFactory(username=role.replace("_", "-"))
+        role_grant(user=people[role], role="factory_operator", factory=factory, granted_by=None)
+    people["observer"] = UserFactory(username="otto")
+    role_grant(user=people["observer"], role="observer", granted_by=None)
+    people["staff"] = UserFactory(username="root", is_staff=True)
+    ids = {"app": app.pk, "review_app": review_app.pk, "allocation": app.allocation.pk, "org": org.pk,
+           "call": call.pk, "proposal": proposal.pk, "assignment": assignment.pk}
+    return people, ids
+
+
+def _api(world, role):
+    people, _ = world
+    if role == "anonymous":
+        return ApiClient()
+    from aifactory.portal.organisations.services import api_token_create
+
+    return ApiClient(api_token_create(user=people[role]))
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "path", "allowed"), API, ids=[f"{m} {p}" for m, p, _ in API])
+def test_api_matrix(world, role, method, path, allowed):
+    _, ids = world
+    client = _api(world, role)
+    url = path.format(**ids)
+    response = client.get(url) if method == "GET" else client.post(url, BODIES.get(path, {}))
+    if role in allowed:
+        assert response.status_code not in DENIED and response.status_code < 500, (response.status_code,
+                                                                                    response.content[:300])
+    else:
+        assert response.status_code in DENIED, (response.status_code, response.content[:300])
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "path", "allowed"), PAGES, ids=[f"{m} {p}" for m, p, _ in PAGES])
+def test_page_matrix(world, role, method, path, allowed):
+    people, ids = world
+    client = Client()
+    if role != "anonymous":
+        client.force_login(people[role])
+    url = path.format(**ids)
+    response = client.get(url) if method == "GET" else client.post(url, BODIES.get(path, {}))
+    if role == "anonymous":
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+    elif role in allowed:
+        assert response.status_code in (200, 302), response.status_code
+        if response.status_code == 302:
+            assert not response["Location"].startswith("/login/")
+    else:
+        assert response.status_code in (403, 404), response.status_code
+
+
+VISIBLE = {
+    "/applications": ("app", frozenset({"applicant", "call_manager", "staff", "operator"})),
+    "/allocations": ("allocation", frozenset({"applicant", "call_manager", "staff", "operator"})),
+    "/reviews": ("assignment", frozenset({"reviewer"})),
+    "/organisations": ("org", frozenset({"applicant", "staff"})),
+}
+
+
+@pytest.mark.parametrize("role", sorted(AUTHENTICATED))
+@pytest.mark.parametrize("path", sorted(VISIBLE))
+def test_lists_show_only_what_the_role_may_see(world, role, path):
+    _, ids = world
+    key, allowed = VISIBLE[path]
+    listed = _api(world, role).get(path).json()
+    found = {row.get("id", row.get("assignment")) for row in listed}
+    assert (ids[key] in found) == (role in allowed), (role, path, found)
+
+
+def test_the_conflicted_reviewer_is_never_assigned_and_sees_nothing(world):
+    people, ids = world
+    client = _api(world, "conflicted_reviewer")
+    assert client.get("/reviews").json() == []
+    assert client.get(f"/reviews/{ids['assignment']}").status_code == 404
+    assert client.get(f"/applications/{ids['proposal']}").status_code == 404
