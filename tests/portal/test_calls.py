@@ -311,3 +311,60 @@ def test_assignment_that_cannot_avoid_conflicts_names_the_proposals(federation, 
     manager.post(f"/calls/{call['id']}/close", {"reason": "test"})
     answer = assert_refused(manager.post(f"/calls/{call['id']}/assign", {}), 409)
     assert answer["detail"]["proposals"] == [Application.objects.get().pk]
+
+
+def test_a_high_risk_proposal_passes_the_ethics_review_before_peer_review(federation, manager, api, organisation):
+    call = manager.post("/calls", call_body()).json()
+    out = api.post("/applications", proposal(organisation.pk, call["id"], areas=["education"])).json()
+    assert out["state"] == "ethics_review" and out["high_risk"] is True
+    manager.post(f"/calls/{call['id']}/close", {"reason": "test"})
+    blocked = assert_refused(manager.post(f"/calls/{call['id']}/assign", {}), 409)
+    assert blocked["detail"]["proposals"] == [out["id"]]
+    decided = manager.post(f"/applications/{out['id']}/decision", {"approve": True, "reason": "safeguards"}).json()
+    assert decided["state"] == "in_review"
+    assert [h["to_state"] for h in decided["history"]] == ["submitted", "ethics_review", "in_review"]
+    assert decided["history"][-1]["reason"] == "safeguards" and decided["history"][-1]["actor"] == "maria"
+
+
+def test_a_systemic_risk_plan_is_recorded_with_its_notice_not_refused(federation, manager, api, organisation):
+    # 7e10 parameters on 2.4e13 tokens: 1.008e25 FLOP, just above the AI Act's presumption of systemic risk
+    planned = estimate_for(plan_training(7e10, 2.4e13, gpus=4096), "leonardo").gpu_hours
+    call = manager.post("/calls", call_body(budgets={"leonardo": 3e7})).json()
+    out = api.post("/applications", proposal(organisation.pk, call["id"], params=7e10, tokens=2.4e13, gpus=4096,
+                                             requested_gpu_hours=round(planned))).json()
+    assert out["state"] == "in_review", out["reasons"]
+    assert out["systemic_risk"] is True
+    assert any("Article 51" in r and "notify the Commission within two weeks" in r for r in out["reasons"])
+    assert any("Fits only fully sharded (ZeRO stage 3 / FSDP)" in r for r in out["reasons"])
+
+
+def test_a_large_scale_cut_off_promises_ten_working_days(federation, manager, api, organisation):
+    from aifactory.core.modes import add_working_days
+
+    body = call_body(mode="large_scale", title="Large Scale cut-off", decision_by=None, months=6,
+                     winner_limit=None, open_science=False, prize_eur=None)
+    call = manager.post("/calls", body).json()
+    cutoff = timezone.localtime(timezone.now() + timedelta(days=1)).date()
+    assert call["decision_by"] == add_working_days(cutoff, 10).isoformat()
+    small = proposal(organisation.pk, call["id"], mode="large_scale", months=6, open_science=False)
+    answer = assert_refused(api.post("/applications", small), 400)
+    assert answer["detail"] == {"field": "requested_gpu_hours"} and "more than 50,000" in answer["message"]
+    big = estimate_for(plan_training(7e9, 2e12, gpus=512), "leonardo").gpu_hours
+    large = manager.post("/calls", {**body, "budgets": {"leonardo": 2 * big}}).json()
+    out = api.post("/applications", {**small, "call": large["id"], "params": 7e9, "tokens": 2e12, "gpus": 512,
+                                     "requested_gpu_hours": round(big)})
+    assert out.status_code == 201, out.content
+    assert out.json()["state"] == "in_review" and out.json()["promised_by"] == large["decision_by"]
+
+
+def test_the_admin_shows_calls_and_reviews(federation, manager):
+    from django.test import Client
+
+    manager.post("/calls", call_body())
+    staff = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(staff)
+    for path in ("/admin/review/call/", "/admin/review/call/1/change/", "/admin/review/reviewer/",
+                 "/admin/review/assignment/", "/admin/review/review/", "/admin/review/selectionrun/",
+                 "/admin/organisations/userrole/"):
+        assert client.get(path).status_code == 200, path
