@@ -25,6 +25,8 @@ urlpatterns = [
     path("jobs/<str:uid>/cancel/", job_views.job_cancel_view, name="job-cancel"),
     path("notices/", allocation_views.notices_page, name="notices"),
     path("catalog/", federation_views.catalog_page, name="catalog"),
+    path("plan/", federation_views.plan_page, name="plan"),
+    path("plan/estimate/", federation_views.plan_estimate, name="plan-estimate"),
     path("", include("aifactory.portal.review.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -16,6 +16,7 @@ from aifactory.portal.access.services import application_decide, application_sub
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.common.errors import PortalError
 from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.federation.views import plan_context
 from aifactory.portal.organisations.selectors import (
     is_call_manager,
     may_see_aggregates,
@@ -23,6 +24,9 @@ from aifactory.portal.organisations.selectors import (
     organisation_get,
     organisations_of,
 )
+
+# The application form's fields the planner reads: its estimate follows them as the applicant types.
+APPLICATION_PLAN_FIELDS = ("params", "tokens", "gpus", "gpu")
 
 
 def _open_calls() -> list[tuple[int, str]]:
@@ -61,7 +65,13 @@ def application_new(request: HttpRequest) -> HttpResponse:
             add_portal_error(form, exc, aliases={"machine_key": "machine"})
         else:
             return redirect("application-detail", app_id=app.pk)
-    return render(request, "application_form.html", {"form": form, "modes": load_modes().modes})
+    values = request.POST if request.method == "POST" else {
+        name: str(form[name].value() or "") for name in ("params", "tokens", "gpus", "gpu", "machine")
+    }
+    return render(request, "application_form.html", {
+        "form": form, "modes": load_modes().modes, "live_fields": list(APPLICATION_PLAN_FIELDS),
+        **plan_context(values),
+    })
 
 
 @login_required
