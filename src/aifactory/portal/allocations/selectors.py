@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
 from aifactory.core.jobs import TERMINAL
 from aifactory.portal.allocations.choices import OrderState
-from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder
+from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder, UsageCharge
+from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
+from aifactory.portal.jobs.models import JobRevocation
 from aifactory.portal.organisations.selectors import is_call_manager, operator_factories
 
 
@@ -59,3 +65,65 @@ def notices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Notice]:
     return Notice.objects.select_related("allocation", "allocation__machine").filter(
         allocation__in=allocations_of(user)
     )
+
+
+def allocation_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Allocation:
+    """An allocation the person may read (allocations_visible), or NotFound."""
+    found = allocations_visible(user).filter(pk=pk).first()
+    if found is None:
+        raise NotFound(f"allocation {pk} not found")
+    return found
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """One charge to an allocation: a finished job, or the copy of a job that a site ran before it moved."""
+
+    at: datetime
+    job_uid: str
+    job_name: str
+    gpu_seconds: float
+    used_hours: float  # cumulative GPU-hours used after this charge
+    left_hours: float  # granted less used after this charge (may fall below 0 when a last job overran)
+
+
+def usage_history(allocation: Allocation) -> list[UsageEvent]:
+    """The allocation's charges in time order, with the running total: the burn-down's points."""
+    rows: list[tuple[datetime, str, str, float]] = [
+        (c.charged_at, c.job.uid, c.job.name, c.gpu_seconds)
+        for c in UsageCharge.objects.filter(allocation=allocation).select_related("job")
+    ]
+    rows += [
+        (r.done_at, r.job.uid, f"{r.job.name} (copy at {r.site.name})", r.gpu_seconds)
+        for r in JobRevocation.objects.filter(allocation=allocation, done_at__isnull=False, gpu_seconds__gt=0)
+        .select_related("job", "site")
+        if r.done_at is not None
+    ]
+    rows.sort(key=lambda row: row[0])
+    used = 0.0
+    out = []
+    for at, uid, name, seconds in rows:
+        used += seconds / 3600.0
+        out.append(UsageEvent(at=at, job_uid=uid, job_name=name, gpu_seconds=seconds, used_hours=used,
+                              left_hours=allocation.gpu_hours - used))
+    return out
+
+
+def allocation_window(allocation: Allocation) -> tuple[datetime, datetime]:
+    """The allocation's validity as instants: from the start of its first day to the start of its last."""
+    start = datetime.combine(allocation.starts_on, time.min, tzinfo=UTC)
+    end = datetime.combine(allocation.ends_on, time.min, tzinfo=UTC)
+    return min(start, allocation.created_at), end
+
+
+def usage_by(field: str) -> list[dict[str, Any]]:
+    """GPU-hours granted and used, summed by an allocation field ("machine__key", "organisation__sector"), with the
+    number of allocations: the observer's figures (aggregates only)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, granted, used in Allocation.objects.values_list(field, "gpu_hours", "gpu_seconds_used"):
+        row = rows.setdefault(str(key or "unknown"), {"key": str(key or "unknown"), "allocations": 0,
+                                                      "gpu_hours_granted": 0.0, "gpu_hours_used": 0.0})
+        row["allocations"] += 1
+        row["gpu_hours_granted"] += granted
+        row["gpu_hours_used"] += used / 3600.0
+    return sorted(rows.values(), key=lambda r: (-r["gpu_hours_granted"], r["key"]))

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from aifactory.core.eligibility import is_established_eligible
+from aifactory.core.eligibility import is_established_eligible, load_countries
 from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common import tokens
 from aifactory.portal.common.errors import NotFound
@@ -71,3 +74,28 @@ def operator_factories(user: AbstractBaseUser | AnonymousUser) -> list[str]:
     return sorted(
         UserRole.objects.filter(user=user, role=Role.FACTORY_OPERATOR).values_list("factory", flat=True)
     )
+
+
+# --- eligibility, as the profile page shows it ------------------------------------------------------------------------
+
+
+def organisation_eligibility(organisation: Organisation, on: date | None = None) -> dict[str, Any]:
+    """Whether the organisation's country of establishment makes it eligible today, on what record, or why not."""
+    on = on or timezone.localdate()
+    countries = load_countries()
+    try:
+        code = countries.code(organisation.country)
+    except InvalidInput:
+        return {"eligible": False, "country": organisation.country, "basis": None,
+                "reason": f"{organisation.country!r} is not a known country code."}
+    basis = countries.basis(code, on)
+    name = countries.names[code]
+    if basis is None:
+        reason = (f"Organisations established in {name} ({code}) are not eligible on {on.isoformat()}: access is open "
+                  "to organisations established in an EU member state or in a country associated to Horizon Europe "
+                  "or the Digital Europe Programme.")
+    elif basis.status == "member":
+        reason = f"{name} is a member state of the {basis.programme} (since {basis.start.isoformat()})."
+    else:
+        reason = f"{name} is associated to {basis.programme} (since {basis.start.isoformat()})."
+    return {"eligible": basis is not None, "country": name, "code": code, "basis": basis, "reason": reason, "on": on}
