@@ -31,6 +31,8 @@ urlpatterns = [
     path("catalog/", federation_views.catalog_page, name="catalog"),
     path("plan/", federation_views.plan_page, name="plan"),
     path("plan/estimate/", federation_views.plan_estimate, name="plan-estimate"),
+    path("operator/live/", access_views.operator_live, name="operator-live"),
+    path("figures/<slug:table>.csv", access_views.figures_csv, name="figures-csv"),
     path("", include("aifactory.portal.review.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

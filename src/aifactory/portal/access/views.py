@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import csv
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -14,9 +17,13 @@ from aifactory.portal.access.forms import ApplicationForm, DecisionForm
 from aifactory.portal.access.selectors import application_get, decision_working_days, on_time, stats
 from aifactory.portal.access.services import application_decide, application_submit
 from aifactory.portal.allocations.models import Allocation
+from aifactory.portal.allocations.selectors import orders_pending_at, usage_by
+from aifactory.portal.common.charts import bar_chart
 from aifactory.portal.common.errors import PortalError
 from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.federation.selectors import site_health, sites_of_factories
 from aifactory.portal.federation.views import plan_context
+from aifactory.portal.jobs.selectors import jobs_queued_at
 from aifactory.portal.organisations.selectors import (
     is_call_manager,
     may_see_aggregates,
@@ -107,19 +114,109 @@ def application_decide_view(request: HttpRequest, app_id: int) -> HttpResponse:
     return redirect("application-detail", app_id=app.pk)
 
 
-@login_required
-def stats_page(request: HttpRequest) -> HttpResponse:
+def _observer_only(request: HttpRequest) -> None:
     if not may_see_aggregates(request.user):
         raise PermissionDenied("the aggregates are for observers, call managers and staff")
-    return render(request, "stats.html", {"stats": stats()})
+
+
+def figures_tables() -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """The observer's figures as tables (header, rows): what the page charts and the CSV downloads hold."""
+    modes = load_modes()
+    figures = stats()
+    by_mode = [
+        [m["mode"], m["name"], m["promised"], modes.get(m["mode"]).decision_working_days, m["applications"],
+         m["decided"], m["decided_on_time"], m["late"], m["median_working_days_to_decision"],
+         round(m["gpu_hours_requested"], 3)]
+        for m in figures["modes"]
+    ]
+    usage = {
+        what: [[r["key"], r["allocations"], round(r["gpu_hours_granted"], 3), round(r["gpu_hours_used"], 3)]
+               for r in usage_by(field)]
+        for what, field in (("machines", "machine__key"), ("sectors", "organisation__sector"))
+    }
+    return {
+        "modes": (["mode", "name", "promised", "promised_working_days", "applications", "decided", "decided_on_time",
+                   "late", "median_working_days_to_decision", "gpu_hours_requested"], by_mode),
+        "machines": (["machine", "allocations", "gpu_hours_granted", "gpu_hours_used"], usage["machines"]),
+        "sectors": (["sector", "allocations", "gpu_hours_granted", "gpu_hours_used"], usage["sectors"]),
+    }
+
+
+@login_required
+def stats_page(request: HttpRequest) -> HttpResponse:
+    """The federation at a glance for observers: GPU-hours granted and used per machine and per sector,
+    applications and decision times per access mode; charts, tables and CSV, aggregates only."""
+    _observer_only(request)
+    tables = figures_tables()
+    _, modes = tables["modes"]
+    charts = {
+        what: bar_chart([r[0] for r in rows], [("granted", [r[2] for r in rows]), ("used", [r[3] for r in rows])],
+                        title=f"GPU-hours granted and used per {what[:-1]}",
+                        desc=f"For each {what[:-1]}: GPU-hours granted to allocations and GPU-hours used by jobs.",
+                        ident=f"chart-{what}", unit="")
+        for what, (_, rows) in tables.items() if what != "modes"
+    }
+    charts["applications"] = bar_chart(
+        [r[1] for r in modes], [("applications", [r[4] for r in modes]), ("decided", [r[5] for r in modes]),
+                                ("late", [r[7] for r in modes])],
+        title="Applications per access mode", desc="Applications received, decided, and late (past the promised "
+        "day) per access mode.", ident="chart-applications")
+    charts["decisions"] = bar_chart(
+        [r[1] for r in modes], [("promised", [float(r[3] or 0) for r in modes]),
+                                ("median actual", [float(r[8] or 0) for r in modes])],
+        title="Working days to a decision per access mode", desc="The working days each mode promises (0 where "
+        "its call sets the date) and the median working days its decisions took.", ident="chart-decisions")
+    return render(request, "stats.html", {
+        "stats": stats(), "tables": tables, "charts": charts,
+        "usage_labels": ["Machine", "Allocations", "GPU-hours granted", "GPU-hours used"],
+        "sector_labels": ["Sector", "Allocations", "GPU-hours granted", "GPU-hours used"],
+    })
+
+
+@login_required
+def figures_csv(request: HttpRequest, table: str) -> HttpResponse:
+    _observer_only(request)
+    tables = figures_tables()
+    if table not in tables:
+        raise Http404("no such table")
+    header, rows = tables[table]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="aifactory-{table}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return response
+
+
+def _operator_factories(request: HttpRequest) -> list[str]:
+    factories = operator_factories(request.user)
+    if not factories:
+        raise PermissionDenied("this page is for factory operators")
+    return factories
+
+
+def _operator_live(factories: list[str]) -> dict[str, Any]:
+    sites = list(sites_of_factories(factories))
+    return {
+        "factories": factories, "now": timezone.now(),
+        "sites": [site_health(s) for s in sites],
+        "orders": orders_pending_at(sites)[:200],
+        "queue": jobs_queued_at(sites)[:200],
+    }
 
 
 @login_required
 def operator_page(request: HttpRequest) -> HttpResponse:
-    factories = operator_factories(request.user)
-    if not factories:
-        raise PermissionDenied("this page is for factory operators")
+    """A factory operator's page: the agents of their sites, pending provisioning orders, the queue, and the
+    allocations on their machines."""
+    factories = _operator_factories(request)
     allocations = Allocation.objects.select_related("machine", "organisation", "application").filter(
         machine__factory__in=factories
     )
-    return render(request, "operator.html", {"factories": factories, "allocations": allocations})
+    return render(request, "operator.html", {**_operator_live(factories), "allocations": allocations})
+
+
+@login_required
+def operator_live(request: HttpRequest) -> HttpResponse:
+    """The live part of the operator's page (agents, orders, queue), fetched again every few seconds."""
+    return render(request, "_operator_live.html", _operator_live(_operator_factories(request)))

@@ -121,9 +121,16 @@ def usage_by(field: str) -> list[dict[str, Any]]:
     number of allocations: the observer's figures (aggregates only)."""
     rows: dict[str, dict[str, Any]] = {}
     for key, granted, used in Allocation.objects.values_list(field, "gpu_hours", "gpu_seconds_used"):
-        row = rows.setdefault(str(key or "unknown"), {"key": str(key or "unknown"), "allocations": 0,
-                                                      "gpu_hours_granted": 0.0, "gpu_hours_used": 0.0})
+        name = str(key or "").strip().lower() or "unknown"
+        row = rows.setdefault(name, {"key": name, "allocations": 0, "gpu_hours_granted": 0.0, "gpu_hours_used": 0.0})
         row["allocations"] += 1
         row["gpu_hours_granted"] += granted
         row["gpu_hours_used"] += used / 3600.0
     return sorted(rows.values(), key=lambda r: (-r["gpu_hours_granted"], r["key"]))
+
+
+def orders_pending_at(sites: list[Site]) -> QuerySet[ProvisioningOrder]:
+    """Provisioning orders the sites' agents have not carried out yet, oldest first."""
+    return ProvisioningOrder.objects.select_related("allocation", "allocation__organisation", "site").filter(
+        site__in=sites, state=OrderState.PENDING
+    ).order_by("created_at", "pk")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
@@ -42,3 +43,11 @@ def revocations_open(site: Site) -> QuerySet[JobRevocation]:
     return JobRevocation.objects.select_related("job", "allocation").filter(site=site, done_at__isnull=True).order_by(
         "pk"
     )
+
+
+def jobs_queued_at(sites: Iterable[Site]) -> QuerySet[Job]:
+    """The unfinished jobs of the sites, oldest first: their queue as the portal sees it."""
+    open_states = [s.value for s in JobState if not s.terminal]
+    return Job.objects.select_related("allocation", "allocation__organisation", "site").filter(
+        site__in=list(sites), state__in=open_states
+    ).order_by("created_at", "pk")
