@@ -176,8 +176,7 @@ def test_slurm_inputs_are_checked_and_outputs_listed(tmp_path):
                 outputs=("out", "m.json", "absent"))
     done = run_batch(b, job)
     assert done.returncode == 3, done.stderr  # the commands' status is the job's
-    assert b.output_files(job.uid)[1] == {"path": "m.json", "bytes": 2}
-    assert [f["path"] for f in b.output_files(job.uid)] == ["out", "m.json"]
+    assert b.output_files(job.uid) == [{"path": "out", "bytes": 4}, {"path": "m.json", "bytes": 2}]
     missing = batch("touch ran\n", inputs=(str(tmp_path / "nowhere"),))
     done = run_batch(b, missing)
     assert done.returncode == 66 and "is not there" in done.stderr

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aifactory.agent.base import Backend, BackendError, BatchJob, JobReport
 from aifactory.agent.client import PortalClient, PortalError, RemoteJob
@@ -114,9 +114,14 @@ class Agent:
         seen = self.backend.find(uid)
         if seen is not None and not seen.state.terminal:
             self.backend.cancel(uid)
-            seen = self.backend.find(uid) or seen
-        if seen is not None and not seen.state.terminal:
-            return  # the scheduler is still stopping it: confirmed on a later pass
+            before, after = seen, self.backend.find(uid)
+            if after is None and before.state == JobState.SUBMITTED:
+                # Cancelled while it waited in the queue, and gone from it before the accounting lists it: it never
+                # started, so it used nothing.
+                after = replace(before, state=JobState.CANCELLED, gpu_seconds=0.0, message="cancelled while queued")
+            if after is None or not after.state.terminal:
+                return  # the scheduler is still stopping it, or still accounting for it: confirmed on a later pass
+            seen = after
         self.portal.revocation_done(uid, found=seen, released=seen is not None and self.backend.released(uid))
         result.revoked.append(uid)
 

@@ -16,15 +16,18 @@ How a job is laid out (workdir/<uid>/):
                  <workdir>/<uid>/user.sh`, or, with an image, `exec apptainer exec --bind <job dir>
                  [--bind <input>:<input>:ro ...] --pwd <job dir> <image> /bin/bash <job dir>/user.sh`
                  (the image, paths and runtime as single quoted words); with outputs, lists those
-                 found with their sizes in `outputs.tsv` before ending with the script's status
+                 found with their sizes (bytes in files) in `outputs.tsv` before ending with the
+                 script's status
     output.log   stdout and stderr of the job (sbatch --output), read back by `logs`
 
 The container runs the whole of user.sh on the job's first node; a multi-node job starts its other
 ranks itself (srun inside the commands when there is no image, or no image for such jobs).
 
 The portal's uid is written into the scheduler's record as the job name `aif-<uid>` and the comment
-`aif:<uid>`; `find` looks the name up, first with squeue (jobs the controller holds), then with
-sacct (the accounting database, which keeps finished jobs). The job's own name (BatchJob.name)
+`aif:<uid>`; `find` looks the name up, first with squeue (jobs the controller holds, finished ones
+included while it keeps them), then with sacct (the accounting database, which keeps finished jobs).
+A job the controller has ended but the accounting has not yet recorded is reported running (ending):
+its usage is known only from the accounting. The job's own name (BatchJob.name)
 reaches the job only as the quoted value of AIF_JOB_NAME, never a command line.
 
 Slurm state           -> JobState
@@ -337,8 +340,8 @@ def batch_script(job: BatchJob, job_dir: Path, container_runtime: str = "apptain
     lines += [run, "aif_status=$?", f": > {listing}"]
     for rel in job.outputs:
         target = q(str(job_dir / rel))
-        lines.append(f"if [ -e {target} ]; then printf '%s\\t%s\\n' \"$(du -sb -- {target} | cut -f1)\" {q(rel)} "
-                     f">> {listing}; fi")
+        size = f"$(find {target} -type f -printf '%s\\n' | awk '{{s += $1}} END {{print s + 0}}')"
+        lines.append(f"if [ -e {target} ]; then printf '%s\\t%s\\n' \"{size}\" {q(rel)} >> {listing}; fi")
     lines.append('exit "$aif_status"')
     return "\n".join(lines) + "\n"
 
@@ -538,7 +541,9 @@ class SlurmBackend(Backend):
         return job_id
 
     def _squeue(self, uid: str) -> list[SqueueRow]:
-        out = self._run(["squeue", "-h", "--name", f"{JOB_NAME_PREFIX}{uid}", "-o", SQUEUE_FORMAT])
+        # -t all: also the jobs the controller has finished but still holds (MinJobAge), which the accounting may
+        # not have recorded yet.
+        out = self._run(["squeue", "-h", "-t", "all", "--name", f"{JOB_NAME_PREFIX}{uid}", "-o", SQUEUE_FORMAT])
         rows = [parse_squeue_line(line) for line in out.splitlines() if line.strip()]
         return [row for row in rows if row.name == f"{JOB_NAME_PREFIX}{uid}"]
 
@@ -561,9 +566,14 @@ class SlurmBackend(Backend):
         if accounted is not None and (queued is None or accounted.job_id == queued.job_id):
             state = accounted.state
             if queued is not None and not state.terminal:
-                state = queued.state  # the controller is ahead of the accounting database
+                # The controller is ahead of the accounting database; a job it has ended is still ending until the
+                # accounting records how long it ran (its usage).
+                state = JobState.RUNNING if queued.state.terminal else queued.state
             return _report_from_sacct(uid, accounted, state)
         if queued is not None:
+            if queued.state.terminal:
+                return JobReport(uid, queued.job_id, JobState.RUNNING, started_at=queued.start,
+                                 message=f"slurm: {queued.raw_state}, not yet in the accounting")
             message = f"slurm: {queued.raw_state}"
             return JobReport(uid, queued.job_id, queued.state, started_at=queued.start, message=message)
         return None
