@@ -5,6 +5,7 @@ from aifactory.portal.review.models import (
     Budget,
     Call,
     CallStateChange,
+    ConflictDeclaration,
     Criterion,
     Review,
     Reviewer,
@@ -64,3 +65,9 @@ class ReviewAdmin(admin.ModelAdmin):
 class SelectionRunAdmin(admin.ModelAdmin):
     list_display = ("call", "objective", "run_by", "run_at")
     readonly_fields = [f.name for f in SelectionRun._meta.fields]
+
+
+@admin.register(ConflictDeclaration)
+class ConflictDeclarationAdmin(admin.ModelAdmin):
+    list_display = ("reviewer", "application", "declared_at")
+    readonly_fields = [f.name for f in ConflictDeclaration._meta.fields]

@@ -116,3 +116,15 @@ class ReviewForm(forms.Form):
 
     def marks(self) -> dict[str, float]:
         return {c.name: self.cleaned_data[f"mark_{c.name}"] for c in self.criteria}
+
+
+class ConflictForm(forms.Form):
+    """A reviewer's declaration of a conflict of interest with one proposal."""
+
+    application = forms.TypedChoiceField(coerce=int, label="Proposal")
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             label="Why you are in conflict (read by the call manager only)")
+
+    def __init__(self, *args: Any, proposals: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["application"].choices = [("", "choose a proposal")] + list(proposals)

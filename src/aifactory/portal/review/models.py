@@ -175,3 +175,23 @@ class SelectionRun(models.Model):
 
     def __str__(self) -> str:
         return f"selection of {self.call} at {self.run_at:%Y-%m-%d %H:%M}"
+
+
+class ConflictDeclaration(models.Model):
+    """A reviewer's own word that they are in conflict with a proposal (a collaboration, a competitor, a
+    relative...): the assignment keeps the pair apart, and the reviewer may not mark it."""
+
+    reviewer = models.ForeignKey(Reviewer, on_delete=models.CASCADE, related_name="declarations")
+    application = models.ForeignKey("access.Application", on_delete=models.CASCADE, related_name="declarations")
+    reason = models.TextField()
+    declared_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["declared_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["reviewer", "application"], name="declaration_once_per_pair"),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="declaration_reason_given"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} declared a conflict with {self.application_id}"

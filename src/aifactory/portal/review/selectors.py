@@ -9,9 +9,10 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
+from aifactory.portal.access.models import Application
 from aifactory.portal.common.errors import Forbidden, NotFound
 from aifactory.portal.organisations.selectors import is_call_manager
-from aifactory.portal.review.models import Assignment, Call, Reviewer, SelectionRun
+from aifactory.portal.review.models import Assignment, Call, ConflictDeclaration, Reviewer, SelectionRun
 
 
 def calls_visible(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Call]:
@@ -74,3 +75,46 @@ def call_summary(call: Call) -> dict[str, Any]:
         "reviews": call.assignments.filter(review__isnull=False).count(),
         "missing_reviews": call.assignments.filter(Q(review__isnull=True)).count(),
     }
+
+
+# --- conflicts of interest, as a reviewer sees them -------------------------------------------------------------------
+
+
+def proposals_open_to_declare() -> QuerySet[Application]:
+    """Proposals of calls that are open or in review: those a reviewer may declare a conflict with."""
+    from aifactory.portal.review.services import DECLARABLE_CALL_STATES
+
+    return Application.objects.select_related("organisation", "call").filter(
+        call__state__in=[s.value for s in DECLARABLE_CALL_STATES]
+    ).order_by("call_id", "pk")
+
+
+def declarations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ConflictDeclaration]:
+    if not user.is_authenticated:
+        return ConflictDeclaration.objects.none()
+    return ConflictDeclaration.objects.select_related("application", "application__call",
+                                                      "application__organisation").filter(reviewer__user=user)
+
+
+def conflicts_found(reviewer: Reviewer) -> list[tuple[Application, tuple[str, ...]]]:
+    """The proposals of open calls and calls in review that the conflict rules keep the reviewer away from (their
+    organisation, their name in the proposal, their country where the call says so, their membership), with why."""
+    from aifactory.core import review as core_review
+    from aifactory.portal.review.services import _core_reviewer, _profile
+
+    found = []
+    me = _core_reviewer(reviewer)
+    for app in proposals_open_to_declare().prefetch_related("organisation__members"):
+        rules = core_review.ConflictRules(same_country=bool(app.call and app.call.same_country_conflict))
+        reasons = list(core_review.conflicts(_profile(app), me, rules))
+        members = {m.pk for m in app.organisation.members.all()} | {app.submitted_by_id}
+        if reviewer.user_id in members:
+            reasons.append("member of the proposing organisation")
+        if reasons:
+            found.append((app, tuple(reasons)))
+    return found
+
+
+def declarations_of_call(call: Call) -> QuerySet[ConflictDeclaration]:
+    """The conflicts reviewers declared with the call's proposals, for its managers."""
+    return ConflictDeclaration.objects.select_related("reviewer", "application").filter(application__call=call)

@@ -6,13 +6,16 @@ A call moves open -> review -> selected -> closed (choices.CALL_TRANSITIONS), ea
     call_assign   k reviewers per proposal, free of conflict, load balanced and matched by expertise: one integer
                   program (core/review.assign), run once per call
     review_submit a reviewer marks an assigned proposal on the call's rubric (core/review.score_review)
+    conflict_declare  a reviewer declares a conflict with a proposal of an open call or one in review: the assignment
+                  keeps the pair apart, and the reviewer may not mark it
     call_select   the ranking (ties explained), the selection as an integer program and the rank-order greedy on the
                   same proposals (core/selection.compare); winners are routed within the call's budgets
                   (core/routing.route): the selection's own funding is one feasible routing, so every winner is
                   routed. Funded sets of equal value are told apart by the ranking (TIE_EPSILON)
     route_override  staff move a winner to another machine of the call, with a recorded reason
     call_accept   every winner accepted: allocations per machine, from the call's start date, and provisioning orders
-Only a call manager (or staff) calls these, except review_submit (the assigned reviewer only).
+Only a call manager (or staff) calls these, except review_submit (the assigned reviewer only) and
+conflict_declare (a reviewer in the pool).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from aifactory.portal.review.models import (
     Budget,
     Call,
     CallStateChange,
+    ConflictDeclaration,
     Criterion,
     Review,
     Reviewer,
@@ -234,14 +238,40 @@ def declared_conflicts(call: Call, proposals: Sequence[Application], reviewers: 
     tuple[str, str]
 ]:
     """Pairs in conflict that the names alone do not show: the reviewer is a member of the proposal's organisation
-    or submitted it."""
+    or submitted it, or declared a conflict with it."""
     pairs = set()
     for app in proposals:
         members = set(app.organisation.members.values_list("pk", flat=True)) | {app.submitted_by_id}
         for r in reviewers:
             if r.user_id in members:
                 pairs.add((str(r.pk), str(app.pk)))
+    declared = ConflictDeclaration.objects.filter(application__in=list(proposals), reviewer__in=list(reviewers))
+    pairs |= {(str(r), str(a)) for r, a in declared.values_list("reviewer_id", "application_id")}
     return frozenset(pairs)
+
+
+DECLARABLE_CALL_STATES = (CallState.OPEN, CallState.REVIEW)
+
+
+@transaction.atomic
+def conflict_declare(*, user: AbstractBaseUser, application: Application, reason: str) -> ConflictDeclaration:
+    """A reviewer's declared conflict with a proposal of a call that is open or in review; once per proposal."""
+    reviewer = Reviewer.objects.filter(user=user, active=True).first()
+    if reviewer is None:
+        raise Forbidden("only a reviewer in the pool declares conflicts")
+    if application.call_id is None or application.call is None:
+        raise _refuse("application", "only proposals to a call are peer reviewed")
+    if application.call.state not in DECLARABLE_CALL_STATES:
+        raise Conflict(f"application: call {application.call_id} is {application.call.state}: conflicts are declared "
+                       "while it is open or in review", {"field": "application"})
+    if not reason.strip():
+        raise _refuse("reason", "say why, in a sentence: the call manager reads it")
+    if ConflictDeclaration.objects.filter(reviewer=reviewer, application=application).exists():
+        raise Conflict("application: you declared a conflict with this proposal already", {"field": "application"})
+    if Review.objects.filter(assignment__reviewer=reviewer, assignment__application=application).exists():
+        raise Conflict("application: you reviewed this proposal already; tell the call manager",
+                       {"field": "application"})
+    return ConflictDeclaration.objects.create(reviewer=reviewer, application=application, reason=reason.strip())
 
 
 def conflict_rules(call: Call, proposals: Sequence[Application], reviewers: Sequence[Reviewer]) -> (
@@ -301,6 +331,15 @@ def review_submit(
         raise Conflict(f"call {assignment.call_id} is {assignment.call.state}: scores are taken during review only")
     if Review.objects.filter(assignment=assignment).exists():
         raise Conflict(f"assignment {assignment.pk} has its review already; it is kept as submitted")
+    app = Application.objects.select_related("organisation").get(pk=assignment.application_id)
+    rules = conflict_rules(assignment.call, [app], [assignment.reviewer])
+    found = core_review.conflicts(_profile(app), _core_reviewer(assignment.reviewer), rules)
+    if found:  # the pool entry or the organisation changed since the assignment
+        raise Conflict(f"you are in conflict with this proposal ({'; '.join(found)}): a call manager reassigns it")
+    if ConflictDeclaration.objects.filter(reviewer=assignment.reviewer,
+                                          application_id=assignment.application_id).exists():
+        raise Conflict(f"assignment {assignment.pk}: you declared a conflict with this proposal; the call manager "
+                       "sees it among the call's declared conflicts")
     rubric = rubric_of(assignment.call)
     try:
         score = core_review.score_review(

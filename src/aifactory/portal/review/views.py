@@ -18,7 +18,7 @@ from aifactory.portal.common.errors import PortalError
 from aifactory.portal.common.forms import add_portal_error
 from aifactory.portal.organisations.selectors import is_call_manager
 from aifactory.portal.review.choices import CallState
-from aifactory.portal.review.forms import CallForm, OverrideForm, ReasonForm, ReviewerForm, ReviewForm
+from aifactory.portal.review.forms import CallForm, ConflictForm, OverrideForm, ReasonForm, ReviewerForm, ReviewForm
 from aifactory.portal.review.models import Call, Reviewer
 from aifactory.portal.review.selectors import (
     assignment_get,
@@ -27,7 +27,12 @@ from aifactory.portal.review.selectors import (
     call_managed,
     call_summary,
     calls_visible,
+    conflicts_found,
+    declarations_of,
+    declarations_of_call,
     latest_selection,
+    proposals_open_to_declare,
+    reviewer_of,
 )
 from aifactory.portal.review.services import (
     call_accept,
@@ -36,6 +41,7 @@ from aifactory.portal.review.services import (
     call_open,
     call_ranking,
     call_select,
+    conflict_declare,
     review_submit,
     reviewer_add,
     route_override,
@@ -106,6 +112,7 @@ def call_detail(request: HttpRequest, call_id: int) -> HttpResponse:
             if call.state == CallState.SELECTED else [],
             "reason_form": ReasonForm(),
             "history": call.history.select_related("actor"),
+            "declarations": declarations_of_call(call),
         })
     return render(request, "call_detail.html", context)
 
@@ -181,9 +188,49 @@ def reviewers_page(request: HttpRequest) -> HttpResponse:
     return render(request, "reviewers.html", {"form": form, "reviewers": Reviewer.objects.select_related("user")})
 
 
+def _reviews_page(request: HttpRequest, conflict_form: ConflictForm | None = None) -> HttpResponse:
+    reviewer = reviewer_of(request.user)
+    declared = list(declarations_of(request.user))
+    context: dict[str, Any] = {
+        "assignments": assignments_of(request.user).select_related("review"), "reviewer": reviewer,
+        "declared": declared, "declared_ids": {d.application_id for d in declared},
+    }
+    if reviewer is not None:
+        context["found"] = conflicts_found(reviewer)
+        context["conflict_form"] = conflict_form or ConflictForm(proposals=_declarable(declared))
+    return render(request, "reviews.html", context)
+
+
+def _declarable(declared: list[Any]) -> list[tuple[int, str]]:
+    taken = {d.application_id for d in declared}
+    return [(a.pk, f"{a.title} ({a.organisation.name}, {a.organisation.country}) · {a.call.title if a.call else ''}")
+            for a in proposals_open_to_declare() if a.pk not in taken]
+
+
 @login_required
 def reviews_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "reviews.html", {"assignments": assignments_of(request.user).select_related("review")})
+    return _reviews_page(request)
+
+
+@login_required
+@require_POST
+def conflict_declare_view(request: HttpRequest) -> HttpResponse:
+    if reviewer_of(request.user) is None:
+        raise PermissionDenied("only a reviewer in the pool declares conflicts")
+    form = ConflictForm(request.POST, proposals=_declarable(list(declarations_of(request.user))))
+    if form.is_valid():
+        app = proposals_open_to_declare().filter(pk=form.cleaned_data["application"]).first()
+        if app is None:
+            form.add_error("application", "this proposal is not in an open call or a call in review")
+        else:
+            try:
+                conflict_declare(user=request.user, application=app, reason=form.cleaned_data["reason"])
+            except PortalError as exc:
+                add_portal_error(form, exc)
+            else:
+                messages.success(request, f"Conflict with {app.title!r} declared: you will not be assigned it.")
+                return redirect("reviews")
+    return _reviews_page(request, form)
 
 
 @login_required
