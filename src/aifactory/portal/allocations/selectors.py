@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import F, FloatField, Q, QuerySet, Sum
 
 from aifactory.core.jobs import TERMINAL
 from aifactory.portal.allocations.choices import OrderState
@@ -51,8 +51,9 @@ def orders_pending(site: Site) -> QuerySet[ProvisioningOrder]:
 def gpu_seconds_reserved(allocation: Allocation) -> float:
     """GPU-seconds the allocation's unfinished jobs may still use: their GPUs x time limits."""
     finished = [s.value for s in TERMINAL]
-    rows = allocation.jobs.exclude(state__in=finished).values_list("gpus", "time_limit_s")
-    return float(sum(g * t for g, t in rows))
+    total = allocation.jobs.exclude(state__in=finished).aggregate(
+        reserved=Sum(F("gpus") * F("time_limit_s"), output_field=FloatField()))["reserved"]
+    return float(total or 0.0)
 
 
 def gpu_seconds_left(allocation: Allocation) -> float:
