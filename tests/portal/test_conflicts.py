@@ -78,7 +78,7 @@ def test_declared_after_assignment_stops_the_marks(round_):
     (assignment,) = call_assign(call=round_["call"], user=round_["manager"])
     assert assignment.reviewer.user == round_["rita"]
     conflict_declare(user=round_["rita"], application=round_["proposal"], reason="a competitor of my spin-off")
-    with pytest.raises(Conflict, match="declared a conflict"):
+    with pytest.raises(Conflict, match=r"in conflict with this proposal \(conflict declared\)"):
         review_submit(assignment=assignment, user=round_["rita"], marks={"quality": 4})
     page = text(login(round_["manager"]).get(f"/calls/{round_['call'].pk}/"))
     assert "Conflicts declared by reviewers" in page and "a competitor of my spin-off" in page

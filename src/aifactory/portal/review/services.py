@@ -336,10 +336,6 @@ def review_submit(
     found = core_review.conflicts(_profile(app), _core_reviewer(assignment.reviewer), rules)
     if found:  # the pool entry or the organisation changed since the assignment
         raise Conflict(f"you are in conflict with this proposal ({'; '.join(found)}): a call manager reassigns it")
-    if ConflictDeclaration.objects.filter(reviewer=assignment.reviewer,
-                                          application_id=assignment.application_id).exists():
-        raise Conflict(f"assignment {assignment.pk}: you declared a conflict with this proposal; the call manager "
-                       "sees it among the call's declared conflicts")
     rubric = rubric_of(assignment.call)
     try:
         score = core_review.score_review(
