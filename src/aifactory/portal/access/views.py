@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from aifactory.core.modes import load_modes
 from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.access.forms import ApplicationForm, DecisionForm
+from aifactory.portal.access.models import Application
 from aifactory.portal.access.selectors import application_get, decision_working_days, on_time, stats
 from aifactory.portal.access.services import application_decide, application_submit
 from aifactory.portal.allocations.models import Allocation
@@ -83,14 +84,19 @@ def application_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def application_detail(request: HttpRequest, app_id: int) -> HttpResponse:
-    app = application_get(user=request.user, pk=app_id)
+    return _application_page(request, application_get(user=request.user, pk=app_id))
+
+
+def _application_page(request: HttpRequest, app: Application, decision_form: DecisionForm | None = None) -> (
+    HttpResponse
+):
     decidable = app.state in (ApplicationState.ETHICS_REVIEW, ApplicationState.TECHNICAL_REVIEW)
     return render(request, "application_detail.html", {
         "app": app, "history": app.history.all(), "routes": app.routes.all(),
         "allocations": app.allocations.select_related("machine"), "on_time": on_time(app),
         "working_days": decision_working_days(app), "mode": load_modes().get(app.mode),
         "flags": app.assessment.get("flags", []),
-        "decision_form": DecisionForm() if decidable and is_call_manager(request.user) else None,
+        "decision_form": (decision_form or DecisionForm()) if decidable and is_call_manager(request.user) else None,
     })
 
 
@@ -101,17 +107,16 @@ def application_decide_view(request: HttpRequest, app_id: int) -> HttpResponse:
     if not is_call_manager(request.user):
         raise PermissionDenied("only a call manager decides reviews")
     form = DecisionForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose approve or refuse and give the reason.")
-        return redirect("application-detail", app_id=app.pk)
-    try:
-        application_decide(application=app, user=request.user, approve=form.cleaned_data["approve"],
-                           reason=form.cleaned_data["reason"])
-    except PortalError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Decision recorded.")
-    return redirect("application-detail", app_id=app.pk)
+    if form.is_valid():
+        try:
+            application_decide(application=app, user=request.user, approve=form.cleaned_data["approve"],
+                               reason=form.cleaned_data["reason"])
+        except PortalError as exc:
+            add_portal_error(form, exc)
+        else:
+            messages.success(request, "Decision recorded.")
+            return redirect("application-detail", app_id=app.pk)
+    return _application_page(request, app, form)
 
 
 def _observer_only(request: HttpRequest) -> None:

@@ -87,7 +87,12 @@ def _ranking(call: Call) -> Any:
 
 @login_required
 def call_detail(request: HttpRequest, call_id: int) -> HttpResponse:
-    call = call_get(user=request.user, pk=call_id)
+    return _call_page(request, call_get(user=request.user, pk=call_id))
+
+
+def _call_page(request: HttpRequest, call: Call, *, reason_form: ReasonForm | None = None,
+               override: tuple[int, OverrideForm] | None = None) -> HttpResponse:
+    """The call's page; a refused action shows again with its form and the refusal next to the field."""
     context: dict[str, Any] = {"call": call, "manager": is_call_manager(request.user), "now": timezone.now()}
     if context["manager"]:
         apps = list(call.applications.select_related("organisation", "machine").order_by("pk"))
@@ -108,9 +113,10 @@ def call_detail(request: HttpRequest, call_id: int) -> HttpResponse:
             "optimum_funded": [] if selection is None else [titles.get(i, i) for i in selection.optimum["funded"]],
             "greedy_funded": [] if selection is None else [titles.get(i, i) for i in selection.greedy["funded"]],
             "routes": routes,
-            "overrides": [(a, OverrideForm(machines=machines, prefix=f"app{a.pk}")) for a in winners]
+            "overrides": [(a, override[1] if override and override[0] == a.pk
+                           else OverrideForm(machines=machines, prefix=f"app{a.pk}")) for a in winners]
             if call.state == CallState.SELECTED else [],
-            "reason_form": ReasonForm(),
+            "reason_form": reason_form or ReasonForm(),
             "history": call.history.select_related("actor"),
             "declarations": declarations_of_call(call),
         })
@@ -142,7 +148,8 @@ def call_act(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
             made = call_accept(call=call, user=request.user, reason=reason)
             messages.success(request, f"Winners accepted: {len(made)} allocations and their provisioning orders.")
     except PortalError as exc:
-        messages.error(request, exc.message)
+        add_portal_error(form, exc)
+        return _call_page(request, call_get(user=request.user, pk=call.pk), reason_form=form)
     return redirect("call-detail", call_id=call.pk)
 
 
@@ -155,17 +162,16 @@ def route_override_view(request: HttpRequest, call_id: int, app_id: int) -> Http
         raise Http404("not in this call")
     machines = [(b.machine.key, b.machine.name) for b in call.budgets.all()]
     form = OverrideForm(request.POST, machines=machines, prefix=f"app{app.pk}")
-    if not form.is_valid():
-        messages.error(request, "Choose a machine and give the reason for the override.")
-    else:
+    if form.is_valid():
         try:
             route_override(application=app, user=request.user, machine_key=form.cleaned_data["machine"],
                            reason=form.cleaned_data["reason"])
         except PortalError as exc:
-            messages.error(request, exc.message)
+            add_portal_error(form, exc, aliases={"machine_key": "machine"})
         else:
             messages.success(request, f"Application {app.pk} now goes to {form.cleaned_data['machine']}.")
-    return redirect("call-detail", call_id=call.pk)
+            return redirect("call-detail", call_id=call.pk)
+    return _call_page(request, call, override=(app.pk, form))
 
 
 @login_required
