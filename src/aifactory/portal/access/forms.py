@@ -56,8 +56,9 @@ class ApplicationForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}),
         label="GPU-hours on several machines, one 'machine: GPU-hours' per line (calls only)",
     )
-    params = forms.FloatField(min_value=1, max_value=1e15, label="Model parameters", initial=1e9)
-    tokens = forms.FloatField(min_value=1, max_value=1e17, label="Training tokens", initial=2e10)
+    params = forms.FloatField(min_value=1, max_value=1e15, label="Model parameters", initial="1e9",
+                              help_text="e.g. 7e9 for seven billion")
+    tokens = forms.FloatField(min_value=1, max_value=1e17, label="Training tokens", initial="2e10")
     gpus = forms.IntegerField(min_value=1, max_value=100_000, initial=8, label="GPUs")
     requested_gpu_hours = forms.FloatField(min_value=0.01, max_value=1e9, initial=100, label="GPU-hours requested")
     months = forms.TypedChoiceField(

@@ -45,7 +45,7 @@ def burndown_chart(allocation: Allocation, events: list[UsageEvent], now: dateti
 
 def usage_chart(allocation: Allocation, events: list[UsageEvent], now: datetime) -> str:
     """GPU-hours used so far against time, on a scale of its own so that the first jobs show."""
-    start, _ = allocation_window(allocation)
+    start = min([allocation.created_at] + [e.at for e in events])
     until = max([now] + [e.at for e in events])
     used = [(start.timestamp(), 0.0)] + [(e.at.timestamp(), e.used_hours) for e in events]
     used.append((until.timestamp(), used[-1][1]))

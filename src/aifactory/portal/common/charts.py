@@ -57,7 +57,8 @@ def time_ticks(start: datetime, end: datetime, count: int = 5) -> list[tuple[flo
         return [(start.timestamp(), f"{start:%Y-%m-%d %H:%M}")]
     if span < 2 * 86400:
         step = span / max(count - 1, 1)
-        return [((start + timedelta(seconds=step * i)).timestamp(), f"{start + timedelta(seconds=step * i):%H:%M}")
+        label = "%H:%M:%S" if span < 600 else "%H:%M"
+        return [((start + timedelta(seconds=step * i)).timestamp(), f"{start + timedelta(seconds=step * i):{label}}")
                 for i in range(count)]
     days = max(1, math.ceil(span / 86400 / max(count - 1, 1)))
     first = datetime(start.year, start.month, start.day, tzinfo=start.tzinfo or UTC)
@@ -94,7 +95,7 @@ def line_chart(
     height: int = 280,
 ) -> SafeString:
     """Lines (or steps) over a shared x range, y from 0; an optional vertical marker (e.g. today)."""
-    left, right, top, bottom = 64, 16, 16, 58
+    left, right, top, bottom = 64, 44, 16, 58
     plot_w, plot_h = width - left - right, height - top - bottom
     x0, x1 = x_range
     if x1 <= x0:

@@ -12,9 +12,9 @@ PLAN_FIELDS = ("params", "tokens", "gpus", "mfu", "gpu")
 class PlanForm(forms.Form):
     """The planner's inputs: the same names as the application form's, so one estimate serves both."""
 
-    params = forms.FloatField(min_value=1, max_value=1e15, initial=7e9, label="Model parameters",
+    params = forms.FloatField(min_value=1, max_value=1e15, initial="7e9", label="Model parameters",
                               help_text="e.g. 7e9 for seven billion")
-    tokens = forms.FloatField(min_value=1, max_value=1e17, initial=2e12, label="Training tokens",
+    tokens = forms.FloatField(min_value=1, max_value=1e17, initial="2e12", label="Training tokens",
                               help_text="e.g. 2e12 for two trillion")
     gpus = forms.IntegerField(min_value=1, max_value=MAX_GPUS, initial=DEFAULT_GPUS, label="GPUs")
     mfu = forms.FloatField(min_value=0.01, max_value=1, initial=DEFAULT_MFU, required=False,
