@@ -135,5 +135,4 @@ def test_applicant_pages(portal, person_page) -> None:
     docs = os.environ.get("AIFACTORY_DOCS_SCREENSHOTS")
     if docs:  # the README's picture of the applicant's page
         Path(docs).mkdir(parents=True, exist_ok=True)
-        page.set_viewport_size({"width": 1280, "height": 1000})
-        page.screenshot(path=str(Path(docs) / "applicant.png"), full_page=False)
+        page.screenshot(path=str(Path(docs) / "applicant.png"), full_page=True)
