@@ -119,3 +119,15 @@ def test_role_pages_refused_to_people_without_the_role(federation, role):
     others = {"operator": "observer", "observer": "operator", "call_manager": "observer"}
     for path in ROLE_PAGES[role]:
         assert login(federation[others[role]]).get(path).status_code == 403, path
+
+
+def test_navigation_offers_each_role_page_to_its_holders_only(federation):
+    links = {"operator": 'href="/operator/"', "observer": 'href="/figures/"'}
+    for person, own in links.items():
+        page = login(federation[person]).get("/dashboard/").content.decode()
+        assert own in page
+        other = links["observer" if person == "operator" else "operator"]
+        assert other not in page
+    nobody = login(federation["nobody"]).get("/plan/").content.decode()
+    assert all(link not in nobody for link in links.values()) and 'href="/reviews/"' not in nobody
+    assert 'aria-current="page">Planner' in nobody and 'class="skip-link" href="#main"' in nobody
