@@ -26,6 +26,10 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=float(os.environ.get("AIFACTORY_AGENT_INTERVAL_S", "2")),
                    help="seconds between passes")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--start-wait", type=int, default=int(os.environ.get("AIFACTORY_AGENT_START_WAIT_S", "300")),
+                   help="seconds a started job waits for this agent's release before it ends having run nothing")
+    p.add_argument("--container-runtime", default=os.environ.get("AIFACTORY_CONTAINER_RUNTIME", "apptainer"),
+                   help="the Apptainer (or Singularity) command for jobs with an image (slurm backend)")
     p.add_argument("--slurm-conf", help="SLURM_CONF of the cluster (slurm backend)")
     p.add_argument("--cluster", help="Slurm cluster name (slurm backend)")
     p.add_argument("--partition", help="Slurm partition (slurm backend)")
@@ -39,7 +43,7 @@ def make_backend(args: argparse.Namespace) -> Backend:
     from aifactory.agent.slurm import SlurmBackend
 
     return SlurmBackend(cluster=args.cluster or args.site, slurm_conf=args.slurm_conf, workdir=workdir,
-                        partition=args.partition)
+                        partition=args.partition, container_runtime=args.container_runtime)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +59,15 @@ def run(args: argparse.Namespace) -> int:
     if not token:
         print("aifactory agent: no token (use --token-file or AIFACTORY_AGENT_TOKEN)", file=sys.stderr)
         return 2
-    agent = Agent(PortalClient(args.url, token), make_backend(args))
+    if not 1 <= args.start_wait <= 86400:
+        print("aifactory agent: --start-wait must be between 1 and 86400 seconds", file=sys.stderr)
+        return 2
+    try:
+        backend = make_backend(args)
+    except ValueError as exc:
+        print(f"aifactory agent: {exc}", file=sys.stderr)
+        return 2
+    agent = Agent(PortalClient(args.url, token), backend, start_wait_s=args.start_wait)
     if args.once:
         result = agent.cycle()
         return 1 if result.errors else 0
