@@ -23,7 +23,7 @@ from aifactory.portal.review.services import (
     review_submit,
     reviewer_add,
 )
-from tests.conftest import OrganisationFactory, UserFactory
+from tests.conftest import OrganisationFactory, UserFactory, assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +111,19 @@ def test_only_reviewers_declare(round_):
                                                                   "reason": "x"}).status_code == 403
     assert "Declare a conflict" not in text(login(round_["founder"]).get("/reviews/"))
     assert Client().post("/reviews/conflicts/", {})["Location"].startswith("/login/")
+
+
+def test_conflicts_through_the_api(round_, api_for):
+    rita = api_for(round_["rita"])
+    body = assert_refused(rita.post("/conflicts", {"application": round_["proposal"].pk, "reason": ""}), 422)
+    assert body["message"]
+    made = rita.post("/conflicts", {"application": round_["proposal"].pk, "reason": "a relative"})
+    assert made.status_code == 201 and made.json()["reason"] == "a relative"
+    assert [c["application"] for c in rita.get("/conflicts").json()] == [round_["proposal"].pk]
+    assert_refused(rita.post("/conflicts", {"application": round_["proposal"].pk, "reason": "again"}), 409)
+    assert_refused(api_for(round_["founder"]).post("/conflicts", {"application": round_["proposal"].pk,
+                                                                 "reason": "x"}), 403)
+    assert_refused(rita.post("/conflicts", {"application": 99999, "reason": "x"}), 404)
+    call = round_["call"].pk
+    assert [c["reviewer"] for c in api_for(round_["manager"]).get(f"/calls/{call}/conflicts").json()] == ["Rita"]
+    assert_refused(rita.get(f"/calls/{call}/conflicts"), 403)

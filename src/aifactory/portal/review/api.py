@@ -17,7 +17,7 @@ from aifactory.portal.common.errors import Forbidden, NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.organisations.selectors import is_call_manager
-from aifactory.portal.review.models import Assignment, Call, Reviewer, SelectionRun
+from aifactory.portal.review.models import Assignment, Call, ConflictDeclaration, Reviewer, SelectionRun
 from aifactory.portal.review.selectors import (
     assignment_get,
     assignments_of,
@@ -25,7 +25,10 @@ from aifactory.portal.review.selectors import (
     call_managed,
     call_summary,
     calls_visible,
+    declarations_of,
+    declarations_of_call,
     latest_selection,
+    proposals_open_to_declare,
 )
 from aifactory.portal.review.services import (
     CriterionSpec,
@@ -35,6 +38,7 @@ from aifactory.portal.review.services import (
     call_open,
     call_ranking,
     call_select,
+    conflict_declare,
     review_submit,
     reviewer_add,
     route_override,
@@ -382,3 +386,44 @@ def submit_review(request: HttpRequest, assignment_id: int, body: ReviewIn) -> A
     a = assignment_get(user=request.user, pk=assignment_id)
     review_submit(assignment=a, user=request.user, marks=body.marks, comment=body.comment)
     return answer(201, _for_review(assignment_get(user=request.user, pk=assignment_id)))
+
+
+class ConflictIn(In):
+    application: int = Field(..., strict=True, description="a proposal of a call that is open or in review")
+    reason: str = Field(..., min_length=1, max_length=2000, description="why; read by the call manager only")
+
+
+class ConflictOut(Schema):
+    id: int
+    reviewer: str
+    application: int
+    title: str
+    call: int | None
+    reason: str
+    declared_at: datetime
+
+
+def _declaration(d: ConflictDeclaration) -> dict[str, Any]:
+    return {"id": d.pk, "reviewer": d.reviewer.name, "application": d.application_id, "title": d.application.title,
+            "call": d.application.call_id, "reason": d.reason, "declared_at": d.declared_at}
+
+
+@router.get("/conflicts", response=list[ConflictOut], summary="The conflicts of interest I declared (reviewers)")
+def my_conflicts(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_declaration(d) for d in declarations_of(request.user).select_related("reviewer")]
+
+
+@router.post("/conflicts", response={201: ConflictOut},
+             summary="Declare a conflict of interest with a proposal of an open call or one in review (reviewers)")
+def declare_conflict(request: HttpRequest, body: ConflictIn) -> Any:
+    app = proposals_open_to_declare().filter(pk=body.application).first()
+    if app is None:
+        raise NotFound(f"application {body.application} is not a proposal of an open call or a call in review")
+    return answer(201, _declaration(conflict_declare(user=request.user, application=app, reason=body.reason)))
+
+
+@router.get("/calls/{call_id}/conflicts", response=list[ConflictOut],
+            summary="The conflicts reviewers declared with the call's proposals (call managers)")
+def call_conflicts(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
+    call = call_managed(user=request.user, pk=call_id)
+    return [_declaration(d) for d in declarations_of_call(call).select_related("application")]
