@@ -80,3 +80,14 @@ def test_application_form_shows_the_estimate_and_marks_the_chosen_machine(user, 
     page = text(response)
     assert "Leonardo <span class=\"muted\">(chosen)</span>" in page
     assert "id_title_error" in page  # the refusal (title too short) next to its field, the estimate kept
+
+
+def test_every_field_of_the_planner_and_the_application_is_labelled(user, site, organisation):
+    from tests.portal.test_pages_calls import assert_every_field_labelled
+
+    client = Client()
+    client.force_login(user)
+    for path in ("/plan/", "/applications/new/", f"/organisations/{organisation.pk}/", "/dashboard/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert_every_field_labelled(response)
