@@ -10,16 +10,24 @@ from hypothesis import strategies as st
 
 from aifactory.core.exceptions import InvalidInput, NoPlacement
 from aifactory.core.placement import (
+    SIZE_CLASSES,
+    SIZE_LIMITS_MIN_JOBS,
     JobRequest,
     MachineView,
+    admitted,
     allocated_gpus,
+    broker_choice,
     earliest_completion,
     fits,
     gpu_hours_charged,
     nodes_needed,
     place,
     rejection,
+    size_class,
+    size_class_end,
+    size_limits,
     speed_from_peak,
+    work_by_size,
 )
 
 
@@ -146,6 +154,8 @@ def test_no_placement_carries_a_reason_per_machine():
     (JOB, [view("a", expected_wait_s=-5.0)], "expected_wait_s"),
     (JOB, [view("a", speed=0.0)], "speed"),
     (JOB, [view("a", gpus_per_node=0)], "gpus_per_node"),
+    (JOB, [view("a", size_limit_s=0.0)], "size_limit_s"),
+    (JOB, [view("a", size_limit_s=math.nan)], "size_limit_s"),
 ])
 def test_bad_input_is_refused(job, machines, field):
     with pytest.raises(InvalidInput) as err:
@@ -171,4 +181,108 @@ def test_the_choice_is_a_candidate_and_none_ends_earlier(rows, estimate):
     assert chosen.alive
     assert p.expected_end_s == chosen.expected_wait_s + estimate / chosen.speed
     for m in alive:
+        assert p.expected_end_s <= m.expected_wait_s + estimate / m.speed
+
+
+def test_size_classes_are_quarter_octaves():
+    # 100 s: 4 log2(100) = 26.58 -> class 27, from 2 ** 6.5 = 90.5 s up to 2 ** 6.75 = 107.6 s
+    assert size_class(0.5) == 0
+    assert size_class(1.0) == 1
+    assert size_class(100.0) == 27
+    assert 2 ** 6.5 <= 100.0 < size_class_end(27) == 2 ** 6.75
+    assert size_class(3600.0) == 48  # 4 log2(3600) = 47.26
+    assert size_class(math.inf) == size_class(1e300) == SIZE_CLASSES - 1
+    assert size_class_end(SIZE_CLASSES - 1) == math.inf
+    assert work_by_size([(1, 100.0), (4, 100.0), (2, 3600.0)])[27] == 500.0
+    assert work_by_size([(2, 3600.0)])[48] == 7200.0
+
+
+def test_size_limits_give_the_small_machines_the_short_end_of_the_work():
+    # capacities 12 (listed first) and 4: the small one holds 4 / 16 = 25% of the capacity.
+    # Work: three jobs of 1 GPU x 100 s (class 27, 300 GPU-s), one of 1 GPU x 900 s (class 40, 900 GPU-s): class 27
+    # alone reaches 25% of 1200 -> the small machine takes jobs under 2 ** (27 / 4) = 107.6 s; the large one all.
+    work = work_by_size([(1, 100.0)] * 3 + [(1, 900.0)])
+    assert size_limits([12.0, 4.0], work, 4, min_jobs=1) == [math.inf, 2 ** 6.75]
+    # one GPU-second less at 100 s and class 27 no longer reaches 25%: the limit moves up to class 40's end
+    work[27] -= 1.0
+    assert size_limits([12.0, 4.0], work, 4, min_jobs=1) == [math.inf, 2 ** 10]
+
+
+def test_size_limits_rank_by_capacity_ties_to_the_first_listed():
+    # capacities 4, 4, 8: shares 25% and 50% for the first two. Work 1, 1, 2 in classes 10, 20, 30:
+    # 25% of 4 is reached at class 10 (end 2 ** 2.5), 50% at class 20 (end 2 ** 5); the largest has no limit.
+    work = [0.0] * SIZE_CLASSES
+    work[10], work[20], work[30] = 1.0, 1.0, 2.0
+    assert size_limits([4.0, 4.0, 8.0], work, 3, min_jobs=1) == [2 ** 2.5, 2 ** 5, math.inf]
+    # a machine of unknown capacity gets no limit and does not count: 4 of 12 is 33%, reached at class 20
+    assert size_limits([4.0, None, 8.0], work, 3, min_jobs=1) == [2 ** 5, math.inf, math.inf]
+
+
+def test_no_size_limits_before_enough_jobs_or_without_a_choice():
+    work = work_by_size([(1, 100.0), (1, 900.0)])
+    assert size_limits([12.0, 4.0], work, SIZE_LIMITS_MIN_JOBS - 1) == [math.inf, math.inf]
+    assert size_limits([12.0, 4.0], work, SIZE_LIMITS_MIN_JOBS) != [math.inf, math.inf]
+    assert size_limits([12.0, 4.0], [0.0] * SIZE_CLASSES, 1000) == [math.inf, math.inf]
+    assert size_limits([12.0], work, 1000) == [math.inf]
+
+
+def test_admitted_keeps_the_machines_whose_limit_is_above_the_estimate_else_all():
+    limits = [100.0, math.inf, 1000.0]
+    assert admitted(50.0, limits, [0, 1, 2]) == [0, 1, 2]
+    assert admitted(100.0, limits, [0, 1, 2]) == [1, 2]  # a limit is an upper bound it must stay below
+    assert admitted(5000.0, limits, [0, 1, 2]) == [1]
+    assert admitted(5000.0, limits, [0, 2]) == [0, 2]  # none takes it: every candidate is open to it
+
+
+def test_broker_choice_is_the_earliest_completion_among_the_admitted():
+    # a: starts at 0, done at 3600 but kept under 1000 s; b: 1000 + 3600 / 2 = 2800; c: 500 + 3600 = 4100 -> b.
+    asked: list[int] = []
+    starts = [0.0, 1000.0, 500.0]
+
+    def start(i: int) -> float:
+        asked.append(i)
+        return starts[i]
+
+    assert broker_choice(3600.0, [0, 1, 2], [1.0, 2.0, 1.0], [1000.0, math.inf, math.inf], start) == 1
+    assert asked == [1, 2]  # the site is not asked about a machine the job may not use
+    # a short job may use every machine: a ends first
+    assert broker_choice(100.0, [0, 1, 2], [1.0, 2.0, 1.0], [1000.0, math.inf, math.inf], starts.__getitem__) == 0
+    assert broker_choice(100.0, [], [1.0], [math.inf], starts.__getitem__) == -1
+
+
+def test_place_keeps_a_long_job_off_a_machine_kept_for_short_ones():
+    # small is free but takes jobs under 2 ** 6.75 = 107.6 s; big waits 600 s. A 1 h job goes to big (600 + 3600)
+    # although small would end it first (3600); a 60 s job may go anywhere and small ends it first (60 < 660).
+    machines = [view("small", size_limit_s=2 ** 6.75), view("big", expected_wait_s=600.0)]
+    p = place(JOB, machines, now=100.0)
+    assert p.machine == "big"
+    assert (p.expected_start_s, p.expected_end_s) == (700.0, 4300.0)
+    assert p.reasons["small"] == ("not used: kept for jobs estimated under 0.0299 h, this one is estimated at 1 h "
+                                  "(waits 0 s, runs 3600 s)")
+    assert p.reasons["big"] == ("chosen: earliest expected completion among the machines whose size interval takes "
+                                "the job (waits 600 s, runs 3600 s)")
+    short = place(JobRequest(gpus=4, estimate_s=60.0), machines)
+    assert short.machine == "small"
+    assert short.reasons["small"] == "chosen: earliest expected completion (waits 0 s, runs 60 s)"
+    assert short.reasons["big"].startswith("later: expected completion 600 s after the chosen machine")
+
+
+def test_place_sends_a_long_job_to_a_limited_machine_when_no_other_can_take_it():
+    machines = [view("small", size_limit_s=2 ** 6.75), view("big", alive=False)]
+    p = place(JOB, machines)
+    assert p.machine == "small"
+    assert p.reasons["small"] == "chosen: earliest expected completion (waits 0 s, runs 3600 s)"
+    # infinity is the same as no limit
+    assert place(JOB, [view("a", size_limit_s=math.inf, expected_wait_s=9.0), view("b", expected_wait_s=10.0)]
+                 ).machine == "a"
+
+
+@given(st.lists(st.tuples(waits, speeds, st.floats(1, 1e5) | st.none()), min_size=1, max_size=8),
+       st.floats(0, 1e6))
+def test_with_size_limits_the_choice_ends_first_among_the_machines_that_take_the_job(rows, estimate):
+    machines = [view(f"m{i}", expected_wait_s=w, speed=s, size_limit_s=lim) for i, (w, s, lim) in enumerate(rows)]
+    p = place(JobRequest(gpus=1, estimate_s=estimate), machines)
+    open_to = [m for m in machines if m.size_limit_s is None or estimate < m.size_limit_s] or machines
+    assert p.machine in {m.key for m in open_to}
+    for m in open_to:
         assert p.expected_end_s <= m.expected_wait_s + estimate / m.speed

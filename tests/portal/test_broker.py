@@ -51,6 +51,21 @@ def test_a_long_queue_sends_the_job_to_the_slower_machine(fed):
     assert "waits 3600 s" in reasons(job)["jupiter-a"]
 
 
+def test_with_a_history_of_short_jobs_a_long_job_keeps_off_the_machine_kept_for_short_ones(fed):
+    # 100 jobs of 1 GPU x 600 s submitted: all the work in size class 37 (512 s up to 2 ** 9.25 = 608.9 s). Leonardo
+    # holds 13,824 of the 13,824 + 24,000 x 989 / 312 = 89,901 A100-equivalent GPUs (15%), so it takes jobs
+    # estimated under 608.9 s; JUPITER, the largest, takes any.
+    JobFactory.create_batch(100, allocation=fed.on_leonardo)
+    fed.alive(fed.jupiter, wait_s=3600)
+    assert fed.submit().site.name == "leonardo-a"  # 600 s: leonardo ends it at 600, JUPITER at 3600 + 189
+    long = fed.submit(time_limit=3600)  # leonardo would end it at 3600, JUPITER at 3600 + 1136
+    assert long.site.name == "jupiter-a"
+    why = reasons(long)
+    assert why["leonardo-a"] == ("not used: kept for jobs estimated under 0.169 h, this one is estimated at 1 h "
+                                 "(waits 0 s, runs 3600 s)")
+    assert why["jupiter-a"].startswith("chosen: earliest expected completion among the machines whose size interval")
+
+
 def test_gpu_type_and_memory(fed):
     assert fed.submit(gpu="A100").site.name == "leonardo-a"
     assert fed.submit(gpu="gh200").site.name == "jupiter-a"

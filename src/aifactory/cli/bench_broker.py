@@ -218,7 +218,7 @@ def _text(r: dict[str, Any]) -> str:
     lines.append(f"lower bound of mean JCT (each job alone on the fastest GPU it fits): "
                  f"{_hours(r['lower_bound_mean_jct_s'])} h")
     lines.append("")
-    head = (f"{'policy':<16} {'estimates':<9} {'wait mean h':>11} {'median h':>9} {'p99 h':>8} {'JCT mean h':>10} "
+    head = (f"{'policy':<19} {'estimates':<9} {'wait mean h':>11} {'median h':>9} {'p99 h':>8} {'JCT mean h':>10} "
             f"{'vs home':>7} {'bsld':>8} {'makespan d':>10} {'jobs/s':>8} {'peak MiB':>8}")
     lines.append(head)
     lines.append("-" * len(head))
@@ -227,7 +227,7 @@ def _text(r: dict[str, Any]) -> str:
         bsld = row["mean_bounded_slowdown"]
         makespan = row["makespan_s"]
         lines.append(
-            f"{row['policy']:<16} {row['estimates']:<9} {_hours(row['mean_wait_s']):>11} "
+            f"{row['policy']:<19} {row['estimates']:<9} {_hours(row['mean_wait_s']):>11} "
             f"{_hours(row['median_wait_s']):>9} {_hours(row['p99_wait_s']):>8} {_hours(row['mean_jct_s']):>10} "
             f"{(f'{ratio:.2f}' if ratio is not None else '-'):>7} "
             f"{(f'{bsld:.1f}' if bsld is not None else '-'):>8} "
@@ -235,11 +235,11 @@ def _text(r: dict[str, Any]) -> str:
             f"{row['jobs_per_s']:>8.0f} {row['peak_rss_mib']:>8.0f}")
     lines.append("")
     keys = [m["key"] for m in r["machines"]]
-    lines.append(f"{'utilisation':<26} " + " ".join(f"{k[:10]:>10}" for k in keys))
+    lines.append(f"{'utilisation':<30} " + " ".join(f"{k[:10]:>10}" for k in keys))
     for row in r["rows"]:
         util = row["utilisation"]
         cells = " ".join(f"{(f'{util[k]:.2f}' if util[k] is not None else '-'):>10}" for k in keys)
-        lines.append(f"{row['policy'] + ' (' + row['estimates'] + ')':<26} {cells}")
+        lines.append(f"{row['policy'] + ' (' + row['estimates'] + ')':<30} {cells}")
     return "\n".join(lines)
 
 

@@ -23,12 +23,35 @@ Among the machines left (the candidates), the choice is the earliest expected co
 
 where wait(m) is the queue wait the site expects for this job. Ties go to the machine listed first.
 `earliest_completion` is that choice and nothing else; `place` adds the rules and a reason per machine.
+
+Size intervals (optional: `MachineView.size_limit_s`; None on every machine leaves the choice above unchanged).
+A machine with a size limit L takes only jobs whose estimate is below L, when the job has a choice: the
+earliest expected completion is taken among the candidates whose limit is above the job's estimate, and among all
+candidates when none is (a job is never refused for its size). This is size-interval task assignment (SITA,
+Harchol-Balter, Crovella and Murta, JPDC 1999), nested: short jobs may go anywhere, long jobs only to the machines
+with the highest limits, so that with first come, first served on each machine, a short job never queues behind
+a long one on the machines kept for short jobs. Job sizes on GPU clusters are heavy-tailed (on the Philly trace
+90% of the jobs carry 4% of the GPU time), so keeping the long jobs off part of the federation shortens the wait of
+most jobs; the few long ones may wait longer.
+
+The limits come from the estimates the broker has seen, never from the future (`size_limits`):
+
+    machines ranked by capacity, GPUs x speed, ascending (ties: the machine listed first ranks lower);
+    the largest machine has no limit;
+    the machine of rank k has the limit q(C_k), where C_k is the share of the federation's capacity held by the
+    machines of rank 1..k, and q(p) is the end of the first size class at which the work of the jobs seen,
+    GPUs x estimate summed from the shortest size class up, reaches the share p of all their work.
+
+So the jobs that only the machines of rank above k may take carry the share of the work that those machines hold
+of the capacity (SITA-E, equal load, which has no parameter to tune). Small machines take the shortest jobs, as a
+long job holds a larger share of a small machine. Size classes are quarter octaves of the estimate in A100 seconds
+(`size_class`). With fewer than SIZE_LIMITS_MIN_JOBS jobs seen there are no limits.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -36,6 +59,13 @@ from aifactory.core.exceptions import InvalidInput, NoPlacement
 
 A100_PEAK_BF16_TFLOPS = 312.0
 """The reference GPU: an estimate or a trace duration is a runtime on an A100."""
+
+SIZE_CLASSES = 160
+"""Size classes of an estimate: class 0 below one second, class c >= 1 from 2 ** ((c - 1) / 4) up to (not including)
+2 ** (c / 4) seconds; the last class takes everything longer."""
+
+SIZE_LIMITS_MIN_JOBS = 100
+"""`size_limits` sets no limit before this many jobs have been seen: the quantiles of a handful of jobs mean little."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +98,9 @@ class MachineView:
     alive: bool = True
     gpu_hours_left: float | None = None
     """GPU-hours left in the project's allocation on this machine; None when there is no known limit."""
+    size_limit_s: float | None = None
+    """The machine's size interval: it takes only jobs estimated below this (A100 seconds), unless no candidate
+    takes the job (module docstring; from `size_limits`). None (or infinity): no limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +151,78 @@ def earliest_completion(estimate_s: float, starts: Sequence[float], speeds: Sequ
             best = i
             best_end = end
     return best
+
+
+def size_class(estimate_s: float) -> int:
+    """The size class of an estimate in A100 seconds (see SIZE_CLASSES): 0 below 1 s, else 1 + floor(4 log2)."""
+    if not estimate_s >= 1.0:
+        return 0
+    if estimate_s == math.inf:
+        return SIZE_CLASSES - 1
+    c = 1 + int(4.0 * math.log2(estimate_s))
+    return c if c < SIZE_CLASSES else SIZE_CLASSES - 1
+
+
+def size_class_end(c: int) -> float:
+    """The end of size class c: every estimate of class c or below is below it (infinity for the last class)."""
+    return math.inf if c >= SIZE_CLASSES - 1 else 2.0 ** (c / 4.0)
+
+
+def work_by_size(jobs: Iterable[tuple[int, float]]) -> list[float]:
+    """The work of (gpus, estimate_s) jobs, GPUs x estimate, summed per size class (SIZE_CLASSES entries)."""
+    work = [0.0] * SIZE_CLASSES
+    for gpus, estimate_s in jobs:
+        work[size_class(estimate_s)] += gpus * estimate_s
+    return work
+
+
+def size_limits(capacities: Sequence[float | None], work_by_class: Sequence[float], jobs_seen: int,
+                min_jobs: int = SIZE_LIMITS_MIN_JOBS) -> list[float]:
+    """Each machine's size limit (module docstring, "size intervals") from the machines' capacities (GPUs x speed;
+    None when unknown, which gets no limit and counts for nothing) and the work of the jobs seen per size class
+    (`work_by_size`). Infinity means no limit: for the largest machine, and for all while jobs_seen < min_jobs or
+    no work has been seen.
+
+    Machines ranked by capacity ascending (ties to the machine listed first); for rank k < n, the limit is the end
+    of the first class c with sum(work[0..c]) >= C_k x sum(work), C_k = the capacity of ranks 1..k over all."""
+    limits = [math.inf] * len(capacities)
+    total_work = math.fsum(work_by_class)
+    known = [i for i, c in enumerate(capacities) if c is not None and c > 0 and math.isfinite(c)]
+    if jobs_seen < min_jobs or not total_work > 0 or len(known) < 2:
+        return limits
+    order = sorted(known, key=lambda i: (capacities[i], i))
+    total_cap = math.fsum(capacities[i] or 0.0 for i in known)
+    cum_cap = 0.0
+    cum_work = 0.0
+    c = -1
+    last = len(work_by_class) - 1
+    for i in order[:-1]:
+        cum_cap += capacities[i] or 0.0
+        target = cum_cap / total_cap * total_work
+        while c < last and cum_work < target:
+            c += 1
+            cum_work += work_by_class[c]
+        limits[i] = size_class_end(max(c, 0))
+    return limits
+
+
+def admitted(estimate_s: float, limits: Sequence[float], candidates: Sequence[int]) -> Sequence[int]:
+    """The candidates whose size limit is above the estimate; all the candidates when none is."""
+    kept = [i for i in candidates if estimate_s < limits[i]]
+    return kept if kept else candidates
+
+
+def broker_choice(estimate_s: float, candidates: Sequence[int], speeds: Sequence[float], limits: Sequence[float],
+                  start: Callable[[int], float]) -> int:
+    """The broker's choice: among the candidates the size limits admit (`admitted`), the earliest expected
+    completion, start(i) + estimate_s / speeds[i] (`earliest_completion`); -1 if there is no candidate.
+
+    `start(i)` is asked only for the admitted candidates. `place` and the simulator both call this."""
+    kept = admitted(estimate_s, limits, candidates)
+    starts = [0.0] * len(speeds)
+    for i in kept:
+        starts[i] = start(i)
+    return earliest_completion(estimate_s, starts, speeds, kept)
 
 
 def rejection(job: JobRequest, machine: MachineView) -> str | None:
@@ -176,10 +281,17 @@ def _check(job: JobRequest, machines: Sequence[MachineView]) -> None:
             raise InvalidInput("speed", f"{m.key}: must be a positive number, got {m.speed}")
         if m.gpus_per_node is not None and m.gpus_per_node < 1:
             raise InvalidInput("gpus_per_node", f"{m.key}: must be at least 1, got {m.gpus_per_node}")
+        if m.size_limit_s is not None and not m.size_limit_s > 0:
+            raise InvalidInput("size_limit_s", f"{m.key}: must be a positive number of seconds, got {m.size_limit_s}")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.3g} h"
 
 
 def place(job: JobRequest, machines: Sequence[MachineView], now: float = 0.0) -> Placement:
-    """Choose the machine for `job`: the candidate with the earliest expected completion.
+    """Choose the machine for `job`: the candidate with the earliest expected completion, among those whose size
+    interval takes the job when the machines have size limits (`broker_choice`).
 
     Times in the answer are `now` plus seconds (pass a Unix time for absolute times, or 0 for relative ones).
     Raises NoPlacement with a reason per machine when no machine is a candidate, InvalidInput on bad values.
@@ -189,22 +301,28 @@ def place(job: JobRequest, machines: Sequence[MachineView], now: float = 0.0) ->
     candidates: list[int] = []
     starts = [now + m.expected_wait_s for m in machines]
     speeds = [m.speed if m.speed is not None else 1.0 for m in machines]
+    limits = [m.size_limit_s if m.size_limit_s is not None else math.inf for m in machines]
     for i, m in enumerate(machines):
         why = rejection(job, m)
         if why is None:
             candidates.append(i)
         else:
             reasons[m.key] = why
-    best = earliest_completion(job.estimate_s, starts, speeds, candidates)
+    best = broker_choice(job.estimate_s, candidates, speeds, limits, starts.__getitem__)
     if best < 0:
         raise NoPlacement(reasons)
+    kept = set(admitted(job.estimate_s, limits, candidates))
+    among = " among the machines whose size interval takes the job" if len(kept) < len(candidates) else ""
     best_end = starts[best] + job.estimate_s / speeds[best]
     for i in candidates:
         run = job.estimate_s / speeds[i]
         end = starts[i] + run
         how = f"waits {machines[i].expected_wait_s:.0f} s, runs {run:.0f} s"
-        if i == best:
-            reasons[machines[i].key] = f"chosen: earliest expected completion ({how})"
+        if i not in kept:
+            reasons[machines[i].key] = (f"not used: kept for jobs estimated under {_hours(limits[i])}, this one is "
+                                        f"estimated at {_hours(job.estimate_s)} ({how})")
+        elif i == best:
+            reasons[machines[i].key] = f"chosen: earliest expected completion{among} ({how})"
         else:
             when = (f"{end - best_end:.0f} s after the chosen machine" if end > best_end
                     else "tied with the chosen machine, which is listed first")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from aifactory.core.exceptions import InvalidInput
 from aifactory.core.sim import SimMachine, simulate
 from aifactory.core.sim.policies import home_sites
 from tests.core.sim.helpers import make_trace
@@ -57,6 +60,45 @@ def test_broker_sees_estimates_not_true_durations():
     assert r.machine.tolist() == [1, 0, 0]
 
 
+BIG = SimMachine("big", 4, 3, 1.0)
+SMALL = SimMachine("small", 4, 1, 1.0)
+SIZED = [(0, 200, 12), (1, 1000, 4), (2, 100, 4)]
+
+
+def test_broker_keeps_a_long_job_off_the_machine_kept_for_short_ones():
+    # Capacities 12 and 4: small holds 25% of the capacity. Limits from the jobs so far, this one included:
+    # job 0 (12 GPUs x 200 s, class 31) fits only big, runs 0-200. Job 1 (4 GPUs x 1000 s, class 40): work 2400 in
+    # class 31 and 4000 in class 40; 25% of 6400 = 1600 <= 2400, so small takes jobs under 2 ** (31 / 4) = 215 s
+    # and job 1 goes to big, to start at 200, although small would end it at 1001 (< 1200). Job 2 (4 GPUs x 100 s)
+    # may go anywhere: small ends it at 102, big at 300 -> small, where it starts at once.
+    trace = make_trace(SIZED)
+    r = simulate(trace, [BIG, SMALL], "broker", trace.duration_s.copy(), size_min_jobs=1, size_refresh=1)
+    assert r.machine.tolist() == [0, 0, 1]
+    assert r.start_s.tolist() == [0, 200, 2]
+    assert r.finish_s.tolist() == [200, 1200, 102]
+
+
+def test_without_size_limits_the_long_job_takes_the_small_machine_and_the_short_one_waits():
+    # earliest completion alone: job 1 on small (ends 1001 < 1200); job 2 then ends first on big, at 200 + 100.
+    # The broker sets no limit before SIZE_LIMITS_MIN_JOBS jobs, so it chooses the same here.
+    trace = make_trace(SIZED)
+    for policy in ("earliest-completion", "broker"):
+        r = simulate(trace, [BIG, SMALL], policy, trace.duration_s.copy())
+        assert r.machine.tolist() == [0, 1, 0]
+        assert r.start_s.tolist() == [0, 1, 200]
+
+
+def test_broker_size_limits_come_from_estimates_not_durations():
+    # as above, but job 0 is estimated at 2000 s (class 44): at job 1, the work is 4000 in class 40 and 24000 in
+    # class 44; 25% of 28000 = 7000 is reached at class 44, so small takes jobs under 2 ** 11 = 2048 s, job 1
+    # included, and small ends it first (1001 < big's 2000 + 1000 as far as anyone knows)
+    trace = make_trace(SIZED)
+    est = trace.duration_s.copy()
+    est[0] = 2000.0
+    r = simulate(trace, [BIG, SMALL], "broker", est, size_min_jobs=1, size_refresh=1)
+    assert r.machine.tolist()[:2] == [0, 1]
+
+
 def test_earliest_start_ignores_speed_and_ties_to_the_first_listed():
     r = run([(0, 1000, 4), (1, 100, 4)], [SLOW, FAST], "earliest-start")
     assert r.machine.tolist() == [0, 1]
@@ -88,3 +130,9 @@ def test_random_spreads_over_machines_that_fit():
     counts = [int((r.machine[:200] == m).sum()) for m in range(3)]
     assert all(c > 30 for c in counts)
     assert r.machine.tolist()[-1] == 2
+
+
+def test_broker_size_refresh_must_be_positive():
+    trace = make_trace(SIZED)
+    with pytest.raises(InvalidInput):
+        simulate(trace, [BIG, SMALL], "broker", trace.duration_s.copy(), size_refresh=0)

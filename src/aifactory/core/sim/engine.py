@@ -39,10 +39,10 @@ import numpy as np
 import numpy.typing as npt
 
 from aifactory.core.exceptions import InvalidInput
-from aifactory.core.placement import JobRequest, rejection
+from aifactory.core.placement import SIZE_LIMITS_MIN_JOBS, JobRequest, rejection
 from aifactory.core.sim.federation import SimMachine
 from aifactory.core.sim.machine import CLASSES, MachineState, fenwick_add, runtime_class
-from aifactory.core.sim.policies import home_sites, make_policy
+from aifactory.core.sim.policies import SIZE_LIMITS_REFRESH, home_sites, make_policy
 from aifactory.core.sim.prediction import SitePrediction
 from aifactory.core.traces import Trace
 
@@ -476,9 +476,11 @@ def candidates_by_width(machines: Sequence[SimMachine], widths: Sequence[int]) -
 
 def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate_s: npt.NDArray[np.float64],
              *, seed: int = 0, estimates_label: str = "", progress: Progress | None = None,
-             progress_every: int = 8192) -> SimResult:
+             progress_every: int = 8192, size_min_jobs: int = SIZE_LIMITS_MIN_JOBS,
+             size_refresh: int = SIZE_LIMITS_REFRESH) -> SimResult:
     """Run `trace` on `machines` under `policy`, the policies seeing `estimate_s` (A100 seconds per job) as the
-    users' runtime estimates. Deterministic: the same inputs and seed give the same result."""
+    users' runtime estimates. Deterministic: the same inputs and seed give the same result. `size_min_jobs` and
+    `size_refresh` are the broker policy's (aifactory.core.sim.policies)."""
     n = len(trace)
     if estimate_s.shape != (n,):
         raise InvalidInput("estimates", f"need one per job ({n}), got shape {estimate_s.shape}")
@@ -504,7 +506,8 @@ def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate
         home = home_sites(demand.tolist(), widest.tolist(), [m.capacity for m in machines],
                           lambda g, m: m in cands[g])
     fastest = {g: max(c, key=lambda m: (machines[m].speed, -m)) for g, c in cands.items() if c}
-    choose = make_policy(policy, engine, seed, home=home, fastest_by_width=fastest)
+    choose = make_policy(policy, engine, seed, home=home, fastest_by_width=fastest, size_min_jobs=size_min_jobs,
+                         size_refresh=size_refresh)
 
     t0 = time.perf_counter()
     too_wide = engine.run(choose, cands, progress, max(1, progress_every))

@@ -7,8 +7,14 @@ its project, its runtime estimate (never the true duration), and what the sites 
     earliest-start   the earliest expected start, as Slurm's `sbatch -M a,b` picks a cluster; ties to the
                      machine listed first
     fastest-machine  the fastest GPU among the machines the job fits on (a static choice); ties to the first
-    broker           the broker's own choice, aifactory.core.placement.earliest_completion: the earliest
-                     expected start + estimate / speed
+    earliest-completion
+                     the earliest expected start + estimate / speed (aifactory.core.placement.earliest_completion)
+                     over all the machines the job fits on: the broker's choice without size intervals
+    broker           the broker's own choice, aifactory.core.placement.broker_choice: the earliest expected
+                     completion among the machines whose size interval takes the job. The size limits come from
+                     aifactory.core.placement.size_limits over the machines' capacities and the work (GPUs x
+                     estimate) of the jobs submitted so far, the job itself included, recomputed every
+                     SIZE_LIMITS_REFRESH submissions (none before SIZE_LIMITS_MIN_JOBS jobs)
 
 The expected start is what the site's scheduler would predict from the runtime estimates it holds (as Slurm's
 `sbatch --test-only` does); aifactory.core.sim.prediction works it out (`Probe.expected_start`).
@@ -16,14 +22,26 @@ The expected start is what the site's scheduler would predict from the runtime e
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from aifactory.core.exceptions import InvalidInput
-from aifactory.core.placement import earliest_completion
+from aifactory.core.placement import (
+    SIZE_CLASSES,
+    SIZE_LIMITS_MIN_JOBS,
+    broker_choice,
+    earliest_completion,
+    size_class,
+    size_limits,
+)
 
-POLICIES = ("home-site", "random", "least-loaded", "earliest-start", "fastest-machine", "broker")
+POLICIES = ("home-site", "random", "least-loaded", "earliest-start", "fastest-machine", "earliest-completion",
+            "broker")
+
+SIZE_LIMITS_REFRESH = 64
+"""The broker policy recomputes its size limits every this many submissions (a live broker may on every one)."""
 
 Choose = Callable[[int, float, Sequence[int]], int]
 """(job, now, candidate machines) -> the chosen machine."""
@@ -70,8 +88,10 @@ def home_sites(demand: Sequence[float], widest: Sequence[int], capacity: Sequenc
 
 
 def make_policy(name: str, probe: Probe, seed: int, home: Sequence[int] | None = None,
-                fastest_by_width: Mapping[int, int] | None = None) -> Choose:
-    """The policy's choice function over `probe` (see the module docstring)."""
+                fastest_by_width: Mapping[int, int] | None = None, size_min_jobs: int = SIZE_LIMITS_MIN_JOBS,
+                size_refresh: int = SIZE_LIMITS_REFRESH) -> Choose:
+    """The policy's choice function over `probe` (see the module docstring). `size_min_jobs` and `size_refresh`
+    set when the broker's size limits start and how often they are recomputed."""
     if name == "home-site":
         if home is None:
             raise InvalidInput("policy", "home-site needs the projects' home machines")
@@ -124,14 +144,33 @@ def make_policy(name: str, probe: Probe, seed: int, home: Sequence[int] | None =
             return table[gpus[j]]
 
         return choose_fastest
-    if name == "broker":
+    if name == "earliest-completion":
         est, speeds, expected_start = probe.estimate_s, probe.speeds, probe.expected_start
         starts = [0.0] * len(speeds)
 
-        def choose_broker(j: int, now: float, cands: Sequence[int]) -> int:
+        def choose_earliest_completion(j: int, now: float, cands: Sequence[int]) -> int:
             for m in cands:
                 starts[m] = expected_start(m, j, now)
             return earliest_completion(est[j], starts, speeds, cands)
+
+        return choose_earliest_completion
+    if name == "broker":
+        if size_refresh < 1:
+            raise InvalidInput("size_refresh", f"must be at least 1, got {size_refresh}")
+        est, speeds, expected_start, gpus = probe.estimate_s, probe.speeds, probe.expected_start, probe.gpus
+        capacities: list[float | None] = [g * s for g, s in zip(probe.total_gpus, speeds, strict=True)]
+        work = [0.0] * SIZE_CLASSES
+        limits = [math.inf] * len(speeds)
+        seen = 0
+
+        def choose_broker(j: int, now: float, cands: Sequence[int]) -> int:
+            nonlocal seen, limits
+            e = est[j]
+            work[size_class(e)] += gpus[j] * e
+            seen += 1
+            if seen % size_refresh == 0:
+                limits = size_limits(capacities, work, seen, size_min_jobs)
+            return broker_choice(e, cands, speeds, limits, lambda m: expected_start(m, j, now))
 
         return choose_broker
     raise InvalidInput("policy", f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")

@@ -11,8 +11,15 @@ allocation's machine. The portal's own rules come first, for each pair (the firs
 
 The pairs left are handed to the core's placement (aifactory.core.placement.place, the same code the simulator
 runs) as MachineViews: the site's agent alive (a heartbeat within AGENT_STALE_AFTER_S), the machine's GPU model,
-memory, shape and speed, the queue wait the agent last reported, and the GPU-hours the allocation has left after
-its usage and the time limits of its unfinished jobs. Placement picks the earliest expected completion.
+memory, shape and speed, the queue wait the agent last reported, the GPU-hours the allocation has left after
+its usage and the time limits of its unfinished jobs, and the machine's size limit. Placement picks the earliest
+expected completion among the machines whose size interval takes the job.
+
+Size limits (`size_limits_by_machine`): aifactory.core.placement.size_limits over the machines that have a site,
+from the jobs submitted in the last SIZE_HISTORY_DAYS days, each counted as its GPUs x its time limit (the figure
+every job has; a spec's optional estimate is not kept apart). Until aifactory.core.placement.SIZE_LIMITS_MIN_JOBS
+(100) jobs have been submitted in that window there are no limits, and the choice is the earliest expected
+completion over all the pairs.
 
 When no site that could take the job is reporting, but some would once their agent reports again, the job is held:
 placed on the best of those, as the core would place it if their agents were alive. The failover service moves it
@@ -21,20 +28,34 @@ as soon as another site that can take it reports.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db.models import Count
 from django.utils import timezone
 
 from aifactory.core.exceptions import NoPlacement
-from aifactory.core.placement import JobRequest, MachineView, place, rejection, speed_from_peak
+from aifactory.core.placement import (
+    JobRequest,
+    MachineView,
+    place,
+    rejection,
+    size_limits,
+    speed_from_peak,
+    work_by_size,
+)
 from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.allocations.selectors import gpu_seconds_left
-from aifactory.portal.federation.models import Site
+from aifactory.portal.federation.models import Machine, Site
 from aifactory.portal.federation.selectors import site_alive
+from aifactory.portal.jobs.models import Job
+
+SIZE_HISTORY_DAYS = 90
+"""The size limits come from the jobs submitted in this many days before now."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +127,28 @@ def _portal_rule(allocation: Allocation, site: Site, orders: dict[tuple[int, int
     return None
 
 
-def view(candidate: Candidate, credit: dict[int, float] | None = None) -> MachineView:
+def size_limits_by_machine() -> dict[int, float]:
+    """The size limit of each machine that has a site, by machine pk (module docstring); infinity for none."""
+    machines = list(Machine.objects.filter(sites__isnull=False).distinct().order_by("pk"))
+    since = timezone.now() - timedelta(days=SIZE_HISTORY_DAYS)
+    rows = list(Job.objects.filter(created_at__gte=since).order_by().values("gpus", "time_limit_s")
+                .annotate(n=Count("pk")).values_list("gpus", "time_limit_s", "n"))
+    work = work_by_size((gpus * n, float(limit_s)) for gpus, limit_s, n in rows)  # n jobs alike: n times the GPUs
+    jobs = sum(n for _, _, n in rows)
+    capacities: list[float | None] = []
+    for m in machines:
+        speed = speed_from_peak(m.peak_bf16_tflops)
+        capacities.append(m.total_gpus * speed if m.total_gpus and speed else None)
+    return dict(zip([m.pk for m in machines], size_limits(capacities, work, jobs), strict=True))
+
+
+def view(candidate: Candidate, credit: dict[int, float] | None = None,
+         limits: dict[int, float] | None = None) -> MachineView:
     """The pair as the core's placement sees it. `credit` adds GPU-seconds back to allocations' hours left (a job
-    that moves no longer needs its reservation where it was)."""
+    that moves no longer needs its reservation where it was); `limits` are the machines' size limits
+    (`size_limits_by_machine`)."""
     machine = candidate.site.machine
+    limit = (limits or {}).get(machine.pk, math.inf)
     left_s = gpu_seconds_left(candidate.allocation) + (credit or {}).get(candidate.allocation.pk, 0.0)
     return MachineView(
         key=candidate.key,
@@ -121,6 +160,7 @@ def view(candidate: Candidate, credit: dict[int, float] | None = None) -> Machin
         expected_wait_s=max(float(candidate.site.queue_wait_s), 0.0),
         alive=site_alive(candidate.site),
         gpu_hours_left=left_s / 3600.0,
+        size_limit_s=limit if math.isfinite(limit) else None,
     )
 
 
@@ -135,7 +175,8 @@ def decide(job: JobRequest, pairs: list[Candidate], *, credit: dict[int, float] 
 
     With `hold`, a job that only sites whose agent is not reporting could take is placed on the best of those."""
     open_pairs = [c for c in pairs if c.refused is None]
-    views = [view(c, credit) for c in open_pairs]
+    limits = size_limits_by_machine() if open_pairs else {}
+    views = [view(c, credit, limits) for c in open_pairs]
     now = time.time()
     held = False
     try:
