@@ -146,6 +146,10 @@ def test_bad_durations(text):
     (minimal(resources={"time_limit": 600, "gpu_memory_gb": 0}), "resources.gpu_memory_gb"),
     (minimal(resources={"time_limit": 600, "gpu_memory_gb": "40"}), "resources.gpu_memory_gb"),
     (minimal(resources={"time_limit": 600, "gpu_memory_gb": float("nan")}), "resources.gpu_memory_gb"),
+    (minimal(resources={"time_limit": 600, "gpu_memory_gb": float("inf")}), "resources.gpu_memory_gb"),
+    (minimal(resources={"time_limit": 600, "gpu_memory_gb": 10**400}), "resources.gpu_memory_gb"),
+    (minimal(resources={"time_limit": 10**400}), "resources.time_limit"),
+    (minimal(resources={"time_limit": 600, "nodes": 10**400}), "resources.nodes"),
     (minimal(resources={"time_limit": 600, "estimate": 0}), "resources.estimate"),
     (minimal(resources="big"), "resources"),
     (minimal(commands=[]), "commands"),
@@ -220,6 +224,8 @@ def test_refusals_name_the_field(data, field):
     ("\x00", "NUL"),
     (b"\xff\xfe", "UTF-8"),
     ("x: " + "y" * 300_000, "larger"),
+    ('{"a":' * 50_000, "nested too deeply"),
+    ("a:\n" + "".join("  " * i + "- \n" for i in range(1, 3000)), "spec"),
 ])
 def test_bad_documents(text, words):
     with pytest.raises(InvalidInput) as caught:

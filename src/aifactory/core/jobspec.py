@@ -148,6 +148,8 @@ def parse_spec(text: str | bytes) -> JobSpec:
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text, parse_constant=_no_constant)
+        except RecursionError:
+            raise InvalidInput("spec", "is nested too deeply") from None
         except json.JSONDecodeError as exc:
             raise InvalidInput("spec", f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") \
                 from None
@@ -169,6 +171,8 @@ def _load_yaml(text: str) -> Any:
             if isinstance(event, yaml.NodeEvent) and tag is not None:
                 raise InvalidInput("spec", f"YAML tags ({tag}) are not accepted in a job spec")
         return yaml.safe_load(text)
+    except RecursionError:
+        raise InvalidInput("spec", "is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -274,7 +278,7 @@ def _resources(value: Any) -> Resources:
     memory: float | None = None
     if r.get("gpu_memory_gb") is not None:
         raw = r["gpu_memory_gb"]
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or not 0 < raw <= 1024:
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= 1024:  # NaN fails too
             raise InvalidInput("resources.gpu_memory_gb", "must be a number of GB above 0 and at most 1024")
         memory = float(raw)
     per_node = _int(r.get("gpus_per_node", 1), "resources.gpus_per_node", 1, MAX_GPUS_PER_NODE)
