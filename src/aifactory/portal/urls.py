@@ -21,6 +21,7 @@ urlpatterns = [
     path("applications/new/", access_views.application_new, name="application-new"),
     path("applications/<int:app_id>/", access_views.application_detail, name="application-detail"),
     path("jobs/new/", job_views.job_new, name="job-new"),
+    path("jobs/new/spec/", job_views.job_new_spec, name="job-new-spec"),
     path("jobs/table/", job_views.jobs_table, name="jobs-table"),
     path("jobs/<str:uid>/", job_views.job_detail, name="job-detail"),
     path("jobs/<str:uid>/cancel/", job_views.job_cancel_view, name="job-cancel"),

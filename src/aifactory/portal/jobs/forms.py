@@ -21,3 +21,26 @@ class JobForm(forms.Form):
     def clean_script(self) -> str:
         # Browsers send a textarea's line breaks as CRLF; bash would read the CR as part of each command.
         return str(self.cleaned_data["script"]).replace("\r\n", "\n")
+
+
+SPEC_EXAMPLE = """name: train
+resources:
+  gpu: any
+  gpus_per_node: 1
+  time_limit: 10m
+commands:
+  - echo "training on $(hostname)"
+  - sleep 3
+"""
+
+
+class JobSpecForm(forms.Form):
+    organisation = forms.TypedChoiceField(coerce=int)
+    spec = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}), max_length=256 * 1024, initial=SPEC_EXAMPLE,
+        label="Job spec (YAML or JSON)", help_text="see docs/jobs.md; the broker picks the allocation and site",
+    )
+
+    def __init__(self, *args: object, organisations: list[tuple[int, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["organisation"].choices = organisations

@@ -6,12 +6,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from aifactory.core.exceptions import InvalidInput
+from aifactory.core.jobspec import parse_spec
 from aifactory.portal.allocations.selectors import allocations_of
 from aifactory.portal.common.errors import PortalError
 from aifactory.portal.common.forms import add_portal_error
-from aifactory.portal.jobs.forms import JobForm
+from aifactory.portal.jobs.forms import JobForm, JobSpecForm
 from aifactory.portal.jobs.selectors import job_get, jobs_of
-from aifactory.portal.jobs.services import job_cancel, job_submit
+from aifactory.portal.jobs.services import job_cancel, job_submit, job_submit_spec
+from aifactory.portal.organisations.selectors import organisations_of
 
 
 @login_required
@@ -30,6 +33,31 @@ def job_new(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("job-detail", uid=job.uid)
     return render(request, "job_form.html", {"form": form})
+
+
+@login_required
+def job_new_spec(request: HttpRequest) -> HttpResponse:
+    """A job spec for one of the user's organisations; the broker places it."""
+    organisations = {o.pk: o for o in organisations_of(request.user).filter(members=request.user)}
+    if not organisations:
+        messages.info(request, "Register your organisation first.")
+        return redirect("dashboard")
+    form = JobSpecForm(request.POST or None, organisations=[(pk, o.name) for pk, o in organisations.items()])
+    reasons: list[dict[str, object]] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            spec = parse_spec(form.cleaned_data["spec"])
+            job = job_submit_spec(user=request.user, spec=spec,
+                                  organisation=organisations[form.cleaned_data["organisation"]])
+        except InvalidInput as exc:
+            form.add_error("spec", exc.message)
+        except PortalError as exc:
+            if isinstance(exc.detail, dict) and isinstance(exc.detail.get("reasons"), list):
+                reasons = exc.detail["reasons"]
+            add_portal_error(form, exc)
+        else:
+            return redirect("job-detail", uid=job.uid)
+    return render(request, "job_spec_form.html", {"form": form, "reasons": reasons})
 
 
 @login_required
