@@ -95,6 +95,8 @@ class Agent:
         elif job.cancel_requested and not seen.state.terminal:
             self.backend.cancel(job.uid)
             seen = self.backend.find(job.uid) or seen
+        if job.cancel_requested and not seen.state.terminal:
+            return  # being cancelled: reported once the scheduler has ended it
         try:
             if seen.state == JobState.RUNNING and not job.cancel_requested and not self.backend.released(job.uid):
                 # The start gate: the portal must hold the job for this site before its commands may run.
