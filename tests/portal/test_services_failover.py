@@ -246,3 +246,15 @@ def test_a_job_kept_on_its_allocation_moves_only_among_its_sites(fed, make_site)
     fed.alive(second)
     moved = {m.uid: m.to_site for m in jobs_failover().moved}
     assert moved == {pinned.uid: "jupiter-b", script.uid: "jupiter-b"}
+
+
+def test_the_job_shows_where_it_left_a_copy(fed, api, client, user):
+    job = on_jupiter(fed, "submitted")
+    fed.lost(fed.jupiter)
+    jobs_failover()
+    [revocation] = api.get(f"/jobs/{job.uid}").json()["revocations"]
+    assert (revocation["site"], revocation["done_at"], revocation["reason"]) == ("jupiter-a", None,
+                                                                                 "moved to leonardo-a")
+    client.force_login(user)
+    page = client.get(f"/jobs/{job.uid}/").content.decode()
+    assert "Copies left at other sites: jupiter-a" in page and "moved 1 time" in page

@@ -72,6 +72,16 @@ class PlacementOut(Schema):
     reasons: list[dict[str, Any]]
 
 
+class RevocationOut(Schema):
+    site: str
+    reason: str
+    at: datetime
+    done_at: datetime | None
+    found: bool | None
+    state: str
+    gpu_seconds: float
+
+
 class JobOut(Schema):
     uid: str
     name: str
@@ -100,6 +110,7 @@ class JobOut(Schema):
     started_at: datetime | None
     ended_at: datetime | None
     placements: list[PlacementOut]
+    revocations: list[RevocationOut]
 
 
 class LogsOut(Schema):
@@ -130,6 +141,11 @@ def _out(j: Job) -> dict[str, Any]:
              "expected_start_at": p.expected_start_at, "expected_end_at": p.expected_end_at, "at": p.created_at,
              "reasons": list(p.reasons)}
             for p in j.placements.all()
+        ],
+        "revocations": [
+            {"site": r.site.name, "reason": r.reason, "at": r.created_at, "done_at": r.done_at, "found": r.found,
+             "state": r.state, "gpu_seconds": r.gpu_seconds}
+            for r in j.revocations.all()
         ],
     }
 

@@ -16,7 +16,7 @@ UID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 def jobs_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Job]:
     qs = Job.objects.select_related("allocation", "site", "allocation__machine").prefetch_related(
-        "placements", "placements__site__machine", "placements__allocation"
+        "placements", "placements__site__machine", "placements__allocation", "revocations__site"
     )
     if not user.is_authenticated:
         return qs.none()
