@@ -360,11 +360,11 @@ def test_a_large_scale_cut_off_promises_ten_working_days(federation, manager, ap
 def test_the_admin_shows_calls_and_reviews(federation, manager):
     from django.test import Client
 
-    manager.post("/calls", call_body())
+    call = manager.post("/calls", call_body()).json()
     staff = UserFactory(username="root", is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
-    for path in ("/admin/review/call/", "/admin/review/call/1/change/", "/admin/review/reviewer/",
+    for path in ("/admin/review/call/", f"/admin/review/call/{call['id']}/change/", "/admin/review/reviewer/",
                  "/admin/review/assignment/", "/admin/review/review/", "/admin/review/selectionrun/",
                  "/admin/organisations/userrole/"):
         assert client.get(path).status_code == 200, path

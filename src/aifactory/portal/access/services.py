@@ -335,10 +335,13 @@ def routes_record(
 def _allocate(application: Application, *, starts_on: date | None) -> list[Allocation]:
     starts = starts_on or timezone.localdate()
     ends = _add_months(starts, application.months)
+    routes = application.routes.filter(current=True).select_related("machine")
+    # The machine asked for first, then by key: account names must not depend on how the database orders JSON keys.
+    ordered = sorted(routes, key=lambda r: (r.machine_id != application.machine_id, r.machine.key))
     return [
         allocation_create(application=application, machine=r.machine, gpu_hours=r.gpu_hours, starts_on=starts,
                           ends_on=ends)
-        for r in application.routes.filter(current=True).select_related("machine")
+        for r in ordered
     ]
 
 

@@ -505,8 +505,11 @@ def call_capacity_left(call: Call, *, excluding: Application | None = None) -> d
 def route_override(*, application: Application, user: AbstractBaseUser, machine_key: str, reason: str) -> Route:
     """Staff send a winner to another machine of its call, with the reason recorded; the old route is kept."""
     _manager(user)
-    application = Application.objects.select_for_update().select_related("call", "organisation", "machine").get(
-        pk=application.pk)
+    application = (
+        Application.objects.select_for_update(of=("self",))
+        .select_related("call", "organisation", "machine")
+        .get(pk=application.pk)
+    )
     if not reason.strip():
         raise _refuse("reason", "an override needs its reason")
     call = application.call
