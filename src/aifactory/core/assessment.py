@@ -51,16 +51,9 @@ class Flag:
         return {"code": self.code, "field": self.field, "message": self.message, "blocking": self.blocking}
 
 
-@dataclass(frozen=True)
-class TechnicalAssessment:
-    machine: str
-    gpu_model: str
-    requested_gpu_hours: float
-    planned_gpu_hours: float | None
-    ratio: float | None  # requested / planned
-    tolerance: float
-    sharding: Sharding | None
-    memory_per_gpu_gb: float | None  # model states per GPU with that sharding
+class _Flagged:
+    """What an assessment's flags say: refusals block, concerns are for a person to look at."""
+
     flags: tuple[Flag, ...]
 
     @property
@@ -88,6 +81,19 @@ class TechnicalAssessment:
 
     def reasons(self) -> list[str]:
         return [f.message for f in self.flags]
+
+
+@dataclass(frozen=True)
+class TechnicalAssessment(_Flagged):
+    machine: str
+    gpu_model: str
+    requested_gpu_hours: float
+    planned_gpu_hours: float | None
+    ratio: float | None  # requested / planned
+    tolerance: float
+    sharding: Sharding | None
+    memory_per_gpu_gb: float | None  # model states per GPU with that sharding
+    flags: tuple[Flag, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,7 +224,7 @@ def _gpus_to_fit(plan: TrainingPlan, memory_gb: float | None) -> int:
 
 
 @dataclass(frozen=True)
-class SplitAssessment:
+class SplitAssessment(_Flagged):
     """A request over several machines: each machine's assessment and the flags of the whole."""
 
     parts: tuple[TechnicalAssessment, ...]
@@ -226,30 +232,6 @@ class SplitAssessment:
     coverage: float | None  # Q: runs the request covers; None when some machine's peak is unknown
     tolerance: float
     flags: tuple[Flag, ...]
-
-    @property
-    def refusals(self) -> tuple[Flag, ...]:
-        return tuple(f for f in self.flags if f.blocking)
-
-    @property
-    def concerns(self) -> tuple[Flag, ...]:
-        return tuple(f for f in self.flags if not f.blocking and f.code != "note")
-
-    @property
-    def passed(self) -> bool:
-        return not self.refusals
-
-    @property
-    def clean(self) -> bool:
-        return not self.refusals and not self.concerns
-
-    def check(self) -> None:
-        if self.refusals:
-            first = self.refusals[0]
-            raise InvalidInput(first.field, first.message)
-
-    def reasons(self) -> list[str]:
-        return [f.message for f in self.flags]
 
     def to_dict(self) -> dict[str, Any]:
         return {
