@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from aifactory.portal.access.choices import APPLICATION_STATE_CHOICES, AccessMode, ApplicationState, RouteMethod
+from aifactory.portal.common.models import StateChangeBase
 from aifactory.portal.federation.models import Machine
 from aifactory.portal.organisations.models import Organisation
 
@@ -68,18 +69,10 @@ class Application(models.Model):
         return min(allocations, key=lambda a: a.pk) if allocations else None
 
 
-class StateChange(models.Model):
+class StateChange(StateChangeBase):
     """Audit log: every state change of an application (who, when, from, to, why)."""
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="history")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    from_state = models.CharField(max_length=20)
-    to_state = models.CharField(max_length=20)
-    reason = models.TextField(blank=True)
-    at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["at", "pk"]
 
     def __str__(self) -> str:
         return f"{self.from_state or 'new'} -> {self.to_state}"

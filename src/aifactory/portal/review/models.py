@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from aifactory.portal.common.models import StateChangeBase
 from aifactory.portal.federation.models import Machine
 from aifactory.portal.review.choices import CALL_STATE_CHOICES, CallMode, CallState, Objective
 
@@ -47,18 +48,10 @@ class Call(models.Model):
         return self.title
 
 
-class CallStateChange(models.Model):
+class CallStateChange(StateChangeBase):
     """Audit log of a call's states (who, when, from, to, why)."""
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="history")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    from_state = models.CharField(max_length=10)
-    to_state = models.CharField(max_length=10)
-    reason = models.TextField(blank=True)
-    at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["at", "pk"]
 
     def __str__(self) -> str:
         return f"{self.call}: {self.from_state or 'new'} -> {self.to_state}"
