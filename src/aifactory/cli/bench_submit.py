@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from aifactory.portal.serve import start_portal, stop, wait_until_up
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/aifactory_bench"
 
@@ -117,27 +117,13 @@ def portal(*, database_url: str | None, workers: int, backend: str) -> Iterator[
     boot = bootstrap(data_dir=tmp, site=site, machine="leonardo", backend=backend)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "aifactory.portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "error"], env=env)
+    server = start_portal(host="127.0.0.1", port=port, workers=workers, threads=1, env=env, log_level="error")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/catalog", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the portal did not start")
-            time.sleep(0.2)
+        if not wait_until_up(url, server):
+            raise RuntimeError("the portal did not start")
         yield Portal(url=url, site=site, site_token=boot.token_file.read_text(encoding="utf-8").strip(), data_dir=tmp)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, timeout_s=15)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

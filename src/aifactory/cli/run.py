@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from aifactory.portal.serve import start_portal, stop, wait_until_up
 
 
 def register(sub: Any) -> None:
@@ -32,24 +32,12 @@ def run(args: argparse.Namespace) -> int:
     boot = bootstrap(data_dir=data_dir, site=f"{args.machine}-local", machine=args.machine, backend="local")
     url = f"http://{args.host}:{args.port}"
     env = {**os.environ, "AIFACTORY_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings"}
-    portal = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "aifactory.portal.wsgi:application", "--bind", f"{args.host}:{args.port}",
-         "--workers", str(args.workers), "--threads", "4", "--log-level", "warning"],
-        env=env,
-    )
+    portal = start_portal(host=args.host, port=args.port, workers=args.workers, env=env)
     agent = failover = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/catalog", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if portal.poll() is not None or time.monotonic() > deadline:
-                print("aifactory run: the portal did not start", file=sys.stderr)
-                return 1
-            time.sleep(0.3)
+        if not wait_until_up(url, portal):
+            print("aifactory run: the portal did not start", file=sys.stderr)
+            return 1
         agent = subprocess.Popen(
             [sys.executable, "-m", "aifactory.cli.main", "agent", "--site", boot.site, "--backend", "local",
              "--url", url, "--token-file", str(boot.token_file), "--workdir", str(data_dir / f"site-{boot.site}")],
@@ -72,9 +60,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         for proc in (failover, agent, portal):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(proc)
