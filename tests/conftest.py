@@ -7,6 +7,7 @@ sdk.Client talk to the portal in this process, against the test database, with n
 from __future__ import annotations
 
 import json as jsonlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -240,6 +241,18 @@ def other_api(api_for: Callable[[Any], ApiClient], other_user: Any) -> ApiClient
 @pytest.fixture
 def site_api(site: SiteWithToken) -> ApiClient:
     return ApiClient(site.token)
+
+
+def login(person: Any) -> Client:
+    """A page client signed in as the person."""
+    client = Client()
+    client.force_login(person)
+    return client
+
+
+def text(response: Any) -> str:
+    """A page's HTML with runs of white space made one space, to search for sentences."""
+    return re.sub(r"\s+", " ", response.content.decode())
 
 
 def assert_refused(response: Any, status: int | tuple[int, ...] = (400, 404, 409, 422)) -> dict[str, Any]:

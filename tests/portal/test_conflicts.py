@@ -23,19 +23,9 @@ from aifactory.portal.review.services import (
     review_submit,
     reviewer_add,
 )
-from tests.conftest import OrganisationFactory, UserFactory, assert_refused
+from tests.conftest import OrganisationFactory, UserFactory, assert_refused, login, text
 
 pytestmark = pytest.mark.django_db
-
-
-def login(person):
-    client = Client()
-    client.force_login(person)
-    return client
-
-
-def text(response):
-    return re.sub(r"\s+", " ", response.content.decode())
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tests.conftest import (
     JobFactory,
     OrganisationFactory,
     UserFactory,
+    text,
 )
 
 pytestmark = pytest.mark.django_db
@@ -41,10 +42,6 @@ def field_errors(response, field):
         assert shown, f"no error list next to {field}"
         assert all(escape(e) in shown.group(1) for e in form.errors[field])
     return errors
-
-
-def text(response):
-    return re.sub(r"\s+", " ", response.content.decode())
 
 
 # --- open pages -----------------------------------------------------------------------------------------------------

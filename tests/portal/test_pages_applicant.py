@@ -18,19 +18,9 @@ from aifactory.portal.allocations.models import UsageCharge
 from aifactory.portal.allocations.selectors import usage_by, usage_history
 from aifactory.portal.allocations.services import allocation_charge
 from aifactory.portal.organisations.models import RelatedEnterprise
-from tests.conftest import AllocationFactory, JobFactory, OrganisationFactory
+from tests.conftest import AllocationFactory, JobFactory, OrganisationFactory, login, text
 
 pytestmark = pytest.mark.django_db
-
-
-def login(person):
-    client = Client()
-    client.force_login(person)
-    return client
-
-
-def text(response):
-    return re.sub(r"\s+", " ", response.content.decode())
 
 
 def test_profile_shows_eligibility_with_its_basis(user, organisation):

@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from aifactory.portal.access.models import Application
@@ -15,19 +14,9 @@ from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.organisations.services import role_grant
 from aifactory.portal.review.models import Assignment, Call
 from aifactory.portal.review.services import reviewer_add
-from tests.conftest import OrganisationFactory, UserFactory
+from tests.conftest import OrganisationFactory, UserFactory, login, text
 
 pytestmark = pytest.mark.django_db
-
-
-def login(person):
-    client = Client()
-    client.force_login(person)
-    return client
-
-
-def text(response):
-    return re.sub(r"\s+", " ", response.content.decode())
 
 
 def assert_every_field_labelled(response):

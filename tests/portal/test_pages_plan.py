@@ -8,11 +8,9 @@ import re
 import pytest
 from django.test import Client
 
+from tests.conftest import text
+
 pytestmark = pytest.mark.django_db
-
-
-def text(response):
-    return re.sub(r"\s+", " ", response.content.decode())
 
 
 def test_plan_page_shows_the_default_estimate_to_anyone(client, machines):

@@ -17,19 +17,9 @@ from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.services import allocation_charge
 from aifactory.portal.federation.models import Site
 from aifactory.portal.organisations.services import role_grant
-from tests.conftest import AllocationFactory, JobFactory, OrganisationFactory, UserFactory
+from tests.conftest import AllocationFactory, JobFactory, OrganisationFactory, UserFactory, login, text
 
 pytestmark = pytest.mark.django_db
-
-
-def login(person):
-    client = Client()
-    client.force_login(person)
-    return client
-
-
-def text(response):
-    return re.sub(r"\s+", " ", response.content.decode())
 
 
 @pytest.fixture
