@@ -9,27 +9,20 @@ from collections import Counter
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from aifactory.core.modes import load_modes, working_days_between
 from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.access.models import Application
 from aifactory.portal.common.errors import NotFound
-from aifactory.portal.organisations.selectors import is_call_manager, operator_factories
+from aifactory.portal.organisations.selectors import readable_by
 
 
 def applications_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Application]:
     qs = Application.objects.select_related("organisation", "machine")
-    if not user.is_authenticated:
-        return qs.none()
-    if user.is_staff or is_call_manager(user):
-        return qs
-    visible = Q(organisation__members=user)
-    factories = operator_factories(user)
-    if factories:
-        visible |= Q(routes__current=True, routes__machine__factory__in=factories)
-    return qs.filter(visible).distinct()
+    return readable_by(user, qs, organisation="organisation", factory="routes__machine__factory",
+                       also={"routes__current": True})
 
 
 def with_details(qs: QuerySet[Application]) -> QuerySet[Application]:

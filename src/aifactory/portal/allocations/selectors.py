@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import F, FloatField, Q, QuerySet, Sum
+from django.db.models import F, FloatField, QuerySet, Sum
 
 from aifactory.core.jobs import TERMINAL
 from aifactory.portal.allocations.choices import OrderState
@@ -13,7 +13,7 @@ from aifactory.portal.allocations.models import Allocation, Notice, Provisioning
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.jobs.models import JobRevocation
-from aifactory.portal.organisations.selectors import is_call_manager, operator_factories
+from aifactory.portal.organisations.selectors import readable_by
 
 
 def allocations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocation]:
@@ -29,15 +29,7 @@ def allocations_visible(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allo
     """What the person may read: their organisations' allocations, those on the machines of the AI Factories they
     operate, and every allocation for call managers and staff. Using one (a job) stays with allocations_of."""
     qs = Allocation.objects.select_related("machine", "organisation", "application")
-    if not user.is_authenticated:
-        return qs.none()
-    if user.is_staff or is_call_manager(user):
-        return qs
-    visible = Q(organisation__members=user)
-    factories = operator_factories(user)
-    if factories:
-        visible |= Q(machine__factory__in=factories)
-    return qs.filter(visible).distinct()
+    return readable_by(user, qs, organisation="organisation", factory="machine__factory")
 
 
 def allocation_provisioned(allocation: Allocation) -> bool:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from aifactory.core.eligibility import is_established_eligible, load_countries
@@ -99,3 +100,23 @@ def organisation_eligibility(organisation: Organisation, on: date | None = None)
     else:
         reason = f"{name} is associated to {basis.programme} (since {basis.start.isoformat()})."
     return {"eligible": basis is not None, "country": name, "code": code, "basis": basis, "reason": reason, "on": on}
+
+
+RowT = TypeVar("RowT", bound=Model)
+
+
+def readable_by(user: AbstractBaseUser | AnonymousUser, qs: QuerySet[RowT], *, organisation: str, factory: str,
+                also: Mapping[str, object] | None = None) -> QuerySet[RowT]:
+    """The rows a person may read: none before signing in; all for staff and call managers; otherwise their
+    organisations' rows (`organisation` is the lookup to the organisation) and, for a factory operator, the rows on
+    their AI Factories' machines (`factory` is the lookup to the machine's factory, `also` more conditions on the
+    same related row)."""
+    if not user.is_authenticated:
+        return qs.none()
+    if user.is_staff or is_call_manager(user):
+        return qs
+    visible = Q(**{f"{organisation}__members": user})
+    factories = operator_factories(user)
+    if factories:
+        visible |= Q(**{f"{factory}__in": factories, **(also or {})})
+    return qs.filter(visible).distinct()
