@@ -56,6 +56,17 @@ def write_config(url: str, token: str, path: Path | None = None) -> Path:
     return path
 
 
+def read_error(response: httpx.Response) -> tuple[str, Any]:
+    """The portal's {message, detail} answer to a refused request; its raw text when the answer is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "message" in body:
+        return str(body["message"]), body.get("detail")
+    return response.text[:500], None
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, detail: Any = None) -> None:
         super().__init__(f"{status}: {message}")
@@ -96,13 +107,8 @@ class Client:
         except httpx.HTTPError as exc:
             raise ApiError(0, f"cannot reach the portal at {self.url}: {exc}") from exc
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {"message": response.text[:500]}
-            if not isinstance(body, dict):
-                body = {"message": str(body)[:500]}
-            raise ApiError(response.status_code, str(body.get("message", "")), body.get("detail"))
+            message, detail = read_error(response)
+            raise ApiError(response.status_code, message, detail)
         return response.json() if response.content else None
 
     # people

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from aifactory.agent.base import JobReport
+from aifactory.sdk import read_error
 
 
 class PortalError(Exception):
@@ -72,12 +73,7 @@ class PortalClient:
         except httpx.HTTPError as exc:
             raise PortalError(0, f"portal unreachable: {exc}") from exc
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            message = str(body["message"]) if isinstance(body, dict) and "message" in body else response.text[:500]
-            raise PortalError(response.status_code, message)
+            raise PortalError(response.status_code, read_error(response)[0])
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
