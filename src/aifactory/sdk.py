@@ -5,14 +5,17 @@
     job = client.submit_spec(open("job.yaml").read())
     print(job["uid"], job["site"], client.job(job["uid"])["state"])
 
-Every error the portal answers is an ApiError with its HTTP status, message and detail; a portal that cannot be
-reached is an ApiError with status 0.
+Every refusal the portal answers is a PortalCallError with its HTTP status, message and detail; a portal that
+cannot be reached is a PortalCallError with status 0. Reads (GET) are tried again, up to three times in all, when the
+connection drops before an answer (a kept-alive connection the server closed at the same moment, a restart); a write
+is never sent twice.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +70,52 @@ def read_error(response: httpx.Response) -> tuple[str, Any]:
     return response.text[:500], None
 
 
-class ApiError(Exception):
+class PortalCallError(Exception):
+    """A call to the portal's API that did not succeed: the portal's refusal with its HTTP status, message and
+    detail, or status 0 when the portal could not be reached."""
+
     def __init__(self, status: int, message: str, detail: Any = None) -> None:
-        super().__init__(f"{status}: {message}")
+        super().__init__(f"portal answered {status}: {message}" if status else message)
         self.status = status
         self.message = message
         self.detail = detail
+
+
+#: A kept-alive connection is dropped by this client after this many idle seconds, before a server would (gunicorn
+#: closes them after 2 s): the client does not send on a connection that the server is closing.
+KEEPALIVE_EXPIRY_S = 1.0
+LIMITS = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+ATTEMPTS = 3
+RETRY_PAUSE_S = 0.2
+
+
+def send(http: httpx.Client, method: str, path: str, *, unreachable: str, **kwargs: Any) -> httpx.Response:
+    """One call to the portal through `http`: its answer, or PortalCallError (the portal's refusal, or status 0
+    with `unreachable` and the cause). An idempotent read whose connection failed is tried again."""
+    attempts = ATTEMPTS if method.upper() in IDEMPOTENT else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            response = http.request(method, path, **kwargs)
+            break
+        except httpx.TransportError as exc:
+            if attempt == attempts:
+                raise PortalCallError(0, f"{unreachable}: {exc}") from exc
+            time.sleep(RETRY_PAUSE_S * attempt)
+        except httpx.HTTPError as exc:
+            raise PortalCallError(0, f"{unreachable}: {exc}") from exc
+    if response.status_code >= 400:
+        message, detail = read_error(response)
+        raise PortalCallError(response.status_code, message, detail)
+    return response
 
 
 class Client:
     def __init__(self, url: str, token: str | None = None, *, transport: httpx.BaseTransport | None = None,
                  timeout_s: float = 30.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url + "/api/v1", timeout=timeout_s, transport=transport)
+        self._http = httpx.Client(base_url=self.url + "/api/v1", timeout=timeout_s, transport=transport,
+                                  limits=LIMITS)
         if token:
             self.use_token(token)
 
@@ -102,13 +138,7 @@ class Client:
         self._http.close()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ApiError(0, f"cannot reach the portal at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            message, detail = read_error(response)
-            raise ApiError(response.status_code, message, detail)
+        response = send(self._http, method, path, unreachable=f"cannot reach the portal at {self.url}", **kwargs)
         return response.json() if response.content else None
 
     # people

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from aifactory.agent.client import PortalClient, PortalError
+from aifactory.agent.client import PortalClient
 from aifactory.agent.local import LocalBackend
 from aifactory.agent.runner import Agent, CycleResult
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation, UsageCharge
 from aifactory.portal.jobs.models import Job, JobRevocation
 from aifactory.portal.jobs.services import job_submit_spec, jobs_failover
+from aifactory.sdk import PortalCallError
 from tests.conftest import DjangoTransport
 from tests.federation import Federation, job_spec, make_federation
 
@@ -142,7 +143,7 @@ def test_a_late_running_report_is_answered_gone_and_the_copy_is_cancelled(fed, t
         assert time.monotonic() < deadline
     assert jupiter.backend.find(job.uid).state == JobState.CANCELLED
     assert not marker.exists()
-    with pytest.raises(PortalError) as caught:
+    with pytest.raises(PortalCallError) as caught:
         jupiter.portal.report(jupiter.backend.find(job.uid))
     assert caught.value.status == 410
 

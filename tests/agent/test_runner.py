@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from aifactory.agent.base import BackendError, BatchJob
-from aifactory.agent.client import PortalClient, PortalError
+from aifactory.agent.client import PortalClient
 from aifactory.agent.local import LocalBackend
 from aifactory.agent.runner import Agent, CycleResult
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder, UsageCharge
 from aifactory.portal.federation.models import Site
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.organisations.services import api_token_create
-from aifactory.sdk import ApiError, Client
+from aifactory.sdk import Client, PortalCallError
 from tests.conftest import AllocationFactory, DjangoTransport, JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +126,7 @@ def test_an_order_the_scheduler_refuses_is_failed_at_the_portal(make_agent, fres
     assert result.provisioned == [] and "permission denied" in result.errors[0]
     order = ProvisioningOrder.objects.get(allocation=fresh_allocation)
     assert order.state == "failed" and "permission denied" in order.message
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(PortalCallError) as caught:
         person.submit(allocation=fresh_allocation.pk, name="t", script="true")
     assert caught.value.status == 409
 
@@ -285,14 +285,14 @@ def test_a_job_the_scheduler_refuses_stays_pending_and_is_retried(make_agent, al
 
 def test_a_wrong_token_is_a_portal_error(transport, site, workdir):
     agent = Agent(PortalClient(URL, "aifs_wrong", transport=transport), CountingBackend(workdir))
-    with pytest.raises(PortalError) as caught:
+    with pytest.raises(PortalCallError) as caught:
         agent.cycle()
     assert caught.value.status == 401
 
 
 def test_an_unreachable_portal_is_a_portal_error(workdir):
     agent = Agent(PortalClient("http://127.0.0.1:9", "aifs_x", timeout_s=2), CountingBackend(workdir))
-    with pytest.raises(PortalError) as caught:
+    with pytest.raises(PortalCallError) as caught:
         agent.cycle()
     assert caught.value.status == 0
     agent.portal.close()

@@ -1,4 +1,7 @@
-"""The agent's side of the portal API. Sites pull; the portal never calls a site."""
+"""The agent's side of the portal API. Sites pull; the portal never calls a site.
+
+A refused or failed call raises the SDK's PortalCallError (status 0: the portal could not be reached); reads are tried
+again when a connection drops, as the SDK does."""
 
 from __future__ import annotations
 
@@ -8,15 +11,7 @@ from typing import Any
 import httpx
 
 from aifactory.agent.base import JobReport
-from aifactory.sdk import read_error
-
-
-class PortalError(Exception):
-    """The portal answered with an error; `status` is its HTTP status (0 when it could not be reached)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"portal answered {status}: {message}" if status else message)
-        self.status = status
+from aifactory.sdk import LIMITS, send
 
 
 @dataclass(frozen=True)
@@ -62,18 +57,14 @@ class PortalClient:
             headers={"Authorization": f"Bearer {token}", "User-Agent": "aifactory-agent"},
             timeout=timeout_s,
             transport=transport,
+            limits=LIMITS,
         )
 
     def close(self) -> None:
         self._http.close()
 
     def _call(self, method: str, path: str, json: Any = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=json)
-        except httpx.HTTPError as exc:
-            raise PortalError(0, f"portal unreachable: {exc}") from exc
-        if response.status_code >= 400:
-            raise PortalError(response.status_code, read_error(response)[0])
+        response = send(self._http, method, path, unreachable="portal unreachable", json=json)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -103,7 +94,7 @@ class PortalClient:
 
     def report(self, report: JobReport, *, log_tail: str = "",
                output_files: list[dict[str, object]] | None = None) -> None:
-        """Tell the portal what the scheduler says of a job. PortalError 410: the job is no longer this site's."""
+        """Tell the portal what the scheduler says of a job. PortalCallError 410: the job is no longer this site's."""
         body: dict[str, Any] = {
             "state": report.state.value,
             "scheduler_id": report.scheduler_id,

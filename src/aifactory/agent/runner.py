@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from aifactory.agent.base import Backend, BackendError, BatchJob, JobReport
-from aifactory.agent.client import PortalClient, PortalError, RemoteJob
+from aifactory.agent.client import PortalClient, RemoteJob
 from aifactory.core.jobs import JobState
+from aifactory.sdk import PortalCallError
 
 log = logging.getLogger("aifactory.agent")
 
@@ -60,13 +61,13 @@ class Agent:
         for revocation in self.portal.revocations():
             try:
                 self._revoke(revocation.uid, result)
-            except (BackendError, PortalError) as exc:
+            except (BackendError, PortalCallError) as exc:
                 log.warning("revocation of job %s: %s", revocation.uid, exc)
                 result.errors.append(f"revocation {revocation.uid}: {exc}")
         for job in self.portal.jobs():
             try:
                 self._handle(job, result)
-            except (BackendError, PortalError, ValueError) as exc:
+            except (BackendError, PortalCallError, ValueError) as exc:
                 log.warning("job %s: %s", job.uid, exc)
                 result.errors.append(f"job {job.uid}: {exc}")
         return result
@@ -105,7 +106,7 @@ class Agent:
                 result.released.append(job.uid)
             elif seen.state.value != job.state or seen.state.terminal or seen.state == JobState.RUNNING:
                 self._report(seen, result)
-        except PortalError as exc:
+        except PortalCallError as exc:
             if exc.status != GONE:
                 raise
             self.backend.cancel(job.uid)  # no longer this site's: its copy never runs here
@@ -137,7 +138,7 @@ class Agent:
         while not stop():
             try:
                 self.cycle()
-            except PortalError as exc:
+            except PortalCallError as exc:
                 log.warning("%s", exc)
             except Exception:  # an agent outlives one bad pass; the next pass reconciles again
                 log.exception("agent pass failed")

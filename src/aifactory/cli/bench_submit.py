@@ -230,7 +230,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     from aifactory.agent.client import PortalClient
     from aifactory.agent.local import LocalBackend
     from aifactory.agent.runner import Agent
-    from aifactory.sdk import ApiError, Client
+    from aifactory.sdk import Client, PortalCallError
 
     url_db = args.database_url or DEFAULT_PG
     with portal(database_url=url_db, workers=args.workers, backend="local") as p:
@@ -255,7 +255,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 try:
                     c.submit_spec(spec)
-                except ApiError as exc:
+                except PortalCallError as exc:
                     bad.append(f"{exc.status} {exc.message}")
                 mine.append(time.perf_counter() - t0)
             c.close()

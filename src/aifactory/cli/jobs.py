@@ -30,7 +30,7 @@ from typing import Any
 
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.jobspec import parse_spec
-from aifactory.sdk import ApiError, Client, write_config
+from aifactory.sdk import Client, PortalCallError, write_config
 
 OK, JOB_FAILED, BAD_INPUT, AUTH, NOT_FOUND, REFUSED, UNREACHABLE = 0, 1, 2, 3, 4, 5, 6
 TERMINAL = ("completed", "failed", "cancelled")
@@ -105,14 +105,14 @@ def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace, Client], 
     except Stop as exc:
         print(f"aifactory {args.command}: {exc.message}", file=sys.stderr)
         return exc.code
-    except ApiError as exc:
+    except PortalCallError as exc:
         print(f"aifactory {args.command}: {_explain(exc)}", file=sys.stderr)
         return _code(exc)
     finally:
         client.close()
 
 
-def _code(exc: ApiError) -> int:
+def _code(exc: PortalCallError) -> int:
     if exc.status == 0 or exc.status >= 500:
         return UNREACHABLE
     if exc.status in (401, 403):
@@ -124,7 +124,7 @@ def _code(exc: ApiError) -> int:
     return BAD_INPUT
 
 
-def _explain(exc: ApiError) -> str:
+def _explain(exc: PortalCallError) -> str:
     if exc.status == 0:
         return exc.message
     text = exc.message or f"the portal answered {exc.status}"

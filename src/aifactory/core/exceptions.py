@@ -1,12 +1,16 @@
 """Exceptions of the core. Each carries the data that explains it; the portal turns them into 4xx answers.
 
     CoreError
-     +-- InvalidInput          a value from outside is malformed (field, message)
-     +-- InvalidTransition     a state machine refused a move (entity, current, target)
-     +-- Ineligible            the eligibility and ethics gate refused (reasons)
-     +-- NoPlacement           no machine can take a job (reasons per machine)
-     +-- TraceError            a trace file has a malformed line (path, line, field)
-     +-- SolverError           a solver gave no usable answer (status, message)
+     +-- InvalidInput            a value from outside is malformed (field, message)
+     |    +-- CatalogError       a record of the catalog file is malformed (record, field)     core.catalog
+     +-- InvalidTransition       a state machine refused a move (entity, current, target)
+     +-- Ineligible              the eligibility and ethics gate refused (reasons)
+     +-- NoPlacement             no machine can take a job (reasons per machine)
+     +-- TraceError              a trace file has a malformed line (path, line, field)
+     +-- SolverError             a solver gave no usable answer (status, message)
+          +-- InfeasibleAssignment  reviewers cannot be assigned free of conflict (proposals)   core.review
+
+The portal's one translation into HTTP answers is aifactory.portal.common.errors.refusal_of.
 """
 
 from __future__ import annotations

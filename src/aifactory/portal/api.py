@@ -6,10 +6,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from aifactory.core.exceptions import CoreError, InvalidInput, InvalidTransition
+from aifactory.core.exceptions import CoreError
 from aifactory.portal.access.api import router as access_router
 from aifactory.portal.allocations.api import router as allocations_router
-from aifactory.portal.common.errors import PortalError
+from aifactory.portal.common.errors import Refusal, refusal_of
 from aifactory.portal.federation.api import agent_router
 from aifactory.portal.federation.api import router as federation_router
 from aifactory.portal.jobs.api import router as jobs_router
@@ -23,18 +23,12 @@ def _answer(request: HttpRequest, status: int, message: str, detail: object = No
     return api.create_response(request, {"message": message, "detail": detail}, status=status)
 
 
-@api.exception_handler(PortalError)
-def portal_error(request: HttpRequest, exc: PortalError) -> HttpResponse:
-    return _answer(request, exc.status, exc.message, exc.detail)
-
-
+@api.exception_handler(Refusal)
 @api.exception_handler(CoreError)
-def core_error(request: HttpRequest, exc: CoreError) -> HttpResponse:
-    if isinstance(exc, InvalidInput):
-        return _answer(request, 400, exc.message, {"field": exc.field})
-    if isinstance(exc, InvalidTransition):
-        return _answer(request, 409, exc.message, {"current": exc.current, "target": exc.target})
-    return _answer(request, 400, exc.message)
+def refused(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Every refusal, the portal's own and the core's, answered in one place (common.errors.refusal_of)."""
+    refusal = refusal_of(exc)
+    return _answer(request, refusal.status, refusal.message, refusal.detail)
 
 
 @api.exception_handler(ValidationError)

@@ -20,8 +20,8 @@ from aifactory.portal.access.services import application_decide, application_sub
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.selectors import orders_pending_at, usage_by
 from aifactory.portal.common.charts import bar_chart
-from aifactory.portal.common.errors import PortalError
-from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.common.errors import REFUSALS
+from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.federation.selectors import site_health, sites_of_factories
 from aifactory.portal.federation.views import plan_context
 from aifactory.portal.jobs.selectors import jobs_queued_at
@@ -69,8 +69,8 @@ def application_new(request: HttpRequest) -> HttpResponse:
         data["call"] = None if call_id is None else Call.objects.filter(pk=call_id).first()
         try:
             app = application_submit(organisation=org, user=request.user, **data)
-        except PortalError as exc:
-            add_portal_error(form, exc, aliases={"machine_key": "machine"})
+        except REFUSALS as exc:
+            add_refusal(form, exc, aliases={"machine_key": "machine"})
         else:
             return redirect("application-detail", app_id=app.pk)
     values = request.POST if request.method == "POST" else {
@@ -111,8 +111,8 @@ def application_decide_view(request: HttpRequest, app_id: int) -> HttpResponse:
         try:
             application_decide(application=app, user=request.user, approve=form.cleaned_data["approve"],
                                reason=form.cleaned_data["reason"])
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             messages.success(request, "Decision recorded.")
             return redirect("application-detail", app_id=app.pk)

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.jobspec import parse_spec
 from aifactory.portal.allocations.selectors import allocations_of
-from aifactory.portal.common.errors import PortalError
-from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.common.errors import REFUSALS, refusal_of
+from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.jobs.forms import JobForm, JobSpecForm
 from aifactory.portal.jobs.selectors import job_get, jobs_of
 from aifactory.portal.jobs.services import job_cancel, job_submit, job_submit_spec
@@ -28,8 +28,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
         data = dict(form.cleaned_data)
         try:
             job = job_submit(user=request.user, allocation=allocations[data.pop("allocation")], **data)
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             return redirect("job-detail", uid=job.uid)
     return render(request, "job_form.html", {"form": form})
@@ -51,10 +51,11 @@ def job_new_spec(request: HttpRequest) -> HttpResponse:
                                   organisation=organisations[form.cleaned_data["organisation"]])
         except InvalidInput as exc:
             form.add_error("spec", exc.message)
-        except PortalError as exc:
-            if isinstance(exc.detail, dict) and isinstance(exc.detail.get("reasons"), list):
-                reasons = exc.detail["reasons"]
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            refusal = refusal_of(exc)
+            if isinstance(refusal.detail, dict) and isinstance(refusal.detail.get("reasons"), list):
+                reasons = refusal.detail["reasons"]
+            add_refusal(form, refusal)
         else:
             return redirect("job-detail", uid=job.uid)
     return render(request, "job_spec_form.html", {"form": form, "reasons": reasons})
@@ -77,7 +78,7 @@ def jobs_table(request: HttpRequest) -> HttpResponse:
 def job_cancel_view(request: HttpRequest, uid: str) -> HttpResponse:
     try:
         job_cancel(job=job_get(user=request.user, uid=uid))
-    except PortalError as exc:
+    except REFUSALS as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Cancellation requested.")

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 from aifactory.portal.access.forms import ApplicationForm
 from aifactory.portal.access.selectors import applications_of, on_time
 from aifactory.portal.allocations.selectors import allocations_of
-from aifactory.portal.common.errors import PortalError
-from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.common.errors import REFUSALS
+from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.jobs.forms import JobForm
 from aifactory.portal.jobs.selectors import jobs_of
 from aifactory.portal.organisations.forms import OrganisationForm, PledgeForm, SignupForm
@@ -35,8 +35,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             user = user_signup(**form.cleaned_data)
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("dashboard")
@@ -73,8 +73,8 @@ def organisation_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             org = organisation_register(user=request.user, **form.cleaned_data)
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             messages.success(request, f"{org.name} registered ({org.get_sme_category_display()}).")
             return redirect("dashboard")

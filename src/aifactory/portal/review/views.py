@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 from aifactory.core.exceptions import CoreError
 from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.access.models import Route
-from aifactory.portal.common.errors import PortalError
-from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.common.errors import REFUSALS
+from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.organisations.selectors import is_call_manager
 from aifactory.portal.review.choices import CallState
 from aifactory.portal.review.forms import CallForm, ConflictForm, OverrideForm, ReasonForm, ReviewerForm, ReviewForm
@@ -70,8 +70,8 @@ def call_new(request: HttpRequest) -> HttpResponse:
             data["deadline"] = timezone.make_aware(data["deadline"], timezone.UTC)
         try:
             call = call_open(user=request.user, **data)
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             messages.success(request, f"Call {call.title!r} is open.")
             return redirect("call-detail", call_id=call.pk)
@@ -147,8 +147,8 @@ def call_act(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
         else:
             made = call_accept(call=call, user=request.user, reason=reason)
             messages.success(request, f"Winners accepted: {len(made)} allocations and their provisioning orders.")
-    except PortalError as exc:
-        add_portal_error(form, exc)
+    except REFUSALS as exc:
+        add_refusal(form, exc)
         return _call_page(request, call_get(user=request.user, pk=call.pk), reason_form=form)
     return redirect("call-detail", call_id=call.pk)
 
@@ -166,8 +166,8 @@ def route_override_view(request: HttpRequest, call_id: int, app_id: int) -> Http
         try:
             route_override(application=app, user=request.user, machine_key=form.cleaned_data["machine"],
                            reason=form.cleaned_data["reason"])
-        except PortalError as exc:
-            add_portal_error(form, exc, aliases={"machine_key": "machine"})
+        except REFUSALS as exc:
+            add_refusal(form, exc, aliases={"machine_key": "machine"})
         else:
             messages.success(request, f"Application {app.pk} now goes to {form.cleaned_data['machine']}.")
             return redirect("call-detail", call_id=call.pk)
@@ -186,8 +186,8 @@ def reviewers_page(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 reviewer_add(user=request.user, person=person, **data)
-            except PortalError as exc:
-                add_portal_error(form, exc)
+            except REFUSALS as exc:
+                add_refusal(form, exc)
             else:
                 messages.success(request, f"{data['name']} is in the reviewer pool.")
                 return redirect("reviewers")
@@ -231,8 +231,8 @@ def conflict_declare_view(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 conflict_declare(user=request.user, application=app, reason=form.cleaned_data["reason"])
-            except PortalError as exc:
-                add_portal_error(form, exc)
+            except REFUSALS as exc:
+                add_refusal(form, exc)
             else:
                 messages.success(request, f"Conflict with {app.title!r} declared: you will not be assigned it.")
                 return redirect("reviews")
@@ -249,8 +249,8 @@ def review_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         try:
             review_submit(assignment=assignment, user=request.user, marks=form.marks(),
                           comment=form.cleaned_data["comment"])
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             messages.success(request, "Review recorded.")
             return redirect("reviews")

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from aifactory.portal.common.errors import PortalError
+from aifactory.portal.common.errors import REFUSALS
 from aifactory.portal.organisations.choices import Role
 from aifactory.portal.organisations.services import role_grant, role_revoke
 
@@ -38,6 +38,6 @@ class Command(BaseCommand):
             return
         try:
             row = role_grant(user=person, role=role, factory=factory, granted_by=None)
-        except PortalError as exc:
+        except REFUSALS as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"granted {row.role}{' of ' + row.factory if row.factory else ''} to {person}")
