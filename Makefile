@@ -20,7 +20,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not slurm and not browser"
+	$(BIN)/python -m pytest -m "not slurm and not browser and not sshd"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
