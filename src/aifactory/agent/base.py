@@ -27,6 +27,7 @@ from aifactory.core.jobspec import check_image, check_paths
 ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
 UID_RE = re.compile(r"^[0-9a-f]{32}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+SITE_USER_RE = re.compile(r"^[a-z][a-z0-9]{2,31}$")
 
 
 class BackendError(Exception):
@@ -53,6 +54,8 @@ class BatchJob:
     """Paths under the job's folder listed, with their sizes, when the script ends."""
     gated: bool = False
     start_wait_s: int = 600
+    user: str = ""
+    """The person's account at the site the job runs as; empty: the agent's own user."""
 
     def __post_init__(self) -> None:
         if not UID_RE.match(self.uid):
@@ -66,6 +69,8 @@ class BatchJob:
         for key in self.env:
             if not ENV_NAME_RE.match(key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
+        if self.user and not SITE_USER_RE.match(self.user):
+            raise ValueError(f"site user {self.user!r} is not a valid site account name")
         if not 1 <= self.start_wait_s <= 86400:
             raise ValueError("start_wait_s must be between 1 s and a day")
         try:  # the portal checked these; a site checks again what it will write into a batch script
@@ -123,6 +128,16 @@ class Backend(ABC):
     @abstractmethod
     def released(self, uid: str) -> bool:
         """Whether the job's start gate has been opened (True for a job that was not gated)."""
+
+    def ensure_member(self, account: str, user: str) -> None:
+        """Open the person's site account `user` under the project's `account`: the POSIX user and the association,
+        able to submit (idempotent)."""
+        raise BackendError(f"the {self.name} backend has no accounts per person")
+
+    def close_member(self, account: str, user: str, *, lock: bool) -> None:
+        """Close `user`'s association under `account` to new jobs (running ones finish); with `lock`, also lock the
+        POSIX user (no login). Idempotent."""
+        raise BackendError(f"the {self.name} backend has no accounts per person")
 
     def output_files(self, uid: str) -> list[dict[str, object]]:
         """The job's outputs found when it ended: [{"path", "bytes"}]; empty when it listed none."""

@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
+from aifactory.agent.base import ACCOUNT_RE, SITE_USER_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
 from aifactory.agent.slurm_output import (
     SacctRow,
     SqueueRow,
@@ -234,6 +234,7 @@ class SlurmBackend(Backend):
         timeout_s: float = 30,
         runner: Runner | None = None,
         container_runtime: str = "apptainer",
+        helper: Sequence[str] | None = None,
     ) -> None:
         if not CLUSTER_RE.match(cluster):
             raise ValueError(f"cluster name {cluster!r} is not a valid Slurm ClusterName")
@@ -255,6 +256,7 @@ class SlurmBackend(Backend):
         if not RUNTIME_RE.match(container_runtime):
             raise ValueError(f"container runtime {container_runtime!r} must be a command name or an absolute path")
         self.container_runtime = container_runtime
+        self.helper = list(helper) if helper else None
         self.cluster = cluster
         self.slurm_conf = slurm_conf
         self.workdir = workdir
@@ -320,6 +322,70 @@ class SlurmBackend(Backend):
         where = ["where", f"name={account}", f"cluster={self.cluster}"]
         self._run(["sacctmgr", "-i", "modify", "account", *where, "set", limit], ok_words=("Nothing modified",))
         self._wait_for_controller(account, gpu_minutes)
+
+    # --- accounts per person ---------------------------------------------------------------
+
+    def _helper(self, *args: str) -> str:
+        """Run the site's privileged helper (aifactory.agent.site_helper): user accounts, sbatch as a person."""
+        if self.helper is None:
+            raise BackendError("this site has no privileged helper configured: it cannot act for a person")
+        result = self._runner([*self.helper, *args], self.command_env(), self.timeout_s)
+        if result.returncode != 0:
+            said = result.stderr.strip() or result.stdout.strip() or f"exit status {result.returncode}"
+            raise BackendError(f"{args[0]} failed: {said}")
+        return result.stdout
+
+    def ensure_member(self, account: str, user: str) -> None:
+        """The POSIX user (through the helper), then the user's association under the account, open to jobs."""
+        self._check_member(account, user)
+        self._helper("user-add", user)
+        if user not in self._associations(account):
+            self._run(["sacctmgr", "-i", "add", "user", user, f"account={account}", f"cluster={self.cluster}"],
+                      ok_words=("Nothing new added",))
+        self._set_max_submit(account, user, -1)
+        self._helper("user-unlock", user)
+        self._wait_for_member(account, user, "MaxSubmitJobs=")
+
+    def close_member(self, account: str, user: str, *, lock: bool) -> None:
+        """MaxSubmitJobs=0 on the user's association: sbatch refuses their new jobs, running ones end as they would.
+        The association stays, so sacct keeps their usage under the project."""
+        self._check_member(account, user)
+        if user in self._associations(account):
+            self._set_max_submit(account, user, 0)
+            self._wait_for_member(account, user, "MaxSubmitJobs=0(")
+        if lock:
+            self._helper("user-lock", user)
+
+    @staticmethod
+    def _check_member(account: str, user: str) -> None:
+        if not ACCOUNT_RE.match(account):
+            raise BackendError(f"account {account!r} is not a valid scheduler account name")
+        if not SITE_USER_RE.match(user):
+            raise BackendError(f"site user {user!r} is not a valid site account name")
+
+    def _set_max_submit(self, account: str, user: str, value: int) -> None:
+        where = ["where", f"name={user}", f"account={account}", f"cluster={self.cluster}"]
+        self._run(["sacctmgr", "-i", "modify", "user", *where, "set", f"MaxSubmitJobs={value}"],
+                  ok_words=("Nothing modified",))
+
+    def _wait_for_member(self, account: str, user: str, want: str) -> None:
+        """Until slurmctld holds the user's association under the account, with `want` in its limits
+        ("MaxSubmitJobs=" followed by a space when unlimited)."""
+        argv = ["scontrol", "show", "assoc_mgr", f"accounts={account}", f"users={user}", "flags=assoc"]
+        head = f"Account={account} UserName={user}("
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            result = self._runner(argv, self.command_env(), self.timeout_s)
+            said = result.stdout + result.stderr
+            limits = re.findall(r"MaxSubmitJobs=\S*", said)
+            ok = want.endswith("(") and any(v.startswith(want) for v in limits) or (
+                want == "MaxSubmitJobs=" and "MaxSubmitJobs=" in limits)
+            if result.returncode == 0 and head in said and ok:
+                return
+            if time.monotonic() >= deadline:
+                raise BackendError(f"slurmctld has not loaded {user!r} in account {account!r} ({want}) after "
+                                   f"{self.timeout_s:g} s: {said.strip()[-500:]}")
+            time.sleep(0.2)
 
     def _associations(self, account: str) -> set[str]:
         """Users with an association to the account in this cluster ('' is the account's own)."""
@@ -396,7 +462,10 @@ class SlurmBackend(Backend):
         batch = job_dir / BATCH_SCRIPT
         batch.write_text(batch_script(job, job_dir, self.container_runtime), encoding="utf-8")
         batch.chmod(0o700)
-        out = self._run(argv).strip()
+        if job.user and job.user != self.user:
+            out = self._helper("sbatch", "--slurm-conf", self.slurm_conf or "", job.user, "--", *argv[1:]).strip()
+        else:
+            out = self._run(argv).strip()
         job_id = out.split(";", 1)[0].strip()
         if not job_id.isdigit():
             raise BackendError(f"sbatch answered {out!r}, not a job id")
