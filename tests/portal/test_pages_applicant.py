@@ -15,8 +15,9 @@ from django.utils import timezone
 from aifactory.core.jobs import JobState
 from aifactory.portal.access.services import application_submit
 from aifactory.portal.allocations.models import UsageCharge
-from aifactory.portal.allocations.selectors import usage_by, usage_history
+from aifactory.portal.allocations.selectors import usage_by
 from aifactory.portal.allocations.services import allocation_charge
+from aifactory.portal.jobs.selectors import usage_history
 from aifactory.portal.organisations.models import RelatedEnterprise
 from tests.conftest import AllocationFactory, JobFactory, OrganisationFactory, login, text
 

@@ -8,10 +8,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from aifactory.core.exceptions import CoreError
 from aifactory.portal.access.api import router as access_router
+from aifactory.portal.allocations.api import agent_router as allocations_agent_router
 from aifactory.portal.allocations.api import router as allocations_router
 from aifactory.portal.common.errors import Refusal, refusal_of
 from aifactory.portal.federation.api import agent_router
 from aifactory.portal.federation.api import router as federation_router
+from aifactory.portal.jobs.api import agent_router as jobs_agent_router
 from aifactory.portal.jobs.api import router as jobs_router
 from aifactory.portal.organisations.api import router as organisations_router
 from aifactory.portal.review.api import router as review_router
@@ -58,6 +60,8 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 api.add_router("/", federation_router)
 api.add_router("/agent/", agent_router)
+api.add_router("/agent/", allocations_agent_router)
+api.add_router("/agent/", jobs_agent_router)
 api.add_router("/", organisations_router)
 api.add_router("/", access_router)
 api.add_router("/", allocations_router)

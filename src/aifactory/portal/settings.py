@@ -59,7 +59,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "aifactory.portal.common.context.navigation",
+                "aifactory.portal.pages.context.navigation",
             ],
         },
     },

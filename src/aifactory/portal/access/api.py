@@ -8,12 +8,19 @@ from ninja import Field, Router, Schema
 
 from aifactory.core.modes import load_modes
 from aifactory.portal.access.models import Application
-from aifactory.portal.access.selectors import application_get, applications_of, on_time, stats, with_details
+from aifactory.portal.access.selectors import (
+    application_get,
+    applications_of,
+    call_get,
+    on_time,
+    stats,
+    with_details,
+)
 from aifactory.portal.access.services import application_decide, application_submit
-from aifactory.portal.common.auth import user_auth
-from aifactory.portal.common.errors import BadRequest, Forbidden
+from aifactory.portal.common.errors import Forbidden
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
+from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.selectors import may_see_aggregates, organisation_get
 
 router = Router(tags=["access"], auth=user_auth)
@@ -129,17 +136,6 @@ def _out(app: Application) -> dict[str, Any]:
     }
 
 
-def _call(call_id: int | None) -> Any:
-    if call_id is None:
-        return None
-    from aifactory.portal.review.models import Call
-
-    found = Call.objects.filter(pk=call_id).first()
-    if found is None:
-        raise BadRequest(f"call: no call {call_id}", {"field": "call"})
-    return found
-
-
 @router.get("/modes", auth=None, summary="The access modes: size limits, durations, promised decision times")
 def modes(request: HttpRequest) -> dict[str, Any]:
     data = load_modes()
@@ -152,7 +148,8 @@ def submit(request: HttpRequest, body: ApplicationIn) -> Any:
     data = body.dict()
     data.pop("organisation")
     data["machine_key"] = data.pop("machine")
-    data["call"] = _call(data.pop("call"))
+    call_id = data.pop("call")
+    data["call"] = None if call_id is None else call_get(call_id)
     app = application_submit(organisation=org, user=request.user, **data)
     return answer(201, _out(application_get(user=request.user, pk=app.pk)))
 

@@ -15,8 +15,26 @@ from django.utils import timezone
 from aifactory.core.modes import load_modes, working_days_between
 from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.access.models import Application
-from aifactory.portal.common.errors import NotFound
+from aifactory.portal.allocations.models import Allocation
+from aifactory.portal.common.errors import BadRequest, NotFound
 from aifactory.portal.organisations.selectors import readable_by
+
+
+def calls() -> Any:
+    """The calls, reached through the relation an application has to the call it answers.
+
+    Calls belong to the review app, which sits above this one (it reviews and selects applications); this app
+    reads a call only as the other end of `Application.call`, and asks it the questions its model answers
+    (`takes_proposals`, and the `taking_proposals()` queryset)."""
+    return Application._meta.get_field("call").related_model._default_manager  # type: ignore[union-attr]
+
+
+def call_get(call_id: int) -> Any:
+    """The call an application may answer, or a 400 naming the field."""
+    found = calls().filter(pk=call_id).first()
+    if found is None:
+        raise BadRequest(f"call: no call {call_id}", {"field": "call"})
+    return found
 
 
 def applications_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Application]:
@@ -54,8 +72,6 @@ def decision_working_days(app: Application) -> int | None:
 
 def stats() -> dict[str, Any]:
     """Aggregates for observers: per mode, promised against actual decision times, states, and GPU-hours granted."""
-    from aifactory.portal.allocations.models import Allocation
-
     modes = []
     for spec in load_modes().modes:
         apps = list(Application.objects.filter(mode=spec.key).only(

@@ -95,8 +95,6 @@ def _machine_lines(
 
 
 def _check_call(call: Any, spec: ModeSpec, *, months: int, open_science: bool) -> None:
-    from aifactory.portal.review.choices import CallState
-
     if spec.call and call is None:
         raise _refuse("call", f"{spec.name} proposals answer a call: give the call's id")
     if not spec.call and call is not None:
@@ -105,7 +103,7 @@ def _check_call(call: Any, spec: ModeSpec, *, months: int, open_science: bool) -
         return
     if call.mode != spec.key:
         raise _refuse("call", f"call {call.pk} is a {call.get_mode_display()} call, not {spec.name}")
-    if call.state != CallState.OPEN or timezone.now() >= call.deadline:
+    if not call.takes_proposals():
         raise _refuse("call", f"call {call.pk} took proposals until {call.deadline:%Y-%m-%d %H:%M} UTC; it is closed")
     if months > call.months:
         raise _refuse("months", f"call {call.pk} grants allocations of at most {call.months} months")

@@ -8,27 +8,22 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from aifactory.core.modes import load_modes
 from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.access.forms import ApplicationForm, DecisionForm
 from aifactory.portal.access.models import Application
-from aifactory.portal.access.selectors import application_get, decision_working_days, on_time, stats
+from aifactory.portal.access.selectors import application_get, calls, decision_working_days, on_time, stats
 from aifactory.portal.access.services import application_decide, application_submit
-from aifactory.portal.allocations.models import Allocation
-from aifactory.portal.allocations.selectors import orders_pending_at, usage_by
+from aifactory.portal.allocations.selectors import usage_by
 from aifactory.portal.common.charts import bar_chart
 from aifactory.portal.common.errors import REFUSALS
 from aifactory.portal.common.forms import add_refusal
-from aifactory.portal.federation.selectors import site_health, sites_of_factories
 from aifactory.portal.federation.views import plan_context
-from aifactory.portal.jobs.selectors import jobs_queued_at
 from aifactory.portal.organisations.selectors import (
     is_call_manager,
     may_see_aggregates,
-    operator_factories,
     organisation_get,
     organisations_of,
 )
@@ -38,10 +33,8 @@ APPLICATION_PLAN_FIELDS = ("params", "tokens", "gpus", "gpu")
 
 
 def _open_calls() -> list[tuple[int, str]]:
-    from aifactory.portal.review.models import Call
-
-    calls = Call.objects.filter(state="open", deadline__gt=timezone.now()).order_by("deadline")
-    return [(c.pk, f"{c.title} ({c.get_mode_display()}, until {c.deadline:%Y-%m-%d %H:%M} UTC)") for c in calls]
+    return [(c.pk, f"{c.title} ({c.get_mode_display()}, until {c.deadline:%Y-%m-%d %H:%M} UTC)")
+            for c in calls().taking_proposals()]
 
 
 @login_required
@@ -51,9 +44,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
         return redirect("organisation-new")
     initial = {}
     if request.GET.get("call", "").isdigit():
-        from aifactory.portal.review.models import Call
-
-        call = Call.objects.filter(pk=int(request.GET["call"])).first()
+        call = calls().filter(pk=int(request.GET["call"])).first()
         if call is not None:
             initial = {"call": call.pk, "mode": call.mode, "months": call.months, "open_science": call.open_science}
     elif request.GET.get("mode") in load_modes().keys:
@@ -64,9 +55,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
         org = organisation_get(user=request.user, pk=data.pop("organisation"))
         data["machine_key"] = data.pop("machine")
         call_id = data.pop("call")
-        from aifactory.portal.review.models import Call
-
-        data["call"] = None if call_id is None else Call.objects.filter(pk=call_id).first()
+        data["call"] = None if call_id is None else calls().filter(pk=call_id).first()
         try:
             app = application_submit(organisation=org, user=request.user, **data)
         except REFUSALS as exc:
@@ -191,37 +180,3 @@ def figures_csv(request: HttpRequest, table: str) -> HttpResponse:
     writer.writerow(header)
     writer.writerows(["" if v is None else v for v in row] for row in rows)
     return response
-
-
-def _operator_factories(request: HttpRequest) -> list[str]:
-    factories = operator_factories(request.user)
-    if not factories:
-        raise PermissionDenied("this page is for factory operators")
-    return factories
-
-
-def _operator_live(factories: list[str]) -> dict[str, Any]:
-    sites = list(sites_of_factories(factories))
-    return {
-        "factories": factories, "now": timezone.now(),
-        "sites": [site_health(s) for s in sites],
-        "orders": orders_pending_at(sites)[:200],
-        "queue": jobs_queued_at(sites)[:200],
-    }
-
-
-@login_required
-def operator_page(request: HttpRequest) -> HttpResponse:
-    """A factory operator's page: the agents of their sites, pending provisioning orders, the queue, and the
-    allocations on their machines."""
-    factories = _operator_factories(request)
-    allocations = Allocation.objects.select_related("machine", "organisation", "application").filter(
-        machine__factory__in=factories
-    )
-    return render(request, "operator.html", {**_operator_live(factories), "allocations": allocations})
-
-
-@login_required
-def operator_live(request: HttpRequest) -> HttpResponse:
-    """The live part of the operator's page (agents, orders, queue), fetched again every few seconds."""
-    return render(request, "_operator_live.html", _operator_live(_operator_factories(request)))

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from aifactory.portal.allocations.models import Allocation, Notice
 from aifactory.portal.allocations.selectors import (
@@ -13,11 +13,17 @@ from aifactory.portal.allocations.selectors import (
     gpu_seconds_left,
     gpu_seconds_reserved,
     notices_of,
+    orders_pending,
 )
-from aifactory.portal.common.auth import user_auth
+from aifactory.portal.allocations.services import order_complete
 from aifactory.portal.common.errors import NotFound
+from aifactory.portal.common.responses import answer
+from aifactory.portal.common.schemas import In
+from aifactory.portal.federation.auth import site_auth
+from aifactory.portal.organisations.auth import user_auth
 
 router = Router(tags=["allocations"], auth=user_auth)
+agent_router = Router(tags=["agent"], auth=site_auth)
 
 
 class AllocationOut(Schema):
@@ -78,3 +84,30 @@ def _notice(n: Notice) -> dict[str, Any]:
 @router.get("/notices", response=list[NoticeOut], summary="Usage notices (80 % and 100 %) of your allocations")
 def notices(request: HttpRequest) -> list[dict[str, Any]]:
     return [_notice(n) for n in notices_of(request.user)[:500]]
+
+
+# The agent's provisioning orders (a site's token)
+
+class OrderOut(Schema):
+    id: int
+    account: str
+    gpu_minutes: int
+
+
+class OrderDoneIn(In):
+    ok: bool
+    message: str = Field("", max_length=2000)
+
+
+@agent_router.get("/orders", response=list[OrderOut])
+def orders(request: HttpRequest) -> list[dict[str, Any]]:
+    return [
+        {"id": o.pk, "account": o.allocation.account, "gpu_minutes": int(round(o.allocation.gpu_hours * 60))}
+        for o in orders_pending(request.auth)
+    ]
+
+
+@agent_router.post("/orders/{order_id}", response={204: None})
+def order_done(request: HttpRequest, order_id: int, body: OrderDoneIn) -> Any:
+    order_complete(site=request.auth, order_id=order_id, ok=body.ok, message=body.message)
+    return answer(204, None)

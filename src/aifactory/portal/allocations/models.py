@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.db import models
 
-from aifactory.portal.access.models import Application
 from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.federation.models import Machine, Site
 from aifactory.portal.organisations.models import Organisation
@@ -13,7 +12,7 @@ class Allocation(models.Model):
 
     An application may be granted several allocations, one per machine it is funded on."""
 
-    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="allocations")
+    application = models.ForeignKey("access.Application", on_delete=models.PROTECT, related_name="allocations")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="allocations")
     machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="allocations")
     account = models.CharField(

@@ -9,10 +9,9 @@ from django.db.models import F, FloatField, QuerySet, Sum
 
 from aifactory.core.jobs import TERMINAL
 from aifactory.portal.allocations.choices import OrderState
-from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder, UsageCharge
+from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
-from aifactory.portal.jobs.models import JobRevocation
 from aifactory.portal.organisations.selectors import readable_by
 
 
@@ -80,28 +79,6 @@ class UsageEvent:
     left_hours: float  # granted less used after this charge (may fall below 0 when a last job overran)
 
 
-def usage_history(allocation: Allocation) -> list[UsageEvent]:
-    """The allocation's charges in time order, with the running total: the burn-down's points."""
-    rows: list[tuple[datetime, str, str, float]] = [
-        (c.charged_at, c.job.uid, c.job.name, c.gpu_seconds)
-        for c in UsageCharge.objects.filter(allocation=allocation).select_related("job")
-    ]
-    rows += [
-        (r.done_at, r.job.uid, f"{r.job.name} (copy at {r.site.name})", r.gpu_seconds)
-        for r in JobRevocation.objects.filter(allocation=allocation, done_at__isnull=False, gpu_seconds__gt=0)
-        .select_related("job", "site")
-        if r.done_at is not None
-    ]
-    rows.sort(key=lambda row: row[0])
-    used = 0.0
-    out = []
-    for at, uid, name, seconds in rows:
-        used += seconds / 3600.0
-        out.append(UsageEvent(at=at, job_uid=uid, job_name=name, gpu_seconds=seconds, used_hours=used,
-                              left_hours=allocation.gpu_hours - used))
-    return out
-
-
 def allocation_window(allocation: Allocation) -> tuple[datetime, datetime]:
     """The allocation's validity as instants: from the start of its first day to the start of its last."""
     start = datetime.combine(allocation.starts_on, time.min, tzinfo=UTC)
@@ -127,3 +104,10 @@ def orders_pending_at(sites: list[Site]) -> QuerySet[ProvisioningOrder]:
     return ProvisioningOrder.objects.select_related("allocation", "allocation__organisation", "site").filter(
         site__in=sites, state=OrderState.PENDING
     ).order_by("created_at", "pk")
+
+
+def allocations_on_factories(factories: list[str]) -> QuerySet[Allocation]:
+    """The allocations on the machines of the given AI Factories (an operator's view)."""
+    return Allocation.objects.select_related("machine", "organisation", "application").filter(
+        machine__factory__in=factories
+    )

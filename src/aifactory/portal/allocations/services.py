@@ -7,10 +7,9 @@ from datetime import date
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils import timezone
 
-from aifactory.portal.access.models import Application
 from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import NOTICE_THRESHOLDS, Allocation, Notice, ProvisioningOrder, UsageCharge
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
@@ -26,7 +25,7 @@ def _add_months(start: date, months: int) -> date:
 @transaction.atomic
 def allocation_create(
     *,
-    application: Application,
+    application: Model,
     machine: Machine | None = None,
     gpu_hours: float | None = None,
     starts_on: date | None = None,
@@ -37,6 +36,9 @@ def allocation_create(
     Without arguments: the application's requested GPU-hours on its own machine, from today for its months.
     An application funded on several machines gets one allocation per machine; its first account is
     `<prefix>-p<application id>`, the others add `-<machine key>`.
+
+    `application` is an access.Application: allocations sit below access in the portal's order (access and
+    review grant, jobs charge), so this ledger knows an application by its row, never by its code.
     """
     machine = machine if machine is not None else application.machine
     hours = application.requested_gpu_hours if gpu_hours is None else gpu_hours

@@ -1,23 +1,16 @@
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.selectors import (
     UsageEvent,
-    allocation_get,
-    allocation_provisioned,
     allocation_window,
-    gpu_seconds_left,
-    gpu_seconds_reserved,
     notices_of,
-    usage_history,
 )
 from aifactory.portal.common.charts import Series, line_chart, time_ticks
 
@@ -57,32 +50,3 @@ def usage_chart(allocation: Allocation, events: list[UsageEvent], now: datetime)
         ident=f"usage-{allocation.pk}", x_range=(start.timestamp(), until.timestamp()),
         x_ticks=time_ticks(start, until), y_label="GPU-hours used",
     )
-
-
-@login_required
-def allocation_detail(request: HttpRequest, allocation_id: int) -> HttpResponse:
-    allocation = allocation_get(user=request.user, pk=allocation_id)
-    events = usage_history(allocation)
-    now = timezone.now()
-    return render(request, "allocation_detail.html", {
-        "allocation": allocation, "events": events[-200:], "charges": len(events),
-        "burndown": burndown_chart(allocation, events, now), "usage": usage_chart(allocation, events, now),
-        "reserved_hours": gpu_seconds_reserved(allocation) / 3600, "left_hours": gpu_seconds_left(allocation) / 3600,
-        "provisioned": allocation_provisioned(allocation),
-        "orders": allocation.orders.select_related("site"),
-        "jobs": allocation.jobs.select_related("site").order_by("-created_at")[:50],
-        "notices": allocation.notices.all(),
-    })
-
-
-@login_required
-def allocation_usage_csv(request: HttpRequest, allocation_id: int) -> HttpResponse:
-    allocation = allocation_get(user=request.user, pk=allocation_id)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{allocation.account}-usage.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["charged_at", "job_uid", "job_name", "gpu_seconds", "gpu_hours_used", "gpu_hours_left"])
-    for e in usage_history(allocation):
-        writer.writerow([e.at.isoformat(), e.job_uid, e.job_name, f"{e.gpu_seconds:.3f}", f"{e.used_hours:.6f}",
-                         f"{e.left_hours:.6f}"])
-    return response

@@ -14,17 +14,25 @@ from pydantic import model_validator
 from aifactory.core.jobs import JobState
 from aifactory.core.jobspec import parse_spec, spec_from_dict
 from aifactory.portal.allocations.selectors import allocations_of
-from aifactory.portal.common.auth import user_auth
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
+from aifactory.portal.federation.auth import site_auth
 from aifactory.portal.jobs.models import Job
-from aifactory.portal.jobs.selectors import job_get, jobs_of
-from aifactory.portal.jobs.services import job_cancel, job_submit, job_submit_spec
+from aifactory.portal.jobs.selectors import job_get, jobs_of, jobs_open_for_site, revocations_open
+from aifactory.portal.jobs.services import (
+    job_apply_report,
+    job_cancel,
+    job_revocation_done,
+    job_submit,
+    job_submit_spec,
+)
+from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.selectors import organisations_of
 
 router = Router(tags=["jobs"], auth=user_auth)
+agent_router = Router(tags=["agent"], auth=site_auth)
 
 LEGACY_FIELDS = ("name", "script", "gpus", "time_limit_s", "env")
 
@@ -215,3 +223,93 @@ def cancel(request: HttpRequest, uid: str) -> dict[str, Any]:
 def logs(request: HttpRequest, uid: str) -> dict[str, Any]:
     j = job_get(user=request.user, uid=uid)
     return {"uid": j.uid, "log": j.log_tail}
+
+
+# The agent's side of jobs (a site's token): the jobs to run, their reports, the copies to cancel
+
+class AgentJobOut(Schema):
+    uid: str
+    name: str
+    account: str
+    gpus: int
+    nodes: int
+    time_limit_s: int
+    script: str
+    env: dict[str, str]
+    image: str
+    inputs: list[str]
+    outputs: list[str]
+    state: str
+    cancel_requested: bool
+    scheduler_id: str
+
+
+class AgentRevocationOut(Schema):
+    uid: str
+    account: str
+    reason: str
+
+
+class RevocationDoneIn(In):
+    found: bool
+    state: JobState | None = None
+    scheduler_id: str = Field("", max_length=64)
+    gpu_seconds: float = Field(0.0, ge=0, le=1e12)
+    released: bool = False
+    message: str = Field("", max_length=2000)
+
+
+class OutputFileIn(In):
+    path: str = Field(..., min_length=1, max_length=1024)
+    bytes: int = Field(..., ge=0, le=10**18)
+
+
+class ReportIn(In):
+    nul_stripped = frozenset({"log_tail", "message"})
+
+    state: JobState
+    scheduler_id: str = Field("", max_length=64)
+    exit_code: int | None = Field(None, ge=-255, le=255)
+    gpu_seconds: float = Field(0.0, ge=0)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    log_tail: str = Field("", max_length=1_000_000)
+    message: str = Field("", max_length=2000)
+    output_files: list[OutputFileIn] | None = Field(None, max_length=64)
+
+
+@agent_router.get("/jobs", response=list[AgentJobOut])
+def agent_jobs(request: HttpRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "uid": j.uid, "name": j.name, "account": j.allocation.account, "gpus": j.gpus, "nodes": j.nodes,
+            "time_limit_s": j.time_limit_s, "script": j.script, "env": j.env, "image": j.image,
+            "inputs": list(j.inputs), "outputs": list(j.outputs), "state": j.state,
+            "cancel_requested": j.cancel_requested, "scheduler_id": j.scheduler_id,
+        }
+        for j in jobs_open_for_site(request.auth)
+    ]
+
+
+@agent_router.post("/jobs/{uid}", response={204: None}, summary="Report a job's state; 410 when it is no longer "
+                   "this site's (cancel the copy, never let it start)")
+def agent_report(request: HttpRequest, uid: str, body: ReportIn) -> Any:
+    data = body.dict()
+    files = data.pop("output_files")
+    job_apply_report(site=request.auth, uid=uid, output_files=files, **data)
+    return answer(204, None)
+
+
+@agent_router.get("/revocations", response=list[AgentRevocationOut],
+                  summary="Jobs whose copy this site must cancel: they moved away or were cancelled")
+def revocations(request: HttpRequest) -> list[dict[str, Any]]:
+    return [{"uid": r.job.uid, "account": r.allocation.account, "reason": r.reason}
+            for r in revocations_open(request.auth)]
+
+
+@agent_router.post("/revocations/{uid}", response={204: None})
+def revocation_done(request: HttpRequest, uid: str, body: RevocationDoneIn) -> Any:
+    data = body.dict()
+    data["state"] = data["state"].value if data["state"] is not None else ""
+    job_revocation_done(site=request.auth, uid=uid, **data)
+    return answer(204, None)

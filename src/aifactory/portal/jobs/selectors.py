@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from aifactory.core.jobs import JobState
+from aifactory.portal.allocations.models import Allocation, UsageCharge
+from aifactory.portal.allocations.selectors import UsageEvent
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.jobs.models import Job, JobRevocation
@@ -51,3 +54,25 @@ def jobs_queued_at(sites: Iterable[Site]) -> QuerySet[Job]:
     return Job.objects.select_related("allocation", "allocation__organisation", "site").filter(
         site__in=list(sites), state__in=open_states
     ).order_by("created_at", "pk")
+
+
+def usage_history(allocation: Allocation) -> list[UsageEvent]:
+    """The allocation's charges in time order, with the running total: the burn-down's points."""
+    rows: list[tuple[datetime, str, str, float]] = [
+        (c.charged_at, c.job.uid, c.job.name, c.gpu_seconds)
+        for c in UsageCharge.objects.filter(allocation=allocation).select_related("job")
+    ]
+    rows += [
+        (r.done_at, r.job.uid, f"{r.job.name} (copy at {r.site.name})", r.gpu_seconds)
+        for r in JobRevocation.objects.filter(allocation=allocation, done_at__isnull=False, gpu_seconds__gt=0)
+        .select_related("job", "site")
+        if r.done_at is not None
+    ]
+    rows.sort(key=lambda row: row[0])
+    used = 0.0
+    out = []
+    for at, uid, name, seconds in rows:
+        used += seconds / 3600.0
+        out.append(UsageEvent(at=at, job_uid=uid, job_name=name, gpu_seconds=seconds, used_hours=used,
+                              left_hours=allocation.gpu_hours - used))
+    return out

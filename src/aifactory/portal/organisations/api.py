@@ -9,10 +9,10 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from pydantic import field_validator
 
-from aifactory.portal.common.auth import user_auth
 from aifactory.portal.common.errors import Forbidden, NotFound, Unauthorized
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
+from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.selectors import operator_factories, organisation_get, organisations_of, roles_of
 from aifactory.portal.organisations.services import (

@@ -12,10 +12,10 @@ from ninja import Field, Router, Schema
 
 from aifactory.portal.access.models import Application, Route
 from aifactory.portal.allocations.models import Allocation
-from aifactory.portal.common.auth import user_auth
 from aifactory.portal.common.errors import Forbidden, NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
+from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.selectors import is_call_manager
 from aifactory.portal.review.models import Assignment, Call, ConflictDeclaration, Reviewer, SelectionRun
 from aifactory.portal.review.selectors import (

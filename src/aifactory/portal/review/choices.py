@@ -41,3 +41,6 @@ CALL_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
 def check_call_transition(current: str, target: CallState) -> None:
     if target not in CALL_TRANSITIONS[CallState(current)]:
         raise InvalidTransition("call", current, target.value)
+
+# The states of a call in which a reviewer may declare a conflict with one of its proposals.
+DECLARABLE_CALL_STATES = (CallState.OPEN, CallState.REVIEW)

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from aifactory.portal.common.models import StateChangeBase
 from aifactory.portal.federation.models import Machine
 from aifactory.portal.review.choices import CALL_STATE_CHOICES, CallMode, CallState, Objective
+
+
+class CallQuerySet(models.QuerySet["Call"]):
+    def taking_proposals(self, at: datetime | None = None) -> CallQuerySet:
+        """Open calls whose deadline is still ahead, the nearest deadline first."""
+        return self.filter(state=CallState.OPEN, deadline__gt=at or timezone.now()).order_by("deadline")
 
 
 class Call(models.Model):
@@ -34,6 +43,8 @@ class Call(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = CallQuerySet.as_manager()
+
     class Meta:
         ordering = ["-deadline", "-pk"]
         constraints = [
@@ -46,6 +57,9 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def takes_proposals(self, at: datetime | None = None) -> bool:
+        return self.state == CallState.OPEN and (at or timezone.now()) < self.deadline
 
 
 class CallStateChange(StateChangeBase):

@@ -9,10 +9,28 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
+from aifactory.core import review as core_review
 from aifactory.portal.access.models import Application
 from aifactory.portal.common.errors import Forbidden, NotFound
 from aifactory.portal.organisations.selectors import is_call_manager
+from aifactory.portal.review.choices import DECLARABLE_CALL_STATES
 from aifactory.portal.review.models import Assignment, Call, ConflictDeclaration, Reviewer, SelectionRun
+
+
+def proposal_profile(app: Application) -> core_review.ProposalProfile:
+    """A proposal as the core's conflict and assignment rules see it."""
+    return core_review.ProposalProfile(
+        id=str(app.pk), keywords=frozenset(app.keywords), organisation=app.organisation.name,
+        people=frozenset(app.people), country=app.organisation.country,
+    )
+
+
+def reviewer_profile(r: Reviewer) -> core_review.Reviewer:
+    """A reviewer of the pool as the core's conflict and assignment rules see them."""
+    return core_review.Reviewer(
+        id=str(r.pk), name=r.name, organisation=r.affiliation, country=r.country, keywords=frozenset(r.keywords),
+        max_load=r.max_load,
+    )
 
 
 def calls_visible(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Call]:
@@ -82,8 +100,6 @@ def call_summary(call: Call) -> dict[str, Any]:
 
 def proposals_open_to_declare() -> QuerySet[Application]:
     """Proposals of calls that are open or in review: those a reviewer may declare a conflict with."""
-    from aifactory.portal.review.services import DECLARABLE_CALL_STATES
-
     return Application.objects.select_related("organisation", "call").filter(
         call__state__in=[s.value for s in DECLARABLE_CALL_STATES]
     ).order_by("call_id", "pk")
@@ -99,14 +115,11 @@ def declarations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Conflict
 def conflicts_found(reviewer: Reviewer) -> list[tuple[Application, tuple[str, ...]]]:
     """The proposals of open calls and calls in review that the conflict rules keep the reviewer away from (their
     organisation, their name in the proposal, their country where the call says so, their membership), with why."""
-    from aifactory.core import review as core_review
-    from aifactory.portal.review.services import _core_reviewer, _profile
-
     found = []
-    me = _core_reviewer(reviewer)
+    me = reviewer_profile(reviewer)
     for app in proposals_open_to_declare().prefetch_related("organisation__members"):
         rules = core_review.ConflictRules(same_country=bool(app.call and app.call.same_country_conflict))
-        reasons = list(core_review.conflicts(_profile(app), me, rules))
+        reasons = list(core_review.conflicts(proposal_profile(app), me, rules))
         members = {m.pk for m in app.organisation.members.all()} | {app.submitted_by_id}
         if reviewer.user_id in members:
             reasons.append("member of the proposing organisation")

@@ -43,7 +43,13 @@ from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from aifactory.portal.federation.models import Machine
 from aifactory.portal.organisations.selectors import country_known, is_call_manager
-from aifactory.portal.review.choices import CallMode, CallState, Objective, check_call_transition
+from aifactory.portal.review.choices import (
+    DECLARABLE_CALL_STATES,
+    CallMode,
+    CallState,
+    Objective,
+    check_call_transition,
+)
 from aifactory.portal.review.models import (
     Assignment,
     Budget,
@@ -55,6 +61,7 @@ from aifactory.portal.review.models import (
     Reviewer,
     SelectionRun,
 )
+from aifactory.portal.review.selectors import proposal_profile, reviewer_profile
 
 
 def _refuse(field: str, message: str) -> BadRequest:
@@ -220,20 +227,6 @@ def reviewer_add(
     return reviewer
 
 
-def _profile(app: Application) -> core_review.ProposalProfile:
-    return core_review.ProposalProfile(
-        id=str(app.pk), keywords=frozenset(app.keywords), organisation=app.organisation.name,
-        people=frozenset(app.people), country=app.organisation.country,
-    )
-
-
-def _core_reviewer(r: Reviewer) -> core_review.Reviewer:
-    return core_review.Reviewer(
-        id=str(r.pk), name=r.name, organisation=r.affiliation, country=r.country, keywords=frozenset(r.keywords),
-        max_load=r.max_load,
-    )
-
-
 def declared_conflicts(call: Call, proposals: Sequence[Application], reviewers: Sequence[Reviewer]) -> frozenset[
     tuple[str, str]
 ]:
@@ -248,9 +241,6 @@ def declared_conflicts(call: Call, proposals: Sequence[Application], reviewers: 
     declared = ConflictDeclaration.objects.filter(application__in=list(proposals), reviewer__in=list(reviewers))
     pairs |= {(str(r), str(a)) for r, a in declared.values_list("reviewer_id", "application_id")}
     return frozenset(pairs)
-
-
-DECLARABLE_CALL_STATES = (CallState.OPEN, CallState.REVIEW)
 
 
 @transaction.atomic
@@ -304,7 +294,7 @@ def call_assign(*, call: Call, user: AbstractBaseUser, load_weight: float | None
     rules = conflict_rules(call, proposals, reviewers)
     try:
         result = core_review.assign(
-            [_profile(a) for a in proposals], [_core_reviewer(r) for r in reviewers],
+            [proposal_profile(a) for a in proposals], [reviewer_profile(r) for r in reviewers],
             k=call.reviewers_per_proposal, rules=rules, load_weight=load_weight,
         )
     except core_review.InfeasibleAssignment as exc:
@@ -333,7 +323,7 @@ def review_submit(
         raise Conflict(f"assignment {assignment.pk} has its review already; it is kept as submitted")
     app = Application.objects.select_related("organisation").get(pk=assignment.application_id)
     rules = conflict_rules(assignment.call, [app], [assignment.reviewer])
-    found = core_review.conflicts(_profile(app), _core_reviewer(assignment.reviewer), rules)
+    found = core_review.conflicts(proposal_profile(app), reviewer_profile(assignment.reviewer), rules)
     if found:  # the pool entry or the organisation changed since the assignment
         raise Conflict(f"you are in conflict with this proposal ({'; '.join(found)}): a call manager reassigns it")
     rubric = rubric_of(assignment.call)

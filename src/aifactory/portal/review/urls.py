@@ -1,6 +1,5 @@
 from django.urls import path
 
-from aifactory.portal.access import views as access_views
 from aifactory.portal.review import views
 
 urlpatterns = [
@@ -13,7 +12,4 @@ urlpatterns = [
     path("reviews/", views.reviews_page, name="reviews"),
     path("reviews/<int:assignment_id>/", views.review_page, name="review"),
     path("reviews/conflicts/", views.conflict_declare_view, name="conflict-declare"),
-    path("applications/<int:app_id>/decide/", access_views.application_decide_view, name="application-decide"),
-    path("figures/", access_views.stats_page, name="figures"),
-    path("operator/", access_views.operator_page, name="operator"),
 ]

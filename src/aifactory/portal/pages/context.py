@@ -6,14 +6,14 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from aifactory.portal.organisations.selectors import may_see_aggregates, operator_factories, roles_of
+from aifactory.portal.review.selectors import reviewer_of
+
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav": {}}
-    from aifactory.portal.organisations.selectors import may_see_aggregates, operator_factories, roles_of
-    from aifactory.portal.review.selectors import reviewer_of
-
     roles = roles_of(user)
     return {"nav": {
         "reviewer": reviewer_of(user) is not None,

@@ -1,4 +1,4 @@
-"""API authentication: people by personal token (or their browser session), agents by their site token."""
+"""API authentication of people: by personal token, or by their browser session (agents: federation.auth)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
 from aifactory.portal.common import tokens
-from aifactory.portal.federation.selectors import site_by_token
 from aifactory.portal.organisations.models import ApiToken
 from aifactory.portal.organisations.selectors import user_by_token
 
@@ -24,10 +23,4 @@ class UserToken(HttpBearer):
         return user
 
 
-class SiteToken(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        return site_by_token(token)
-
-
 user_auth = [UserToken(), SessionAuth()]
-site_auth = [SiteToken()]
