@@ -17,6 +17,7 @@ from django.utils import timezone
 from aifactory.portal.access.services import application_submit
 from aifactory.portal.organisations.services import role_grant
 from aifactory.portal.review.services import CriterionSpec, call_assign, call_close, call_open, reviewer_add
+from aifactory.portal.support.services import request_open
 from tests.conftest import ApiClient, OrganisationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,13 @@ API = [
     ("GET", "/reviews/{assignment}", frozenset({"reviewer"})),
     ("POST", "/reviews/{assignment}", frozenset({"reviewer"})),
     ("POST", "/roles", frozenset({"staff"})),
+    ("GET", "/support/centres", frozenset(ROLES)),
+    ("GET", "/support/requests", AUTHENTICATED),
+    ("GET", "/support/requests/{support}", frozenset({"applicant", "operator", "staff"})),
+    ("POST", "/support/requests/{support}/reply", frozenset({"applicant"})),
+    ("POST", "/support/requests/{support}/answer", frozenset({"operator", "staff"})),
+    ("GET", "/support/centres/it4lia/requests", frozenset({"operator", "staff"})),
+    ("POST", "/support/centres/it4lia/sla", frozenset({"operator", "staff"})),
 ]
 
 PAGES = [
@@ -69,6 +77,11 @@ PAGES = [
     ("POST", "/applications/{review_app}/decide/", MANAGERS),
     ("GET", "/figures/", frozenset({"observer", "call_manager", "staff"})),
     ("GET", "/operator/", frozenset({"operator", "other_operator"})),
+    ("GET", "/support/", AUTHENTICATED),
+    ("GET", "/support/new/", AUTHENTICATED),
+    ("GET", "/support/requests/{support}/", frozenset({"applicant", "operator", "staff"})),
+    ("POST", "/support/requests/{support}/reply/", frozenset({"applicant"})),
+    ("GET", "/support/centres/it4lia/", frozenset({"operator", "staff"})),
 ]
 
 BODIES = {
@@ -83,6 +96,10 @@ BODIES = {
     "/reviews/{assignment}": {"marks": {"quality": 4}},
     "/roles": {"username": "otto", "role": "observer"},
     "/applications/{review_app}/decide/": {"approve": "no", "reason": "checked"},
+    "/support/requests/{support}/reply": {"body": "more detail"},
+    "/support/requests/{support}/answer": {"body": "an answer"},
+    "/support/centres/it4lia/sla": {"days": 2},
+    "/support/requests/{support}/reply/": {"body": "more detail"},
 }
 
 
@@ -123,7 +140,11 @@ def world(site):
     people["observer"] = UserFactory(username="otto")
     role_grant(user=people["observer"], role="observer", granted_by=None)
     people["staff"] = UserFactory(username="root", is_staff=True)
-    ids = {"app": app.pk, "review_app": review_app.pk, "allocation": app.allocation.pk, "org": org.pk,
+    support = request_open(user=applicant, organisation=org, topic="porting", title="Slow all-reduce", text="help",
+                           machine_key="leonardo")
+    assert support.centre.key == "it4lia"
+    ids = {"support": support.pk,
+           "app": app.pk, "review_app": review_app.pk, "allocation": app.allocation.pk, "org": org.pk,
            "call": call.pk, "proposal": proposal.pk, "assignment": assignment.pk}
     return people, ids
 
@@ -175,6 +196,7 @@ VISIBLE = {
     "/allocations": ("allocation", frozenset({"applicant", "call_manager", "staff", "operator"})),
     "/reviews": ("assignment", frozenset({"reviewer"})),
     "/organisations": ("org", frozenset({"applicant", "staff"})),
+    "/support/requests": ("support", frozenset({"applicant", "operator", "staff"})),
 }
 
 

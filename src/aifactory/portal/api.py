@@ -17,6 +17,7 @@ from aifactory.portal.jobs.api import agent_router as jobs_agent_router
 from aifactory.portal.jobs.api import router as jobs_router
 from aifactory.portal.organisations.api import router as organisations_router
 from aifactory.portal.review.api import router as review_router
+from aifactory.portal.support.api import router as support_router
 
 api = NinjaAPI(title="aifactory", version="1", urls_namespace="api-v1", description=__doc__ or "")
 
@@ -67,3 +68,4 @@ api.add_router("/", access_router)
 api.add_router("/", allocations_router)
 api.add_router("/", jobs_router)
 api.add_router("/", review_router)
+api.add_router("/", support_router)

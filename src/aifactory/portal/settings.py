@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "aifactory.portal.allocations",
     "aifactory.portal.jobs",
     "aifactory.portal.review",
+    "aifactory.portal.support",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +105,19 @@ ACCESS_SHARE = float(os.environ.get("AIFACTORY_ACCESS_SHARE", "0.05"))
 
 # An agent that has not reported for this long is taken as lost.
 AGENT_STALE_AFTER_S = int(os.environ.get("AIFACTORY_AGENT_STALE_AFTER_S", "120"))
+
+# Mail: SMTP when AIFACTORY_EMAIL_HOST is set, otherwise written to the console.
+EMAIL_HOST = os.environ.get("AIFACTORY_EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("AIFACTORY_EMAIL_PORT", "25"))
+EMAIL_BACKEND = os.environ.get(
+    "AIFACTORY_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = os.environ.get("AIFACTORY_EMAIL_FROM", "aifactory <noreply@localhost>")
+
+# Support centres: first answer due within this many working days where a centre has set none (this portal's
+# policy figure; no public source gives one).
+SUPPORT_FIRST_ANSWER_WORKING_DAYS = int(os.environ.get("AIFACTORY_SUPPORT_FIRST_ANSWER_WORKING_DAYS", "3"))
 
 LOGGING = {
     "version": 1,

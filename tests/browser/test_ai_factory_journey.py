@@ -1,0 +1,80 @@
+"""The AI Factory around the machines, in a real browser, each person on a page of their own: a support request
+from opening (routed with its reasons and its service clock) to the centre's answer within its clock, mailed to the
+person."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PASSWORD, assert_accessible, log_in
+
+
+def _founder(portal, username, org_name, sector="agrifood"):
+    token = portal.sign_up(username)
+    with portal.api(token) as api:
+        org = api.post("/organisations", json={"name": org_name, "country": "IT", "headcount": 9,
+                                               "turnover_eur": "800000", "balance_sheet_eur": "500000",
+                                               "sector": sector})
+        assert org.status_code == 201, org.text
+    return token, org.json()["id"]
+
+
+def test_support_request_from_opening_to_answer_within_its_clock(portal, person_page) -> None:
+    url = portal.url
+    n = time.time_ns() % 10**8
+    founder, staff = f"giulia{n}", f"sofia{n}"
+    _founder(portal, founder, f"Campo AI {n}")
+    portal.sign_up(staff)
+    assert "granted" in portal.manage("grant_role", staff, "factory_operator", "--factory", "it4lia")
+
+    f = person_page("founder")
+    log_in(f, url, founder, PASSWORD)
+    page = f.page
+    page.get_by_role("link", name="Support", exact=True).click()
+    page.get_by_role("link", name="Open a support request").click()
+    assert_accessible(f)
+    page.get_by_label("Topic").select_option("porting")
+    page.get_by_label("Machine").select_option("leonardo")
+    page.get_by_label("AI Factory").select_option("lumi-aif")
+    page.get_by_label("Title").fill("All-reduce stalls on 64 nodes")
+    page.get_by_label("Your question").fill("NCCL hangs after ten minutes on the Booster partition.")
+    page.get_by_role("button", name="Send to the single point of contact").click()
+    expect(page.locator(".form-errors, .errorlist, [id$='_error']").first).to_contain_text("belongs to")
+    f.shot("01-request-refused")
+    page.get_by_label("AI Factory").select_option("")
+    page.get_by_role("button", name="Send to the single point of contact").click()
+    expect(page.locator("h1 .state")).to_have_text("Assigned")
+    expect(page.locator("#route-reasons")).to_contain_text("Leonardo")
+    expect(page.locator("#sla")).to_contain_text("3 working days")
+    request_id = int(re.search(r"/support/requests/(\d+)/", page.url).group(1))
+    f.shot("02-request-routed")
+
+    s = person_page("staff")
+    log_in(s, url, staff, PASSWORD)
+    sp = s.page
+    sp.get_by_role("link", name="Support", exact=True).click()
+    sp.get_by_role("link", name="IT4LIA support centre").click()
+    expect(sp.locator("tbody")).to_contain_text("All-reduce stalls on 64 nodes")
+    assert_accessible(s)
+    sp.get_by_role("link", name="All-reduce stalls on 64 nodes").click()
+    sp.get_by_role("button", name="Answer").click()  # empty: refused
+    expect(sp.locator(".messages")).to_contain_text("body")
+    sp.get_by_label("Message").fill("Set NCCL_IB_TIMEOUT=22 and retry.")
+    sp.get_by_role("button", name="Answer").click()
+    expect(sp.locator("h1 .state")).to_have_text("Answered")
+    expect(sp.locator("#sla")).to_contain_text("met")
+    s.shot("03-answered")
+
+    page.reload()
+    expect(page.locator("h1 .state")).to_have_text("Answered")
+    expect(page.locator(".thread")).to_contain_text("NCCL_IB_TIMEOUT=22")
+    expect(page.locator(".thread")).to_contain_text(f"mailed to {founder}@example.org")
+    log = (portal.data_dir / "run.log").read_text(errors="replace")
+    assert f"Support request #{request_id}" in log and "NCCL_IB_TIMEOUT=22" in log
+    page.get_by_label("Reason").fill("solved")
+    page.get_by_role("button", name="Close the request").click()
+    expect(page.locator("h1 .state")).to_have_text("Closed")
+    f.shot("04-closed")
