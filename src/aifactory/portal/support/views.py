@@ -8,9 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from aifactory.core.exceptions import CoreError
-from aifactory.portal.common.errors import PortalError
-from aifactory.portal.common.forms import add_portal_error
+from aifactory.portal.common.errors import REFUSALS
+from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.organisations.selectors import organisation_get, organisations_of
 from aifactory.portal.support.forms import BodyForm, ReasonForm, ReassignForm, RequestForm, SlaForm
 from aifactory.portal.support.selectors import (
@@ -56,8 +55,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 user=request.user, organisation=organisation_get(user=request.user, pk=data["organisation"]),
                 topic=data["topic"], title=data["title"], text=data["text"], sector=data["sector"],
                 machine_key=data["machine"] or None, factory_key=data["factory"] or None)
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             messages.success(request, f"Request #{created.pk} went to {created.centre}.")
             return redirect("support-request", pk=created.pk)
@@ -81,32 +80,28 @@ ACTIONS = {"answer": request_answer, "ask": request_ask, "reply": request_reply}
 @login_required
 @require_POST
 def request_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """One action on a request's thread; a refusal goes back to the request's page as a message."""
     row = request_get(user=request.user, pk=pk)
-    try:
-        if action in ACTIONS:
-            form: BodyForm | ReasonForm | ReassignForm = BodyForm(request.POST)
-            if form.is_valid():
-                ACTIONS[action](request=row, user=request.user, body=form.cleaned_data["body"])
-        elif action == "close":
-            form = ReasonForm(request.POST)
-            if form.is_valid():
-                request_close(request=row, user=request.user, reason=form.cleaned_data["reason"])
-        elif action == "reassign":
-            form = ReassignForm(request.POST)
-            if form.is_valid():
-                request_reassign(request=row, user=request.user, centre_key=form.cleaned_data["centre"],
-                                 reason=form.cleaned_data["reason"])
-        else:
-            messages.error(request, f"unknown action {action!r}")
-            return redirect("support-request", pk=pk)
-        if not form.is_valid():
-            messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-        else:
-            messages.success(request, f"Done: {action}.")
-    except (PortalError, CoreError) as exc:
-        if isinstance(exc, PortalError) and exc.status in (403, 404):
-            raise
-        messages.error(request, exc.message)
+    if action in ACTIONS:
+        form: BodyForm | ReasonForm | ReassignForm = BodyForm(request.POST)
+        if form.is_valid():
+            ACTIONS[action](request=row, user=request.user, body=form.cleaned_data["body"])
+    elif action == "close":
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            request_close(request=row, user=request.user, reason=form.cleaned_data["reason"])
+    elif action == "reassign":
+        form = ReassignForm(request.POST)
+        if form.is_valid():
+            request_reassign(request=row, user=request.user, centre_key=form.cleaned_data["centre"],
+                             reason=form.cleaned_data["reason"])
+    else:
+        messages.error(request, f"unknown action {action!r}")
+        return redirect("support-request", pk=pk)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    else:
+        messages.success(request, f"Done: {action}.")
     return redirect("support-request", pk=pk)
 
 
@@ -117,8 +112,8 @@ def centre_page(request: HttpRequest, key: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             centre_set_sla(centre=centre, user=request.user, days=form.cleaned_data["days"])
-        except PortalError as exc:
-            add_portal_error(form, exc)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             messages.success(request, "Service level saved.")
             return redirect("support-centre", key=key)
