@@ -8,9 +8,9 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
+from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.selectors import organisation_get
 from aifactory.portal.support.models import SupportRequest
 from aifactory.portal.support.selectors import (
