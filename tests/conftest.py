@@ -17,6 +17,7 @@ import factory
 import httpx
 import pytest
 from django.conf import settings
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from factory.django import DjangoModelFactory
@@ -28,6 +29,7 @@ from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.federation.models import Machine, Site
 from aifactory.portal.federation.services import catalog_sync, site_create
+from aifactory.portal.jobs.broker import size_limits_forget
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.services import api_token_create
@@ -38,6 +40,14 @@ MACHINE = "leonardo"
 
 def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast: tests hash many passwords
+
+
+@pytest.fixture(autouse=True)
+def _fresh_size_limits() -> Iterator[None]:
+    """Each test starts without the size limits an earlier test's jobs left in this process's copy."""
+    size_limits_forget()
+    yield
+    size_limits_forget()
 
 
 def machine(key: str = MACHINE) -> Machine:
@@ -124,6 +134,9 @@ class AllocationFactory(DjangoModelFactory):
 
 
 class JobFactory(DjangoModelFactory):
+    """A job row as the services would leave it: an unfinished job holds its GPUs x time limit on its allocation's
+    reserved counter."""
+
     class Meta:
         model = Job
 
@@ -136,6 +149,15 @@ class JobFactory(DjangoModelFactory):
     gpus = 1
     time_limit_s = 600
     state = JobState.PENDING.value
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Job:
+        job: Job = super()._create(model_class, *args, **kwargs)
+        if not JobState(job.state).terminal:
+            Allocation.objects.filter(pk=job.allocation_id).update(
+                gpu_seconds_reserved=F("gpu_seconds_reserved") + job.gpus * job.time_limit_s)
+            job.allocation.refresh_from_db(fields=["gpu_seconds_reserved"])
+        return job
 
 
 # --- the federation ---------------------------------------------------------------------------------------------------

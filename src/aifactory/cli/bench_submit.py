@@ -11,6 +11,13 @@ less the time just before the submission (the API call, or sbatch). The figure i
 Throughput (needs PostgreSQL, --database-url): a portal on gunicorn with --workers workers, one site that reports
 and has provisioned the account, and --clients threads each posting job specs (1 GPU, 60 s) as fast as the API
 answers, --submissions in all. The figure is accepted submissions per second of wall time.
+
+History (needs PostgreSQL): the same portal; the allocation is given --history finished jobs in turn (0, 100,000,
+1,000,000 by default; rows written straight into the database, sizes 1-8 GPUs x 10 min-4 h, submitted over the
+last 90 days, so all of them fall in the broker's size-limit window), and at each level one client submits
+--per-level job specs one after another, after a warm-up of 5 per worker. The figures are the per-submission
+latency at each level and its ratio to the first level (the bar: within 1.5x), and how long one refresh of the
+size limits takes at that level (each worker does it at most once per SIZE_LIMITS_TTL_S, 60 s).
 """
 
 from __future__ import annotations
@@ -50,8 +57,12 @@ def register(sub: Any) -> None:
     p.add_argument("--submissions", type=int, default=1000, help="submissions for the throughput")
     p.add_argument("--clients", type=int, default=8, help="client threads for the throughput")
     p.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    p.add_argument("--history", default="0,100000,1000000",
+                   help="finished jobs on the allocation at each level of the history measure, comma-separated")
+    p.add_argument("--per-level", type=int, default=200, help="submissions timed at each history level")
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--skip-history", action="store_true")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=run)
 
@@ -278,9 +289,100 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
             "latency": Latencies(latencies).summary()}
 
 
+# --- cost against history -------------------------------------------------------------------------------------------
+
+SEED_SQL = """
+INSERT INTO jobs_job (uid, name, script, env, gpus, time_limit_s, state, cancel_requested, scheduler_id, gpu_seconds,
+                      log_tail, message, created_at, started_at, ended_at, allocation_id, site_id, submitted_by_id,
+                      image, inputs, nodes, output_files, outputs, spec, pinned)
+SELECT md5(%(salt)s::text || i::text), 'seed-' || i, 'true', '{}', 1 + i %% 8, 600 + (i %% 48) * 300, 'completed',
+       false,
+       '', 60.0, '', '', now() - (i %% 7776000) * interval '1 second', now() - (i %% 7776000) * interval '1 second',
+       now() - (i %% 7776000) * interval '1 second' + interval '60 seconds', a.id, s.id, ap.submitted_by_id,
+       '', '[]', 1, '[]', '[]', '{}', false
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i, allocations_allocation a
+JOIN access_application ap ON ap.id = a.application_id, federation_site s
+WHERE a.id = %(allocation)s AND s.name = %(site)s
+"""
+
+SIZE_WINDOW_SQL = """
+SELECT gpus, time_limit_s, count(*) FROM jobs_job WHERE created_at >= now() - interval '90 days'
+GROUP BY gpus, time_limit_s
+"""
+
+
+def _seed(url: str, *, allocation: int, site: str, first: int, count: int) -> float:
+    """Write `count` finished jobs for the allocation straight into the database; returns the seconds it took."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        step = 200_000
+        for start in range(first, first + count, step):
+            last = min(start + step, first + count) - 1
+            conn.execute(SEED_SQL, {"salt": secrets.token_hex(4), "first": start, "last": last,  # type: ignore[arg-type]
+                                    "allocation": allocation, "site": site})
+        conn.execute("ANALYZE jobs_job")
+    return time.perf_counter() - t0
+
+
+def _size_window_s(url: str) -> float:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        t0 = time.perf_counter()
+        conn.execute(SIZE_WINDOW_SQL).fetchall()  # type: ignore[arg-type]
+        return time.perf_counter() - t0
+
+
+def history(args: argparse.Namespace) -> dict[str, Any]:
+    from aifactory.agent.client import PortalClient
+    from aifactory.agent.local import LocalBackend
+    from aifactory.agent.runner import Agent
+    from aifactory.sdk import Client
+
+    levels = [int(x) for x in args.history.split(",")]
+    if sorted(levels) != levels or levels[0] < 0:
+        raise RuntimeError("--history: counts in increasing order, from 0 up")
+    url_db = args.database_url or DEFAULT_PG
+    rows: list[dict[str, Any]] = []
+    with portal(database_url=url_db, workers=args.workers, backend="local") as p:
+        site = PortalClient(p.url, p.site_token)
+        person, allocation_id = _person(p.url)
+        Agent(site, LocalBackend(p.data_dir / "site")).cycle()
+        _wait("the account", lambda: person.allocation(allocation_id)["provisioned"])
+        token = str(person._http.headers["Authorization"]).split(" ", 1)[1]
+        spec = {"name": "hist", "resources": {"time_limit": 60}, "commands": ["true"]}
+        client = Client(p.url, token)
+        seeded = 0
+        for level in levels:
+            seed_s = _seed(url_db, allocation=allocation_id, site=p.site, first=seeded, count=level - seeded)
+            seeded = level
+            site.heartbeat(queue_wait_s=0, backend="local")
+            for _ in range(5 * args.workers):  # warm: every worker has its connection and its size limits
+                client.submit_spec(spec)
+            samples = []
+            for _ in range(args.per_level):
+                t0 = time.perf_counter()
+                client.submit_spec(spec)
+                samples.append(time.perf_counter() - t0)
+            rows.append({"finished_jobs": level, "seed_s": seed_s, "refresh_s": _size_window_s(url_db),
+                         "latency": Latencies(samples).summary(), "p99_s": sorted(samples)[int(0.99 * len(samples))]})
+            print(f"  {level:>9,} finished jobs: median {rows[-1]['latency']['median_s'] * 1000:.1f} ms",
+                  file=sys.stderr, flush=True)
+        client.close()
+    base = rows[0]["latency"]["median_s"]
+    for row in rows:
+        row["ratio"] = row["latency"]["median_s"] / base
+    return {"database": "postgresql", "workers": args.workers, "per_level": args.per_level, "levels": rows,
+            "flat": all(row["ratio"] <= 1.5 for row in rows)}
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.jobs < 1 or args.submissions < 1 or args.clients < 1 or args.workers < 1 or args.interval <= 0:
-        print("aifactory bench submit: --jobs, --submissions, --clients, --workers must be >= 1, --interval > 0",
+    if (args.jobs < 1 or args.submissions < 1 or args.clients < 1 or args.workers < 1 or args.interval <= 0
+            or args.per_level < 1):
+        print("aifactory bench submit: --jobs, --submissions, --clients, --workers, --per-level must be >= 1, "
+              "--interval > 0",
               file=sys.stderr)
         return 2
     figures: dict[str, Any] = {}
@@ -289,7 +391,9 @@ def run(args: argparse.Namespace) -> int:
             figures["overhead"] = overhead(args)
         if not args.skip_throughput:
             figures["throughput"] = throughput(args)
-    except (RuntimeError, OSError, subprocess.SubprocessError, StopIteration) as exc:
+        if not args.skip_history:
+            figures["history"] = history(args)
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError, StopIteration) as exc:
         print(f"aifactory bench submit: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -312,4 +416,15 @@ def run(args: argparse.Namespace) -> int:
               f"{t['latency']['p90_s'] * 1000:.0f} ms)")
         if t["errors"]:
             print(f"  refused: {t['errors']}")
+    if "history" in figures:
+        h = figures["history"]
+        print(f"submission latency against history on PostgreSQL ({h['workers']} workers, one client, "
+              f"{h['per_level']} submissions a level):")
+        print(f"  {'finished jobs':>13}  {'median':>8}  {'p90':>8}  {'p99':>8}  {'ratio':>6}  size-limit refresh")
+        for row in h["levels"]:
+            lat = row["latency"]
+            print(f"  {row['finished_jobs']:>13,}  {lat['median_s'] * 1000:6.1f} ms  {lat['p90_s'] * 1000:6.1f} ms  "
+                  f"{row['p99_s'] * 1000:6.1f} ms  {row['ratio']:5.2f}x  {row['refresh_s'] * 1000:.0f} ms "
+                  f"(at most once a minute per worker)")
+        print(f"  flat (every level within 1.5x of the first): {'yes' if h['flat'] else 'NO'}")
     return 0

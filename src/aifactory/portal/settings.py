@@ -119,6 +119,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("AIFACTORY_EMAIL_FROM", "aifactory <noreply@
 # policy figure; no public source gives one).
 SUPPORT_FIRST_ANSWER_WORKING_DAYS = int(os.environ.get("AIFACTORY_SUPPORT_FIRST_ANSWER_WORKING_DAYS", "3"))
 
+# The broker's size limits (from 90 days of jobs) are kept this many seconds per worker process: at most this stale.
+SIZE_LIMITS_TTL_S = float(os.environ.get("AIFACTORY_SIZE_LIMITS_TTL_S", "60"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,13 @@ from aifactory.portal.organisations.models import Organisation
 class Allocation(models.Model):
     """GPU-hours granted to an organisation on one machine, charged by the jobs it runs.
 
-    An application may be granted several allocations, one per machine it is funded on."""
+    An application may be granted several allocations, one per machine it is funded on.
+
+    `gpu_seconds_reserved` is what the allocation's unfinished jobs may still use (each job's GPUs x time limit),
+    kept as a counter: a submission adds its job's share with one conditional UPDATE in the transaction that
+    creates the job (allocations.services.allocation_reserve), and a job that ends, is cancelled or moves away
+    gives it back in the transaction that changes its state. It is exact (whole GPU-seconds), so it always equals
+    the sum over the allocation's unfinished jobs."""
 
     application = models.ForeignKey("access.Application", on_delete=models.PROTECT, related_name="allocations")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="allocations")
@@ -20,6 +26,8 @@ class Allocation(models.Model):
     )
     gpu_hours = models.FloatField()
     gpu_seconds_used = models.FloatField(default=0.0)
+    gpu_seconds_reserved = models.PositiveBigIntegerField(
+        default=0, help_text="GPUs x time limit of the unfinished jobs, kept with the jobs")
     starts_on = models.DateField()
     ends_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -29,6 +37,7 @@ class Allocation(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(gpu_hours__gt=0), name="allocation_hours_positive"),
             models.CheckConstraint(condition=models.Q(gpu_seconds_used__gte=0), name="allocation_used_nonneg"),
+            models.CheckConstraint(condition=models.Q(gpu_seconds_reserved__gte=0), name="allocation_reserved_nonneg"),
             models.CheckConstraint(
                 condition=models.Q(ends_on__gt=models.F("starts_on")), name="allocation_dates_order"
             ),

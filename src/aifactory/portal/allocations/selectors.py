@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import F, FloatField, QuerySet, Sum
+from django.db.models import BigIntegerField, F, QuerySet, Sum
 
 from aifactory.core.jobs import TERMINAL
 from aifactory.portal.allocations.choices import OrderState
@@ -40,11 +40,17 @@ def orders_pending(site: Site) -> QuerySet[ProvisioningOrder]:
 
 
 def gpu_seconds_reserved(allocation: Allocation) -> float:
-    """GPU-seconds the allocation's unfinished jobs may still use: their GPUs x time limits."""
+    """GPU-seconds the allocation's unfinished jobs may still use: their GPUs x time limits (the counter kept with
+    the jobs, as of when the row was read)."""
+    return float(allocation.gpu_seconds_reserved)
+
+
+def gpu_seconds_reserved_by_jobs(allocation: Allocation) -> int:
+    """The same figure summed over the unfinished jobs: what the counter must equal (audits and tests)."""
     finished = [s.value for s in TERMINAL]
     total = allocation.jobs.exclude(state__in=finished).aggregate(
-        reserved=Sum(F("gpus") * F("time_limit_s"), output_field=FloatField()))["reserved"]
-    return float(total or 0.0)
+        reserved=Sum(F("gpus") * F("time_limit_s"), output_field=BigIntegerField()))["reserved"]
+    return int(total or 0)
 
 
 def gpu_seconds_left(allocation: Allocation) -> float:

@@ -86,6 +86,32 @@ def order_complete(*, site: Site, order_id: int, ok: bool, message: str) -> Prov
     return order
 
 
+def allocation_reserve(*, allocation: Allocation, gpu_seconds: int) -> bool:
+    """Reserve a job's GPUs x time limit on the allocation if that much is left (granted, less used, less reserved),
+    with one conditional UPDATE and no lock taken beforehand; False when it is not left. The row stays locked by
+    the UPDATE until the caller's transaction ends, so the caller creates the job in that same transaction, last.
+    Two submissions that race for the last hours are ordered by the database: the second re-reads the row after
+    the first commits and finds the hours gone."""
+    left = F("gpu_hours") * 3600.0 - F("gpu_seconds_used") - F("gpu_seconds_reserved")
+    updated = (Allocation.objects.filter(pk=allocation.pk).alias(left=left).filter(left__gte=gpu_seconds)
+               .update(gpu_seconds_reserved=F("gpu_seconds_reserved") + gpu_seconds))
+    if updated:
+        allocation.gpu_seconds_reserved += gpu_seconds  # the object in hand agrees with its row
+    return bool(updated)
+
+
+def allocation_hold(*, allocation: Allocation, gpu_seconds: int) -> None:
+    """Reserve without the check (a job that stays on its allocation, or whose hours were checked under its row
+    lock): one UPDATE."""
+    Allocation.objects.filter(pk=allocation.pk).update(gpu_seconds_reserved=F("gpu_seconds_reserved") + gpu_seconds)
+    allocation.gpu_seconds_reserved += gpu_seconds
+
+
+def allocation_release(*, allocation_id: int, gpu_seconds: int) -> None:
+    """Give back a job's reservation: it ended, was cancelled or moved to another allocation."""
+    Allocation.objects.filter(pk=allocation_id).update(gpu_seconds_reserved=F("gpu_seconds_reserved") - gpu_seconds)
+
+
 def allocation_charge(*, allocation: Allocation, job: object, gpu_seconds: float) -> bool:
     """Charge a finished job's GPU usage once; returns False if it was charged already."""
     try:

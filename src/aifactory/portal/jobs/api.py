@@ -191,7 +191,7 @@ def submit(request: HttpRequest, body: JobIn) -> Any:
                          gpus=body.gpus if body.gpus is not None else 1,
                          time_limit_s=body.time_limit_s if body.time_limit_s is not None else 3600,
                          env=body.env or {})
-    return answer(201, _out(job_get(user=request.user, uid=job.uid)))
+    return answer(201, _out(job))  # built from the rows just written: no read-back
 
 
 @router.get("/jobs", response=list[JobOut])

@@ -19,7 +19,10 @@ Size limits (`size_limits_by_machine`): aifactory.core.placement.size_limits ove
 from the jobs submitted in the last SIZE_HISTORY_DAYS days, each counted as its GPUs x its time limit (the figure
 every job has; a spec's optional estimate is not kept apart). Until aifactory.core.placement.SIZE_LIMITS_MIN_JOBS
 (100) jobs have been submitted in that window there are no limits, and the choice is the earliest expected
-completion over all the pairs.
+completion over all the pairs. Reading 90 days of jobs grows with the history, so each worker process keeps the
+limits it computed for SIZE_LIMITS_TTL_S seconds (settings; 60 by default): a limit is at most that stale, which
+is harmless for a figure drawn from three months of jobs, and a submission's cost no longer depends on how many
+jobs came before it (`size_limits_forget` drops the copy).
 
 When no site that could take the job is reporting, but some would once their agent reports again, the job is held:
 placed on the best of those, as the core would place it if their agents were alive. The failover service moves it
@@ -34,6 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
@@ -127,8 +131,28 @@ def _portal_rule(allocation: Allocation, site: Site, orders: dict[tuple[int, int
     return None
 
 
+_size_limits_cache: tuple[float, dict[int, float]] | None = None
+
+
+def size_limits_forget() -> None:
+    """Drop this process's copy of the size limits: the next submission computes them again."""
+    global _size_limits_cache
+    _size_limits_cache = None
+
+
 def size_limits_by_machine() -> dict[int, float]:
-    """The size limit of each machine that has a site, by machine pk (module docstring); infinity for none."""
+    """The size limit of each machine that has a site, by machine pk (module docstring); infinity for none. At most
+    SIZE_LIMITS_TTL_S seconds old."""
+    global _size_limits_cache
+    now = time.monotonic()
+    if _size_limits_cache is not None and now - _size_limits_cache[0] < settings.SIZE_LIMITS_TTL_S:
+        return _size_limits_cache[1]
+    limits = _size_limits_now()
+    _size_limits_cache = (now, limits)
+    return limits
+
+
+def _size_limits_now() -> dict[int, float]:
     machines = list(Machine.objects.filter(sites__isnull=False).distinct().order_by("pk"))
     since = timezone.now() - timedelta(days=SIZE_HISTORY_DAYS)
     rows = list(Job.objects.filter(created_at__gte=since).order_by().values("gpus", "time_limit_s")

@@ -55,7 +55,10 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["site", "state"], name="job_site_state")]
+        indexes = [
+            models.Index(fields=["site", "state"], name="job_site_state"),
+            models.Index(fields=["created_at"], name="job_created_at"),  # the broker's size limits read a window
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(gpu_seconds__gte=0), name="job_gpu_seconds_nonneg"),
             models.CheckConstraint(condition=models.Q(time_limit_s__gte=60), name="job_time_limit_min"),

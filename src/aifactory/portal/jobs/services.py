@@ -44,9 +44,16 @@ from aifactory.core.jobs import JobState, check_transition
 from aifactory.core.jobspec import JobSpec, spec_from_dict
 from aifactory.core.placement import JobRequest
 from aifactory.portal.allocations.models import Allocation
-from aifactory.portal.allocations.selectors import allocation_provisioned, gpu_seconds_reserved
-from aifactory.portal.allocations.services import allocation_add_usage, allocation_charge
+from aifactory.portal.allocations.selectors import allocation_provisioned, gpu_seconds_left, gpu_seconds_reserved
+from aifactory.portal.allocations.services import (
+    allocation_add_usage,
+    allocation_charge,
+    allocation_hold,
+    allocation_release,
+    allocation_reserve,
+)
 from aifactory.portal.common.errors import BadRequest, Conflict, Gone, NotFound
+from aifactory.portal.common.models import remember_related
 from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.selectors import site_alive
 from aifactory.portal.jobs.broker import Candidate, Decision, Layout, candidates, decide, reasons_of
@@ -95,6 +102,23 @@ def reserved_gpu_seconds(allocation: Allocation) -> float:
     return gpu_seconds_reserved(allocation)
 
 
+def job_reservation(job: Job) -> int:
+    """What the job holds on its allocation's counter while it is unfinished: its GPUs x time limit."""
+    return job.gpus * job.time_limit_s
+
+
+USAGE_OVERRUN_FACTOR = 2
+"""A scheduler may let a job run past its time limit (its kill grace, OverTimeLimit) and an agent may round up."""
+USAGE_SLACK_S = 3600
+"""GPU-seconds allowed above that for clocks and accounting granularity, whatever the job's size."""
+
+
+def usage_ceiling(job: Job) -> float:
+    """The most GPU-seconds a report may charge for the job: GPUs x USAGE_OVERRUN_FACTOR x time limit, plus
+    USAGE_SLACK_S. A report above it is refused as out of range rather than charged."""
+    return job.gpus * max(job.time_limit_s * USAGE_OVERRUN_FACTOR, 1) + USAGE_SLACK_S
+
+
 # --- submission -------------------------------------------------------------------------------------------------------
 
 
@@ -108,6 +132,8 @@ def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
 
 def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: str, env: Mapping[str, str], gpus: int,
             nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool) -> Job:
+    """The job and its first placement. The caller has reserved the job's hours on decision.allocation in the same
+    transaction. The job comes back with its placements and revocations in hand, so that answering needs no read."""
     message = ("waiting for a site: none that can take this job is reporting now; it moves to the first that does"
                if decision.held else "")
     job = Job.objects.create(
@@ -118,12 +144,22 @@ def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: st
         expected_start_at=decision.expected_start_at, expected_end_at=decision.expected_end_at, message=message,
         pinned=pinned,
     )
-    JobPlacement.objects.create(
+    placement = JobPlacement.objects.create(
         job=job, site=decision.site, allocation=decision.allocation, cause="submitted", held=decision.held,
         reasons=decision.reasons, expected_start_at=decision.expected_start_at,
         expected_end_at=decision.expected_end_at,
     )
+    remember_related(job, placements=[placement], revocations=[])
     return job
+
+
+def _hours_refused(allocation: Allocation, need: int) -> BadRequest:
+    left = max(gpu_seconds_left(allocation), 0.0)
+    return BadRequest(
+        f"allocation: this job may use {need / 3600:.2f} GPU-hours (GPUs x time limit) but only "
+        f"{left / 3600:.2f} are left after running and queued jobs",
+        {"field": "time_limit_s", "need_gpu_hours": need / 3600, "left_gpu_hours": left / 3600},
+    )
 
 
 @transaction.atomic
@@ -138,29 +174,30 @@ def job_submit(
     env: Mapping[str, str] | None = None,
 ) -> Job:
     """A job given as a script for one allocation (the web form, and API clients that name an allocation). The
-    broker picks among the sites that serve the allocation; the job stays on that allocation (pinned)."""
+    broker picks among the sites that serve the allocation; the job stays on that allocation (pinned).
+
+    Nothing is locked while the broker decides: the hours are reserved afterwards with one conditional UPDATE of
+    the allocation's row (allocation_reserve), which refuses when a concurrent submission took them first."""
     env = dict(env or {})
     validate_job_fields(name=name, script=script, gpus=gpus, time_limit_s=time_limit_s, env=env)
-    allocation = Allocation.objects.select_for_update().select_related("machine").get(pk=allocation.pk)
+    allocation = Allocation.objects.select_related("machine").get(pk=allocation.pk)
     if not allocation_provisioned(allocation):
         raise Conflict("allocation: its account is not provisioned at the site yet; try again shortly")
     machine = allocation.machine
     if machine.gpus_per_node is not None and machine.total_gpus is not None and gpus > machine.total_gpus:
         raise _bad("gpus", f"{machine.name} has {machine.total_gpus} GPUs")
-    left = allocation.gpu_hours * 3600 - allocation.gpu_seconds_used - reserved_gpu_seconds(allocation)
     need = gpus * time_limit_s
-    if need > left:
-        raise BadRequest(
-            f"allocation: this job may use {need / 3600:.2f} GPU-hours (GPUs x time limit) but only "
-            f"{max(left, 0) / 3600:.2f} are left after running and queued jobs",
-            {"field": "time_limit_s", "need_gpu_hours": need / 3600, "left_gpu_hours": max(left, 0) / 3600},
-        )
+    if need > gpu_seconds_left(allocation):
+        raise _hours_refused(allocation, need)
     pairs = candidates([allocation], layout=None, left_sites=set())
     request = JobRequest(gpus=gpus, estimate_s=float(time_limit_s), time_limit_s=float(time_limit_s))
     try:
         decision = decide(request, pairs)
     except NoPlacement as exc:
         raise _refusal(exc, pairs) from None
+    if not allocation_reserve(allocation=decision.allocation, gpu_seconds=need):
+        allocation.refresh_from_db(fields=["gpu_seconds_used", "gpu_seconds_reserved"])
+        raise _hours_refused(allocation, need)
     return _create(user=user, decision=decision, name=name, script=script, env=env, gpus=gpus, nodes=1,
                    time_limit_s=time_limit_s, spec=None, pinned=True)
 
@@ -176,27 +213,42 @@ def job_submit_spec(
     """A job spec for an organisation: the broker places it on whichever of the organisation's allocations and
     sites is expected to finish it first (or only on `allocation` when one is given: the job is pinned to it, and
     moves only among its sites). The caller has checked that the user may act for the organisation or the
-    allocation."""
+    allocation.
+
+    The broker decides on the allocations as read, with no lock; the chosen allocation's hours are then reserved
+    with one conditional UPDATE (allocation_reserve), which sees every reservation committed before it. When it
+    finds the hours gone (concurrent submissions took them), a job for one allocation is refused as the hours
+    check refuses it, and a job for an organisation is placed again on fresh rows, where that allocation shows
+    what it has left; so hours are never booked twice and a refusal always reflects committed reservations."""
     if allocation is not None:
-        allocations = list(Allocation.objects.select_for_update().select_related("machine").filter(pk=allocation.pk))
+        mine = Allocation.objects.select_related("machine").filter(pk=allocation.pk)
     elif organisation is not None:
-        allocations = list(Allocation.objects.select_for_update().select_related("machine")
-                           .filter(organisation=organisation).order_by("pk"))
+        mine = Allocation.objects.select_related("machine").filter(organisation=organisation).order_by("pk")
     else:
         raise _bad("organisation", "a job is submitted for an organisation or one of its allocations")
-    if not allocations:
-        raise Conflict("organisation: has no allocation to run jobs on; apply for access first",
-                       {"field": "organisation"})
     r = spec.resources
-    pairs = candidates(allocations, layout=Layout(r.gpus_per_node, r.nodes), left_sites=set())
-    if not pairs:
-        raise Conflict("organisation: no site serves its allocations' machines yet", {"field": "organisation"})
-    try:
-        decision = decide(spec.request(), pairs)
-    except NoPlacement as exc:
-        raise _refusal(exc, pairs) from None
-    return _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env, gpus=r.gpus,
-                   nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec, pinned=allocation is not None)
+    need = r.gpus * r.time_limit_s
+    attempts = 0
+    while True:
+        attempts += 1
+        allocations = list(mine)
+        if not allocations:
+            raise Conflict("organisation: has no allocation to run jobs on; apply for access first",
+                           {"field": "organisation"})
+        pairs = candidates(allocations, layout=Layout(r.gpus_per_node, r.nodes), left_sites=set())
+        if not pairs:
+            raise Conflict("organisation: no site serves its allocations' machines yet", {"field": "organisation"})
+        try:
+            decision = decide(spec.request(), pairs)
+        except NoPlacement as exc:
+            raise _refusal(exc, pairs) from None
+        if allocation_reserve(allocation=decision.allocation, gpu_seconds=need):
+            return _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env,
+                           gpus=r.gpus, nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec,
+                           pinned=allocation is not None)
+        if len(allocations) == 1 or attempts > len(allocations):
+            decision.allocation.refresh_from_db(fields=["gpu_seconds_used", "gpu_seconds_reserved"])
+            raise _hours_refused(decision.allocation, need)
 
 
 def _request_of(job: Job) -> tuple[JobRequest, Layout | None]:
@@ -226,6 +278,7 @@ def job_cancel(*, job: Job) -> Job:
         job.message = "cancelled before it reached the site"
         job.ended_at = timezone.now()
         job.save(update_fields=["state", "message", "ended_at"])
+        allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
         # The site may have handed it to its scheduler without having said so yet: it cancels that copy.
         _revoke(job, "cancelled before the site reported it")
     else:
@@ -282,7 +335,7 @@ def job_apply_report(
             current = JobState.SUBMITTED
         if state != current:
             check_transition(current, state)
-    if gpu_seconds < 0 or gpu_seconds > job.gpus * max(job.time_limit_s * 2, 1) + 3600:
+    if gpu_seconds < 0 or gpu_seconds > usage_ceiling(job):
         raise BadRequest("gpu_seconds: out of range for this job", {"field": "gpu_seconds"})
     files = _output_files(output_files)
     job.state = state.value
@@ -299,6 +352,7 @@ def job_apply_report(
         job.output_files = files
     job.save()
     if state.terminal:
+        allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
         allocation_charge(allocation=job.allocation, job=job, gpu_seconds=gpu_seconds)
     return job
 
@@ -324,7 +378,7 @@ def job_revocation_done(
     if revocation.done_at is not None:
         return revocation
     job = revocation.job
-    if gpu_seconds < 0 or gpu_seconds > job.gpus * max(job.time_limit_s * 2, 1) + 3600:
+    if gpu_seconds < 0 or gpu_seconds > usage_ceiling(job):
         raise BadRequest("gpu_seconds: out of range for this job", {"field": "gpu_seconds"})
     if state and state not in {s.value for s in JobState}:
         raise BadRequest(f"state: unknown job state {state!r}", {"field": "state"})
@@ -390,12 +444,13 @@ def _failover_one(uid: str, result: FailoverResult) -> None:
         job.message = f"cancelled; site {old_site.name} is not reporting (last seen {since}) and cancels its copy"
         job.ended_at = timezone.now()
         job.save(update_fields=["state", "message", "ended_at"])
+        allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
         _revoke(job, "cancelled while its site was not reporting")
         result.cancelled.append(uid)
         return
     mine = Allocation.objects.filter(pk=job.allocation_id) if job.pinned else Allocation.objects.filter(
         organisation_id=job.allocation.organisation_id)
-    allocations = list(mine.select_for_update().select_related("machine").order_by("pk"))
+    allocations = list(mine.select_for_update(of=("self",)).select_related("machine").order_by("pk"))
     left = set(job.placements.values_list("site_id", flat=True)) | {old_site.pk}
     request, layout = _request_of(job)
     pairs = candidates(allocations, layout=layout, left_sites=left)
@@ -410,6 +465,9 @@ def _failover_one(uid: str, result: FailoverResult) -> None:
                                  reason=f"moved to {decision.site.name}"[:200])
     if job.state != JobState.PENDING:
         check_transition(JobState(job.state), JobState.PENDING)
+    if decision.allocation.pk != job.allocation_id:  # the reservation follows the job (rows locked above)
+        allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
+        allocation_hold(allocation=decision.allocation, gpu_seconds=job_reservation(job))
     job.site = decision.site
     job.allocation = decision.allocation
     job.state = JobState.PENDING.value

@@ -5,22 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
-from aifactory.portal.common import tokens
-from aifactory.portal.organisations.models import ApiToken
-from aifactory.portal.organisations.selectors import user_by_token
+from aifactory.portal.organisations.selectors import api_token_of
+from aifactory.portal.organisations.services import api_token_mark_used
 
 
 class UserToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = user_by_token(token)
-        if user is None:
+        row = api_token_of(token)
+        if row is None:
             return None
-        ApiToken.objects.filter(digest=tokens.digest(token)).update(last_used_at=timezone.now())
-        request.user = user
-        return user
+        api_token_mark_used(token=row)  # at most once a minute
+        request.user = row.user
+        return row.user
 
 
 user_auth = [UserToken(), SessionAuth()]

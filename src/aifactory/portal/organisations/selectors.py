@@ -39,11 +39,17 @@ def organisation_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Orga
     return org
 
 
-def user_by_token(token: str) -> AbstractBaseUser | None:
+def api_token_of(token: str) -> ApiToken | None:
+    """The token's row with its person (one query), or None when it is unknown or its person is inactive."""
     row = ApiToken.objects.select_related("user").filter(digest=tokens.digest(token)).first()
     if row is None or not row.user.is_active:
         return None
-    return row.user
+    return row
+
+
+def user_by_token(token: str) -> AbstractBaseUser | None:
+    row = api_token_of(token)
+    return None if row is None else row.user
 
 
 # --- roles ------------------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -11,6 +12,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from aifactory.core.catalog import load_catalog
 from aifactory.core.eligibility import Enterprise, sme_category
@@ -61,6 +64,23 @@ class RelatedFigures:
     turnover_eur: Decimal
     balance_sheet_eur: Decimal
     share: float = 1.0
+
+
+TOKEN_USE_RESOLUTION_S = 60
+"""A token's last use is written at most once in this many seconds: `last_used_at` is at most this stale."""
+
+
+def api_token_mark_used(*, token: ApiToken) -> bool:
+    """Record that the token was just used, unless that was recorded less than TOKEN_USE_RESOLUTION_S ago (most
+    requests then write nothing). The UPDATE is conditional, so concurrent requests write it once."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=TOKEN_USE_RESOLUTION_S)
+    if token.last_used_at is not None and token.last_used_at > stale:
+        return False
+    updated = ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)).update(last_used_at=now)
+    token.last_used_at = now
+    return bool(updated)
 
 
 def _plausible_eur(value: Decimal, field: str) -> None:
