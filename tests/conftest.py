@@ -50,6 +50,12 @@ def _fresh_size_limits() -> Iterator[None]:
     size_limits_forget()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ssh_ca_key_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The SSH user CA the portal makes on first use goes to a test folder, not var/."""
+    settings.SSH_CA_KEY_FILE = str(tmp_path_factory.mktemp("ssh-ca") / "ssh_user_ca")
+
+
 def machine(key: str = MACHINE) -> Machine:
     """A machine of the catalog, loading the catalog into the database the first time."""
     found = Machine.objects.filter(key=key).first()

@@ -11,16 +11,28 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.test import Client
 from django.utils import timezone
 
 from aifactory.portal.access.services import application_submit
 from aifactory.portal.organisations.services import role_grant
 from aifactory.portal.review.services import CriterionSpec, call_assign, call_close, call_open, reviewer_add
+from aifactory.portal.siteaccess.models import SiteAccount
+from aifactory.portal.siteaccess.services import (
+    site_account_done,
+    site_accounts_sync,
+    ssh_certificate_issue,
+    ssh_key_add,
+)
 from aifactory.portal.support.services import request_open
 from tests.conftest import ApiClient, OrganisationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+SSH_PUBLIC_KEY = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+    serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 ROLES = ("anonymous", "applicant", "other_applicant", "reviewer", "conflicted_reviewer", "call_manager",
          "operator", "other_operator", "observer", "staff")
@@ -63,6 +75,16 @@ API = [
     ("POST", "/support/requests/{support}/answer", frozenset({"operator", "staff"})),
     ("GET", "/support/centres/it4lia/requests", frozenset({"operator", "staff"})),
     ("POST", "/support/centres/it4lia/sla", frozenset({"operator", "staff"})),
+    ("GET", "/allocations/{allocation}/usage-by-person", frozenset({"applicant", "call_manager", "staff", "operator"})),
+    ("GET", "/me/site-accounts", AUTHENTICATED),
+    ("GET", "/me/ssh-keys", AUTHENTICATED),
+    ("POST", "/me/ssh-keys", AUTHENTICATED),
+    ("POST", "/me/ssh-keys/{ssh_key}/revoke", frozenset({"applicant"})),
+    ("GET", "/me/ssh-certificates", AUTHENTICATED),
+    ("POST", "/me/ssh-certificates", frozenset({"applicant"})),
+    ("POST", "/me/ssh-certificates/{ssh_cert}/revoke", frozenset({"applicant"})),
+    ("GET", "/ssh/ca.pub", frozenset(ROLES)),
+    ("GET", "/ssh/revoked.krl", frozenset(ROLES)),
 ]
 
 PAGES = [
@@ -82,6 +104,12 @@ PAGES = [
     ("GET", "/support/requests/{support}/", frozenset({"applicant", "operator", "staff"})),
     ("POST", "/support/requests/{support}/reply/", frozenset({"applicant"})),
     ("GET", "/support/centres/it4lia/", frozenset({"operator", "staff"})),
+    ("GET", "/ssh/", AUTHENTICATED),
+    ("POST", "/ssh/keys/", AUTHENTICATED),
+    # Everyone may ask; the form offers only one's own keys and active accounts, so another's are not a choice.
+    ("POST", "/ssh/certificates/", AUTHENTICATED),
+    ("POST", "/ssh/keys/{ssh_key}/revoke/", frozenset({"applicant"})),
+    ("POST", "/ssh/certificates/{ssh_cert}/revoke/", frozenset({"applicant"})),
 ]
 
 BODIES = {
@@ -100,6 +128,9 @@ BODIES = {
     "/support/requests/{support}/answer": {"body": "an answer"},
     "/support/centres/it4lia/sla": {"days": 2},
     "/support/requests/{support}/reply/": {"body": "more detail"},
+    "/me/ssh-keys": {"public_key": SSH_PUBLIC_KEY},
+    "/me/ssh-certificates": {"key": "{ssh_key}", "account": "{site_account}"},
+    "/ssh/keys/": {"public_key": SSH_PUBLIC_KEY},
 }
 
 
@@ -143,9 +174,17 @@ def world(site):
     support = request_open(user=applicant, organisation=org, topic="porting", title="Slow all-reduce", text="help",
                            machine_key="leonardo")
     assert support.centre.key == "it4lia"
-    ids = {"support": support.pk,
-           "app": app.pk, "review_app": review_app.pk, "allocation": app.allocation.pk, "org": org.pk,
-           "call": call.pk, "proposal": proposal.pk, "assignment": assignment.pk}
+    site.site.personal_accounts = True
+    site.site.save()
+    site_accounts_sync(site=site.site)
+    account = SiteAccount.objects.get(user=applicant)
+    site_account_done(site=site.site, account_id=account.pk, ok=True, message="created")
+    key = ssh_key_add(user=applicant, public_key=SSH_PUBLIC_KEY)
+    cert = ssh_certificate_issue(user=applicant, key_id=key.pk, account_id=account.pk)
+    ids = {"support": support.pk, "app": app.pk, "review_app": review_app.pk, "allocation": app.allocation.pk,
+           "org": org.pk,
+           "call": call.pk, "proposal": proposal.pk, "assignment": assignment.pk, "ssh_key": key.pk,
+           "ssh_cert": cert.pk, "site_account": account.pk}
     return people, ids
 
 
@@ -164,7 +203,9 @@ def test_api_matrix(world, role, method, path, allowed):
     _, ids = world
     client = _api(world, role)
     url = path.format(**ids)
-    response = client.get(url) if method == "GET" else client.post(url, BODIES.get(path, {}))
+    body = {k: int(v.format(**ids)) if isinstance(v, str) and v.startswith("{") else v
+            for k, v in BODIES.get(path, {}).items()}
+    response = client.get(url) if method == "GET" else client.post(url, body)
     if role in allowed:
         assert response.status_code not in DENIED and response.status_code < 500, (response.status_code,
                                                                                     response.content[:300])
@@ -197,6 +238,9 @@ VISIBLE = {
     "/reviews": ("assignment", frozenset({"reviewer"})),
     "/organisations": ("org", frozenset({"applicant", "staff"})),
     "/support/requests": ("support", frozenset({"applicant", "operator", "staff"})),
+    "/me/site-accounts": ("site_account", frozenset({"applicant"})),
+    "/me/ssh-keys": ("ssh_key", frozenset({"applicant"})),
+    "/me/ssh-certificates": ("ssh_cert", frozenset({"applicant"})),
 }
 
 

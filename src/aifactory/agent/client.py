@@ -37,6 +37,20 @@ class RemoteJob:
     image: str = ""
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    user: str = ""
+    """The submitter's account at this site, at a site that runs jobs under personal accounts."""
+
+
+@dataclass(frozen=True)
+class AccountOrder:
+    """Open (`open`) a person's site account under a project's account, or close it to new jobs (`close`; with
+    `lock`, the person keeps no open account here and the POSIX user is locked)."""
+
+    id: int
+    action: str
+    username: str
+    account: str
+    lock: bool
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,14 @@ class PortalClient:
     def order_done(self, order_id: int, *, ok: bool, message: str = "") -> None:
         self._call("POST", f"/agent/orders/{order_id}", {"ok": ok, "message": message[:2000]})
 
+    def site_accounts(self) -> list[AccountOrder]:
+        return [AccountOrder(id=int(a["id"]), action=str(a["action"]), username=str(a["username"]),
+                             account=str(a["account"]), lock=bool(a["lock"]))
+                for a in self._call("GET", "/agent/site-accounts")]
+
+    def site_account_done(self, order_id: int, *, ok: bool, message: str = "") -> None:
+        self._call("POST", f"/agent/site-accounts/{order_id}", {"ok": ok, "message": message[:2000]})
+
     def jobs(self) -> list[RemoteJob]:
         return [
             RemoteJob(
@@ -88,6 +110,7 @@ class PortalClient:
                 cancel_requested=bool(j["cancel_requested"]), scheduler_id=str(j["scheduler_id"]),
                 nodes=int(j.get("nodes", 1)), image=str(j.get("image", "")),
                 inputs=tuple(str(p) for p in j.get("inputs", [])), outputs=tuple(str(p) for p in j.get("outputs", [])),
+                user=str(j.get("user", "")),
             )
             for j in self._call("GET", "/agent/jobs")
         ]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from aifactory.agent.base import Backend, BackendError, BatchJob, JobReport
-from aifactory.agent.client import PortalClient, RemoteJob
+from aifactory.agent.client import AccountOrder, PortalClient, RemoteJob
 from aifactory.core.jobs import JobState
 from aifactory.sdk import PortalCallError
 
@@ -37,13 +37,16 @@ class CycleResult:
     reported: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
 
 
 class Agent:
-    def __init__(self, portal: PortalClient, backend: Backend, *, start_wait_s: int = DEFAULT_START_WAIT_S) -> None:
+    def __init__(self, portal: PortalClient, backend: Backend, *, start_wait_s: int = DEFAULT_START_WAIT_S,
+                 personal_accounts: bool = False) -> None:
         self.portal = portal
         self.backend = backend
         self.start_wait_s = start_wait_s
+        self.personal_accounts = personal_accounts
 
     def cycle(self) -> CycleResult:
         """One pass over everything the portal asks of this site."""
@@ -58,6 +61,12 @@ class Agent:
                 continue
             self.portal.order_done(order.id, ok=True, message=f"account {order.account} ready")
             result.provisioned.append(order.account)
+        if self.personal_accounts:
+            for account in self.portal.site_accounts():
+                try:
+                    self._site_account(account, result)
+                except PortalCallError as exc:
+                    result.errors.append(f"site account {account.username}/{account.account}: {exc}")
         for revocation in self.portal.revocations():
             try:
                 self._revoke(revocation.uid, result)
@@ -88,7 +97,8 @@ class Agent:
             scheduler_id = self.backend.submit(
                 BatchJob(uid=job.uid, name=job.name, account=job.account, gpus=job.gpus, nodes=job.nodes,
                          time_limit_s=job.time_limit_s, script=job.script, env=job.env, image=job.image,
-                         inputs=job.inputs, outputs=job.outputs, gated=True, start_wait_s=self.start_wait_s)
+                         inputs=job.inputs, outputs=job.outputs, gated=True, start_wait_s=self.start_wait_s,
+                         user=job.user)
             )
             result.submitted.append(job.uid)
             seen = self.backend.find(job.uid) or JobReport(uid=job.uid, scheduler_id=scheduler_id,
@@ -111,6 +121,25 @@ class Agent:
                 raise
             self.backend.cancel(job.uid)  # no longer this site's: its copy never runs here
             result.revoked.append(job.uid)
+
+    def _site_account(self, order: AccountOrder, result: CycleResult) -> None:
+        """Open or close one person's site account, and tell the portal how it went."""
+        try:
+            if order.action == "open":
+                self.backend.ensure_member(order.account, order.username)
+                message = f"{order.username} can log in and run jobs under {order.account}"
+            elif order.action == "close":
+                self.backend.close_member(order.account, order.username, lock=order.lock)
+                message = f"{order.username} closed to new jobs under {order.account}" + (
+                    "; login locked" if order.lock else "")
+            else:
+                raise BackendError(f"unknown site account action {order.action!r}")
+        except BackendError as exc:
+            result.errors.append(f"site account {order.username}/{order.account}: {exc}")
+            self.portal.site_account_done(order.id, ok=False, message=str(exc))
+            return
+        self.portal.site_account_done(order.id, ok=True, message=message)
+        result.accounts.append(f"{order.action} {order.username}/{order.account}")
 
     def _revoke(self, uid: str, result: CycleResult) -> None:
         """Cancel this site's copy of a job that is no longer its own, and confirm once the scheduler has let go."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -33,6 +34,9 @@ def register(sub: Any) -> None:
     p.add_argument("--slurm-conf", help="SLURM_CONF of the cluster (slurm backend)")
     p.add_argument("--cluster", help="Slurm cluster name (slurm backend)")
     p.add_argument("--partition", help="Slurm partition (slurm backend)")
+    p.add_argument("--helper", default=os.environ.get("AIFACTORY_SITE_HELPER", ""),
+                   help="the privileged helper's command, e.g. 'sudo -n /usr/local/bin/aifactory-site-helper': "
+                        "with it the agent opens each person's site account and runs their jobs as them")
     p.set_defaults(func=run)
 
 
@@ -43,7 +47,8 @@ def make_backend(args: argparse.Namespace) -> Backend:
     from aifactory.agent.slurm import SlurmBackend
 
     return SlurmBackend(cluster=args.cluster or args.site, slurm_conf=args.slurm_conf, workdir=workdir,
-                        partition=args.partition, container_runtime=args.container_runtime)
+                        partition=args.partition, container_runtime=args.container_runtime,
+                        helper=shlex.split(args.helper) or None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"aifactory agent: {exc}", file=sys.stderr)
         return 2
-    agent = Agent(PortalClient(args.url, token), backend, start_wait_s=args.start_wait)
+    agent = Agent(PortalClient(args.url, token), backend, start_wait_s=args.start_wait,
+                  personal_accounts=bool(args.helper) and args.backend == "slurm")
     if args.once:
         result = agent.cycle()
         return 1 if result.errors else 0

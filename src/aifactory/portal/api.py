@@ -17,6 +17,9 @@ from aifactory.portal.jobs.api import agent_router as jobs_agent_router
 from aifactory.portal.jobs.api import router as jobs_router
 from aifactory.portal.organisations.api import router as organisations_router
 from aifactory.portal.review.api import router as review_router
+from aifactory.portal.siteaccess.api import agent_router as siteaccess_agent_router
+from aifactory.portal.siteaccess.api import public_router as siteaccess_public_router
+from aifactory.portal.siteaccess.api import router as siteaccess_router
 from aifactory.portal.support.api import router as support_router
 
 api = NinjaAPI(title="aifactory", version="1", urls_namespace="api-v1", description=__doc__ or "")
@@ -66,6 +69,9 @@ api.add_router("/agent/", jobs_agent_router)
 api.add_router("/", organisations_router)
 api.add_router("/", access_router)
 api.add_router("/", allocations_router)
+api.add_router("/", siteaccess_router)
+api.add_router("/", siteaccess_public_router)
+api.add_router("/agent/", siteaccess_agent_router)
 api.add_router("/", jobs_router)
 api.add_router("/", review_router)
 api.add_router("/", support_router)

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "aifactory.portal.organisations",
     "aifactory.portal.access",
     "aifactory.portal.allocations",
+    "aifactory.portal.siteaccess",
     "aifactory.portal.jobs",
     "aifactory.portal.review",
     "aifactory.portal.support",
@@ -121,6 +122,12 @@ SUPPORT_FIRST_ANSWER_WORKING_DAYS = int(os.environ.get("AIFACTORY_SUPPORT_FIRST_
 
 # The broker's size limits (from 90 days of jobs) are kept this many seconds per worker process: at most this stale.
 SIZE_LIMITS_TTL_S = float(os.environ.get("AIFACTORY_SIZE_LIMITS_TTL_S", "60"))
+
+# The federation's SSH user CA (an OpenSSH private key file, created on first use when missing) and the lifetime of
+# the certificates it signs: a member asks for up to SSH_CERT_MAX_HOURS, SSH_CERT_DEFAULT_HOURS when they do not say.
+SSH_CA_KEY_FILE = os.environ.get("AIFACTORY_SSH_CA_KEY", str(DATA_DIR / "ssh_user_ca"))
+SSH_CERT_DEFAULT_HOURS = float(os.environ.get("AIFACTORY_SSH_CERT_DEFAULT_HOURS", "8"))
+SSH_CERT_MAX_HOURS = float(os.environ.get("AIFACTORY_SSH_CERT_MAX_HOURS", "24"))
 
 LOGGING = {
     "version": 1,

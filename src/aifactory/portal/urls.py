@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("aifactory.portal.organisations.urls")),
     path("", include("aifactory.portal.federation.urls")),
     path("", include("aifactory.portal.allocations.urls")),
+    path("", include("aifactory.portal.siteaccess.urls")),
     path("", include("aifactory.portal.access.urls")),
     path("", include("aifactory.portal.review.urls")),
     path("", include("aifactory.portal.jobs.urls")),

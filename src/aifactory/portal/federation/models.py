@@ -33,6 +33,9 @@ class Site(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     queue_wait_s = models.FloatField(default=0.0)
     backend = models.CharField(max_length=20, blank=True)
+    personal_accounts = models.BooleanField(
+        default=False, help_text="jobs run under each person's own account, which the agent creates at the site"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

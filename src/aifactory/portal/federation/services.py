@@ -34,7 +34,9 @@ def catalog_sync() -> int:
 
 
 @transaction.atomic
-def site_create(*, name: str, machine_key: str, backend: str = "") -> tuple[Site, str]:
+def site_create(
+    *, name: str, machine_key: str, backend: str = "", personal_accounts: bool = False
+) -> tuple[Site, str]:
     """Register a site for a machine; returns the site and its agent token (shown once)."""
     machine = Machine.objects.filter(key=machine_key).first()
     if machine is None:
@@ -42,7 +44,8 @@ def site_create(*, name: str, machine_key: str, backend: str = "") -> tuple[Site
     if Site.objects.filter(name=name).exists():
         raise Conflict(f"name: a site named {name!r} exists already", {"field": "name"})
     token = tokens.new_token("s")
-    site = Site.objects.create(name=name, machine=machine, token_digest=tokens.digest(token), backend=backend)
+    site = Site.objects.create(name=name, machine=machine, token_digest=tokens.digest(token), backend=backend,
+                               personal_accounts=personal_accounts)
     return site, token
 
 

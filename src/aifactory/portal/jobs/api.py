@@ -13,13 +13,13 @@ from pydantic import model_validator
 
 from aifactory.core.jobs import JobState
 from aifactory.core.jobspec import parse_spec, spec_from_dict
-from aifactory.portal.allocations.selectors import allocations_of
+from aifactory.portal.allocations.selectors import allocation_get, allocations_of
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.federation.auth import site_auth
 from aifactory.portal.jobs.models import Job
-from aifactory.portal.jobs.selectors import job_get, jobs_of, jobs_open_for_site, revocations_open
+from aifactory.portal.jobs.selectors import job_get, jobs_of, jobs_open_for_site, revocations_open, usage_by_person
 from aifactory.portal.jobs.services import (
     job_apply_report,
     job_cancel,
@@ -30,6 +30,7 @@ from aifactory.portal.jobs.services import (
 from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.selectors import organisations_of
+from aifactory.portal.siteaccess.selectors import site_username_of
 
 router = Router(tags=["jobs"], auth=user_auth)
 agent_router = Router(tags=["agent"], auth=site_auth)
@@ -173,6 +174,19 @@ def _organisation(user: AbstractBaseUser, pk: int | None) -> Organisation:
     return mine[0]
 
 
+class PersonUsageOut(Schema):
+    person: str
+    site_users: list[str]
+    gpu_hours: float
+    jobs: int
+
+
+@router.get("/allocations/{allocation_id}/usage-by-person", response=list[PersonUsageOut],
+            summary="GPU-hours of an allocation per person, with their accounts at the sites")
+def allocation_usage_by_person(request: HttpRequest, allocation_id: int) -> list[dict[str, Any]]:
+    return usage_by_person(allocation_get(user=request.user, pk=allocation_id))
+
+
 @router.post("/jobs", response={201: JobOut})
 def submit(request: HttpRequest, body: JobIn) -> Any:
     allocation = None
@@ -242,6 +256,7 @@ class AgentJobOut(Schema):
     state: str
     cancel_requested: bool
     scheduler_id: str
+    user: str = Field("", description="the submitter's account at this site, where jobs run under personal accounts")
 
 
 class AgentRevocationOut(Schema):
@@ -286,6 +301,7 @@ def agent_jobs(request: HttpRequest) -> list[dict[str, Any]]:
             "time_limit_s": j.time_limit_s, "script": j.script, "env": j.env, "image": j.image,
             "inputs": list(j.inputs), "outputs": list(j.outputs), "state": j.state,
             "cancel_requested": j.cancel_requested, "scheduler_id": j.scheduler_id,
+            "user": site_username_of(j.submitted_by_id, request.auth, j.allocation_id),
         }
         for j in jobs_open_for_site(request.auth)
     ]

@@ -57,6 +57,7 @@ from aifactory.portal.allocations.selectors import gpu_seconds_left
 from aifactory.portal.federation.models import Machine, Site
 from aifactory.portal.federation.selectors import site_alive
 from aifactory.portal.jobs.models import Job
+from aifactory.portal.siteaccess.selectors import active_account_pairs
 
 SIZE_HISTORY_DAYS = 90
 """The size limits come from the jobs submitted in this many days before now."""
@@ -92,9 +93,11 @@ class Decision:
     reasons: list[dict[str, Any]]
 
 
-def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sites: set[int]) -> list[Candidate]:
+def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sites: set[int],
+               user_id: int | None = None) -> list[Candidate]:
     """Every (allocation, site) pair of the allocations' machines, in order, each with the portal rule that refuses
-    it or None."""
+    it or None. At a site that runs jobs under personal accounts, the pair needs `user_id`'s account there to be
+    active."""
     today = timezone.localdate()
     orders = {
         (o.allocation_id, o.site_id): o.state
@@ -103,10 +106,15 @@ def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sit
     sites_by_machine: dict[int, list[Site]] = {}
     for site in Site.objects.select_related("machine").filter(machine__in={a.machine_id for a in allocations}):
         sites_by_machine.setdefault(site.machine_id, []).append(site)
+    personal = active_account_pairs(user_id, [a.pk for a in allocations]) if user_id is not None else set()
     out: list[Candidate] = []
     for allocation in allocations:
         for site in sorted(sites_by_machine.get(allocation.machine_id, []), key=lambda s: s.pk):
-            out.append(Candidate(allocation, site, _portal_rule(allocation, site, orders, today, layout, left_sites)))
+            rule = _portal_rule(allocation, site, orders, today, layout, left_sites)
+            if rule is None and site.personal_accounts and (allocation.pk, site.pk) not in personal:
+                rule = ("your own account at this site is not open yet: the site's agent creates it once you are a "
+                        "member of the project and have accepted the site's terms of use")
+            out.append(Candidate(allocation, site, rule))
     return out
 
 

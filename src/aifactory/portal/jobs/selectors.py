@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation, UsageCharge
@@ -13,6 +13,7 @@ from aifactory.portal.allocations.selectors import UsageEvent
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.jobs.models import Job, JobRevocation
+from aifactory.portal.siteaccess.models import SiteAccount
 
 UID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -76,3 +77,15 @@ def usage_history(allocation: Allocation) -> list[UsageEvent]:
         out.append(UsageEvent(at=at, job_uid=uid, job_name=name, gpu_seconds=seconds, used_hours=used,
                               left_hours=allocation.gpu_hours - used))
     return out
+
+
+def usage_by_person(allocation: Allocation) -> list[dict[str, object]]:
+    """The allocation's GPU usage per person who submitted jobs to it, with their site account names: jobs run under
+    each person's account where the site runs them so, and the scheduler's accounting names that user."""
+    rows = (Job.objects.filter(allocation=allocation).values("submitted_by_id", "submitted_by__username")
+            .annotate(gpu_seconds=Sum("gpu_seconds"), jobs=Count("pk")).order_by("-gpu_seconds", "submitted_by_id"))
+    names: dict[int, set[str]] = {}
+    for user_id, username in SiteAccount.objects.filter(allocation=allocation).values_list("user_id", "username"):
+        names.setdefault(user_id, set()).add(username)
+    return [{"person": r["submitted_by__username"], "site_users": sorted(names.get(r["submitted_by_id"], set())),
+             "gpu_hours": float(r["gpu_seconds"] or 0.0) / 3600, "jobs": int(r["jobs"])} for r in rows]

@@ -189,7 +189,7 @@ def job_submit(
     need = gpus * time_limit_s
     if need > gpu_seconds_left(allocation):
         raise _hours_refused(allocation, need)
-    pairs = candidates([allocation], layout=None, left_sites=set())
+    pairs = candidates([allocation], layout=None, left_sites=set(), user_id=user.pk)
     request = JobRequest(gpus=gpus, estimate_s=float(time_limit_s), time_limit_s=float(time_limit_s))
     try:
         decision = decide(request, pairs)
@@ -235,7 +235,7 @@ def job_submit_spec(
         if not allocations:
             raise Conflict("organisation: has no allocation to run jobs on; apply for access first",
                            {"field": "organisation"})
-        pairs = candidates(allocations, layout=Layout(r.gpus_per_node, r.nodes), left_sites=set())
+        pairs = candidates(allocations, layout=Layout(r.gpus_per_node, r.nodes), left_sites=set(), user_id=user.pk)
         if not pairs:
             raise Conflict("organisation: no site serves its allocations' machines yet", {"field": "organisation"})
         try:
@@ -453,7 +453,7 @@ def _failover_one(uid: str, result: FailoverResult) -> None:
     allocations = list(mine.select_for_update(of=("self",)).select_related("machine").order_by("pk"))
     left = set(job.placements.values_list("site_id", flat=True)) | {old_site.pk}
     request, layout = _request_of(job)
-    pairs = candidates(allocations, layout=layout, left_sites=left)
+    pairs = candidates(allocations, layout=layout, left_sites=left, user_id=job.submitted_by_id)
     try:
         decision = decide(request, pairs, credit={job.allocation_id: float(job.gpus * job.time_limit_s)},
                           hold=False)
