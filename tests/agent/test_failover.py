@@ -15,8 +15,9 @@ from aifactory.agent.local import LocalBackend
 from aifactory.agent.runner import Agent, CycleResult
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation, UsageCharge
+from aifactory.portal.jobs.failover import jobs_failover
 from aifactory.portal.jobs.models import Job, JobRevocation
-from aifactory.portal.jobs.services import job_submit_spec, jobs_failover
+from aifactory.portal.jobs.services import job_submit_spec
 from aifactory.sdk import PortalCallError
 from tests.conftest import DjangoTransport
 from tests.federation import Federation, job_spec, make_federation

@@ -6,7 +6,7 @@ import pytest
 
 from aifactory.portal.access.models import Application, StateChange
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
-from tests.conftest import ApplicationFactory, OrganisationFactory, assert_refused
+from tests.conftest import ApplicationFactory, OrganisationFactory, UserFactory, assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +173,12 @@ def test_every_move_is_in_the_audit_log(api, body):
     out = api.post("/applications", {**body, "practices": ["social_scoring"]}).json()
     moves = list(StateChange.objects.filter(application_id=out["id"]).values_list("from_state", "to_state"))
     assert moves == [("", "submitted"), ("submitted", "refused")]
+
+
+def test_staff_apply_only_for_organisations_they_belong_to(api_for, body, organisation):
+    """Staff read every organisation, yet only members apply for one: the same rule as the application page."""
+    staff_api = api_for(UserFactory(username="root", is_staff=True))
+    assert staff_api.get(f"/organisations/{organisation.pk}").status_code == 200
+    refused = assert_refused(staff_api.post("/applications", body), 403)
+    assert refused["detail"]["field"] == "organisation"
+    assert not Application.objects.exists()

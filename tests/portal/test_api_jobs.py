@@ -11,9 +11,12 @@ from tests.conftest import (
     ApplicationFactory,
     JobFactory,
     OrganisationFactory,
+    UserFactory,
     assert_refused,
+    login,
     machine,
 )
+from tests.federation import job_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -187,3 +190,19 @@ def test_cancel_a_finished_job_is_a_conflict(api, allocation, state):
 def test_logs(api, allocation):
     job = JobFactory(allocation=allocation, state="running", log_tail="epoch 1\nloss 0.42\n")
     assert api.get(f"/jobs/{job.uid}/logs").json() == {"uid": job.uid, "log": "epoch 1\nloss 0.42\n"}
+
+
+def test_staff_read_every_organisation_but_submit_only_for_their_own(api_for, body, allocation, organisation):
+    """One rule for the API and the pages: members act for an organisation; staff read every one."""
+    staff = UserFactory(username="root", is_staff=True)
+    staff_api = api_for(staff)
+    assert staff_api.get(f"/allocations/{allocation.pk}").status_code == 200
+    refused = assert_refused(staff_api.post("/jobs", body), 403)
+    assert refused["detail"]["field"] == "organisation"
+    spec = {"spec": job_spec(), "organisation": organisation.pk}
+    assert_refused(staff_api.post("/jobs", spec), 403)
+    assert Job.objects.count() == 0
+    page = login(staff).get("/jobs/new/", follow=True)
+    assert "Apply for an allocation first." in page.content.decode()
+    organisation.members.add(staff)
+    assert staff_api.post("/jobs", body).status_code == 201

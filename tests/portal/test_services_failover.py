@@ -8,13 +8,9 @@ import pytest
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.common.errors import BadRequest, Gone, NotFound
+from aifactory.portal.jobs.failover import jobs_failover
 from aifactory.portal.jobs.models import Job, JobRevocation
-from aifactory.portal.jobs.services import (
-    job_apply_report,
-    job_cancel,
-    job_revocation_done,
-    jobs_failover,
-)
+from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_revocation_done
 from tests.conftest import assert_refused
 from tests.federation import Federation, make_federation
 

@@ -8,8 +8,9 @@ import pytest
 
 from aifactory.core.jobs import TRANSITIONS, JobState
 from aifactory.portal.allocations.models import Allocation, UsageCharge
+from aifactory.portal.allocations.selectors import gpu_seconds_reserved
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
-from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_submit, reserved_gpu_seconds
+from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_submit
 from tests.conftest import AllocationFactory, JobFactory, assert_refused
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +114,7 @@ def test_reserved_counts_only_open_jobs(allocation):
     JobFactory(allocation=allocation, state="pending", gpus=2, time_limit_s=600)
     JobFactory(allocation=allocation, state="running", gpus=1, time_limit_s=1000)
     JobFactory(allocation=allocation, state="completed", gpus=8, time_limit_s=9000)
-    assert reserved_gpu_seconds(allocation) == 2 * 600 + 1000
+    assert gpu_seconds_reserved(allocation) == 2 * 600 + 1000
 
 
 def test_submit_refuses_what_is_not_left(allocation):
@@ -124,8 +125,9 @@ def test_submit_refuses_what_is_not_left(allocation):
     assert _submit(allocation, gpus=10, time_limit_s=3600).state == "pending"
 
 
-def test_submit_before_provisioning_is_a_conflict(organisation):
-    waiting = AllocationFactory(application__organisation=organisation, provisioned=False)
+def test_submit_before_provisioning_is_a_conflict(organisation, user):
+    waiting = AllocationFactory(application__organisation=organisation, application__submitted_by=user,
+                                provisioned=False)
     with pytest.raises(Conflict) as caught:
         _submit(waiting)
     assert caught.value.status == 409

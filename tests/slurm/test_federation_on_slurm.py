@@ -31,8 +31,9 @@ from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.services import allocation_create
 from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.services import site_create
+from aifactory.portal.jobs.failover import jobs_failover
 from aifactory.portal.jobs.models import Job, JobRevocation
-from aifactory.portal.jobs.services import job_submit_spec, jobs_failover
+from aifactory.portal.jobs.services import job_submit_spec
 from tests.conftest import ApplicationFactory, DjangoTransport, OrganisationFactory, UserFactory, machine
 from tests.slurm.conftest import SlurmCluster, default_conf, probe
 from tests.slurm.test_slurm_backend import drop_account

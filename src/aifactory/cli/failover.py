@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +28,18 @@ def run(args: argparse.Namespace) -> int:
     from aifactory.portal.bootstrap import setup_django
 
     setup_django(args.data_dir.resolve())
-    from django.db import close_old_connections
+    from aifactory.portal.jobs.failover import FailoverResult, describe, failover_run
 
-    from aifactory.portal.jobs.management.commands.failover import describe
-    from aifactory.portal.jobs.services import jobs_failover
+    def report(result: FailoverResult) -> None:
+        if args.json:
+            print(json.dumps({"moved": [m.__dict__ for m in result.moved], "cancelled": result.cancelled,
+                              "stuck": result.stuck}), flush=True)
+        else:
+            for line in describe(result):
+                print(line, flush=True)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s failover %(levelname)s %(message)s")
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    while not stopping:
-        try:
-            result = jobs_failover()
-        except Exception:  # a pass that fails (the database restarting) is retried on the next one
-            if args.every <= 0:
-                raise
-            logging.getLogger("aifactory.failover").exception("failover pass failed")
-        else:
-            if args.json:
-                print(json.dumps({"moved": [m.__dict__ for m in result.moved], "cancelled": result.cancelled,
-                                  "stuck": result.stuck}), flush=True)
-            else:
-                for line in describe(result):
-                    print(line, flush=True)
-        if args.every <= 0:
-            return 0
-        close_old_connections()
-        until = time.monotonic() + args.every
-        while not stopping and time.monotonic() < until:
-            time.sleep(min(0.2, args.every))
+    failover_run(every=args.every, report=report, stopping=lambda: bool(stopping))
     return 0

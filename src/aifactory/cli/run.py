@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
              "--url", url, "--token-file", str(boot.token_file), "--workdir", str(data_dir / f"site-{boot.site}")],
             env=env,
         )
-        # Moves jobs waiting on sites whose agent stopped reporting (aifactory.portal.jobs.services.jobs_failover).
+        # Moves jobs waiting on sites whose agent stopped reporting (aifactory.portal.jobs.failover.jobs_failover).
         failover = subprocess.Popen(
             [sys.executable, "-m", "aifactory.cli.main", "failover", "--every", "10", "--data-dir", str(data_dir)],
             env=env,

@@ -46,7 +46,7 @@ from aifactory.portal.allocations.services import _add_months, allocation_create
 from aifactory.portal.common.errors import BadRequest, Conflict, Forbidden
 from aifactory.portal.federation.models import Machine
 from aifactory.portal.organisations.models import Organisation
-from aifactory.portal.organisations.selectors import is_call_manager
+from aifactory.portal.organisations.selectors import check_acts_for, is_call_manager
 
 
 def _field_error(exc: InvalidInput) -> BadRequest:
@@ -179,8 +179,7 @@ def application_submit(
     open_science: bool = False,
 ) -> Application:
     """Check, record and decide what can be decided at once (the flow in the module doc)."""
-    if not user.is_staff and not organisation.members.filter(pk=user.pk).exists():
-        raise Forbidden("only a member of the organisation applies for it")
+    check_acts_for(user, organisation.pk)
     spec = mode_spec(mode)
     _check_call(call, spec, months=months, open_science=open_science)
     lines = _machine_lines(

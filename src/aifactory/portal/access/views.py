@@ -25,7 +25,7 @@ from aifactory.portal.organisations.selectors import (
     is_call_manager,
     may_see_aggregates,
     organisation_get,
-    organisations_of,
+    organisations_acted_for,
 )
 
 # The application form's fields the planner reads: its estimate follows them as the applicant types.
@@ -39,7 +39,7 @@ def _open_calls() -> list[tuple[int, str]]:
 
 @login_required
 def application_new(request: HttpRequest) -> HttpResponse:
-    orgs = [(o.pk, o.name) for o in organisations_of(request.user).filter(members=request.user)]
+    orgs = [(o.pk, o.name) for o in organisations_acted_for(request.user)]
     if not orgs:
         return redirect("organisation-new")
     initial = {}

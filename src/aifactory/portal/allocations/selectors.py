@@ -12,7 +12,7 @@ from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
-from aifactory.portal.organisations.selectors import readable_by
+from aifactory.portal.organisations.selectors import organisations_acted_for, readable_by
 
 
 def allocations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocation]:
@@ -22,6 +22,11 @@ def allocations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocatio
     if user.is_staff:
         return qs
     return qs.filter(organisation__members=user)
+
+
+def allocations_acted_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocation]:
+    """The allocations a person submits jobs on: their organisations' (organisations_acted_for), staff included."""
+    return allocations_of(user).filter(organisation__in=organisations_acted_for(user))
 
 
 def allocations_visible(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Allocation]:

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from aifactory.portal.common import tokens
@@ -41,3 +41,9 @@ def site_health(site: Site, now: datetime | None = None) -> dict[str, Any]:
         "seconds_since_report": age,
         "stale_after_s": settings.AGENT_STALE_AFTER_S,
     }
+
+
+def sites_lost() -> list[Site]:
+    """The sites whose agent has not reported for AGENT_STALE_AFTER_S (or never)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S)
+    return list(Site.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff)))

@@ -29,7 +29,7 @@ from aifactory.portal.jobs.services import (
 )
 from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.models import Organisation
-from aifactory.portal.organisations.selectors import organisations_of
+from aifactory.portal.organisations.selectors import organisations_acted_for, organisations_of
 from aifactory.portal.siteaccess.selectors import site_username_of
 
 router = Router(tags=["jobs"], auth=user_auth)
@@ -165,7 +165,7 @@ def _organisation(user: AbstractBaseUser, pk: int | None) -> Organisation:
         if org is None:
             raise NotFound(f"organisation {pk} not found")
         return org
-    mine = list(organisations_of(user).order_by("pk")[:2])
+    mine = list(organisations_acted_for(user).order_by("pk")[:2])
     if not mine:
         raise Conflict("organisation: you belong to no organisation yet; register one first", {"field": "organisation"})
     if len(mine) > 1:

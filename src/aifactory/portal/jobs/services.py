@@ -4,24 +4,7 @@ Submission places the job with the broker (broker.py: the portal's rules, then a
 that would take an allocation below zero (its GPUs x time limit against what is left after usage and unfinished
 jobs) is refused before it reaches a site.
 
-Failover, and why no job runs twice
------------------------------------
-`jobs_failover` moves the jobs that wait (pending, or submitted but not running) on a site whose agent has not
-reported for AGENT_STALE_AFTER_S to another site that can take them; the site it left gets a JobRevocation.
-
-    1. A job's commands start at a site only when that site's agent has released the job's start gate, and the
-       agent releases it only after the portal accepted its report that the job runs there (`job_apply_report`,
-       under the job's row lock, for the job's current site only).
-    2. The portal moves a job only while it is pending or submitted (under the same row lock); once a running
-       report is accepted the job stays where it is.
-    3. So exactly one site is ever told that a job runs, and only that site's copy runs the commands. A copy left
-       at a lost site waits at its gate: its agent, if it comes back, finds the job among its revocations and
-       cancels the copy, and a report of the copy running is answered 410 Gone (the agent cancels instead of
-       releasing); a copy that starts while its agent is away ends after the gate's wait, having run nothing.
-    4. A job never goes back to a site it left, so each scheduler holds at most one copy per uid; the uid is the
-       job's name in every scheduler (`aif-<uid>`).
-    5. Nothing is lost: a move changes site, allocation and state in one transaction; the job always belongs to
-       exactly one site, and its uid never changes.
+Failover (moving jobs off sites whose agent stopped reporting) is in failover.py, with why no job runs twice.
 """
 
 from __future__ import annotations
@@ -29,14 +12,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from aifactory.core.exceptions import NoPlacement
@@ -44,22 +24,21 @@ from aifactory.core.jobs import JobState, check_transition
 from aifactory.core.jobspec import JobSpec, spec_from_dict
 from aifactory.core.placement import JobRequest
 from aifactory.portal.allocations.models import Allocation
-from aifactory.portal.allocations.selectors import allocation_provisioned, gpu_seconds_left, gpu_seconds_reserved
+from aifactory.portal.allocations.selectors import allocation_provisioned, gpu_seconds_left
 from aifactory.portal.allocations.services import (
     allocation_add_usage,
     allocation_charge,
-    allocation_hold,
     allocation_release,
     allocation_reserve,
 )
 from aifactory.portal.common.errors import BadRequest, Conflict, Gone, NotFound
 from aifactory.portal.common.models import remember_related
 from aifactory.portal.federation.models import Site
-from aifactory.portal.federation.selectors import site_alive
 from aifactory.portal.jobs.broker import Candidate, Decision, Layout, candidates, decide, reasons_of
 from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
 from aifactory.portal.jobs.selectors import UID_RE
 from aifactory.portal.organisations.models import Organisation
+from aifactory.portal.organisations.selectors import check_acts_for
 
 log = logging.getLogger("aifactory.jobs")
 
@@ -95,11 +74,6 @@ def validate_job_fields(*, name: str, script: str, gpus: int, time_limit_s: int,
             raise _bad("env", f"{key!r} is not a valid variable name")
         if not isinstance(value, str) or len(value) > 4096 or "\x00" in value:
             raise _bad("env", f"value of {key} must be text of at most 4096 characters")
-
-
-def reserved_gpu_seconds(allocation: Allocation) -> float:
-    """GPU-seconds that the allocation's unfinished jobs may still use, from their time limits."""
-    return gpu_seconds_reserved(allocation)
 
 
 def job_reservation(job: Job) -> int:
@@ -178,6 +152,7 @@ def job_submit(
 
     Nothing is locked while the broker decides: the hours are reserved afterwards with one conditional UPDATE of
     the allocation's row (allocation_reserve), which refuses when a concurrent submission took them first."""
+    check_acts_for(user, allocation.organisation_id)
     env = dict(env or {})
     validate_job_fields(name=name, script=script, gpus=gpus, time_limit_s=time_limit_s, env=env)
     allocation = Allocation.objects.select_related("machine").get(pk=allocation.pk)
@@ -212,14 +187,15 @@ def job_submit_spec(
 ) -> Job:
     """A job spec for an organisation: the broker places it on whichever of the organisation's allocations and
     sites is expected to finish it first (or only on `allocation` when one is given: the job is pinned to it, and
-    moves only among its sites). The caller has checked that the user may act for the organisation or the
-    allocation.
+    moves only among its sites). Only the organisation's members submit for it (check_acts_for).
 
     The broker decides on the allocations as read, with no lock; the chosen allocation's hours are then reserved
     with one conditional UPDATE (allocation_reserve), which sees every reservation committed before it. When it
     finds the hours gone (concurrent submissions took them), a job for one allocation is refused as the hours
     check refuses it, and a job for an organisation is placed again on fresh rows, where that allocation shows
     what it has left; so hours are never booked twice and a refusal always reflects committed reservations."""
+    if allocation is not None or organisation is not None:
+        check_acts_for(user, allocation.organisation_id if allocation is not None else organisation.pk)
     if allocation is not None:
         mine = Allocation.objects.select_related("machine").filter(pk=allocation.pk)
     elif organisation is not None:
@@ -394,90 +370,3 @@ def job_revocation_done(
     if gpu_seconds > 0:
         allocation_add_usage(allocation=revocation.allocation, gpu_seconds=gpu_seconds)
     return revocation
-
-
-# --- failover ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Move:
-    uid: str
-    from_site: str
-    to_site: str
-    account: str
-
-
-@dataclass
-class FailoverResult:
-    moved: list[Move] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    stuck: dict[str, str] = field(default_factory=dict)
-    """Jobs on a lost site that no other site can take now, with why."""
-
-
-def sites_lost() -> list[Site]:
-    cutoff = timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S)
-    return list(Site.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff)))
-
-
-def jobs_failover() -> FailoverResult:
-    """Move every job waiting on a site whose agent stopped reporting to a site that can take it (see the module
-    docstring for why this never runs a job twice). Safe to run at any time, from several processes."""
-    result = FailoverResult()
-    lost = sites_lost()
-    uids = list(Job.objects.filter(site__in=lost, state__in=WAITING).order_by("pk").values_list("uid", flat=True))
-    for uid in uids:
-        _failover_one(uid, result)
-    return result
-
-
-@transaction.atomic
-def _failover_one(uid: str, result: FailoverResult) -> None:
-    job = Job.objects.select_for_update().select_related("site", "allocation").get(uid=uid)
-    old_site = job.site
-    if job.state not in WAITING or site_alive(old_site):
-        return  # it started, or its site came back, since the list was read
-    since = old_site.last_seen_at.isoformat(timespec="seconds") if old_site.last_seen_at else "never"
-    if job.cancel_requested:
-        check_transition(JobState(job.state), JobState.CANCELLED)
-        job.state = JobState.CANCELLED.value
-        job.message = f"cancelled; site {old_site.name} is not reporting (last seen {since}) and cancels its copy"
-        job.ended_at = timezone.now()
-        job.save(update_fields=["state", "message", "ended_at"])
-        allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
-        _revoke(job, "cancelled while its site was not reporting")
-        result.cancelled.append(uid)
-        return
-    mine = Allocation.objects.filter(pk=job.allocation_id) if job.pinned else Allocation.objects.filter(
-        organisation_id=job.allocation.organisation_id)
-    allocations = list(mine.select_for_update(of=("self",)).select_related("machine").order_by("pk"))
-    left = set(job.placements.values_list("site_id", flat=True)) | {old_site.pk}
-    request, layout = _request_of(job)
-    pairs = candidates(allocations, layout=layout, left_sites=left, user_id=job.submitted_by_id)
-    try:
-        decision = decide(request, pairs, credit={job.allocation_id: float(job.gpus * job.time_limit_s)},
-                          hold=False)
-    except NoPlacement as exc:
-        result.stuck[uid] = exc.message
-        return
-    cause = f"moved from {old_site.name}: its agent has not reported since {since}"
-    JobRevocation.objects.create(job=job, site=old_site, allocation=job.allocation,
-                                 reason=f"moved to {decision.site.name}"[:200])
-    if job.state != JobState.PENDING:
-        check_transition(JobState(job.state), JobState.PENDING)
-    if decision.allocation.pk != job.allocation_id:  # the reservation follows the job (rows locked above)
-        allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
-        allocation_hold(allocation=decision.allocation, gpu_seconds=job_reservation(job))
-    job.site = decision.site
-    job.allocation = decision.allocation
-    job.state = JobState.PENDING.value
-    job.scheduler_id = ""
-    job.started_at = None
-    job.expected_start_at = decision.expected_start_at
-    job.expected_end_at = decision.expected_end_at
-    job.message = cause
-    job.save()
-    JobPlacement.objects.create(job=job, site=decision.site, allocation=decision.allocation, cause=cause[:200],
-                                reasons=decision.reasons, expected_start_at=decision.expected_start_at,
-                                expected_end_at=decision.expected_end_at)
-    result.moved.append(Move(uid, old_site.name, decision.site.name, decision.allocation.account))

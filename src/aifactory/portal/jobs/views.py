@@ -8,18 +8,18 @@ from django.views.decorators.http import require_POST
 
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.jobspec import parse_spec
-from aifactory.portal.allocations.selectors import allocations_of
+from aifactory.portal.allocations.selectors import allocations_acted_for
 from aifactory.portal.common.errors import REFUSALS, refusal_of
 from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.jobs.forms import JobForm, JobSpecForm
 from aifactory.portal.jobs.selectors import job_get, jobs_of
 from aifactory.portal.jobs.services import job_cancel, job_submit, job_submit_spec
-from aifactory.portal.organisations.selectors import organisations_of
+from aifactory.portal.organisations.selectors import organisations_acted_for
 
 
 @login_required
 def job_new(request: HttpRequest) -> HttpResponse:
-    allocations = {a.pk: a for a in allocations_of(request.user)}
+    allocations = {a.pk: a for a in allocations_acted_for(request.user)}
     if not allocations:
         messages.info(request, "Apply for an allocation first.")
         return redirect("dashboard")
@@ -38,7 +38,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def job_new_spec(request: HttpRequest) -> HttpResponse:
     """A job spec for one of the user's organisations; the broker places it."""
-    organisations = {o.pk: o for o in organisations_of(request.user).filter(members=request.user)}
+    organisations = {o.pk: o for o in organisations_acted_for(request.user)}
     if not organisations:
         messages.info(request, "Register your organisation first.")
         return redirect("dashboard")

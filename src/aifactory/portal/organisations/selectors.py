@@ -11,7 +11,7 @@ from django.utils import timezone
 from aifactory.core.eligibility import is_established_eligible, load_countries
 from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common import tokens
-from aifactory.portal.common.errors import NotFound
+from aifactory.portal.common.errors import Forbidden, NotFound
 from aifactory.portal.organisations.choices import Role
 from aifactory.portal.organisations.models import ApiToken, Organisation, UserRole
 
@@ -37,6 +37,21 @@ def organisation_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Orga
     if org is None:
         raise NotFound(f"organisation {pk} not found")
     return org
+
+
+def organisations_acted_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organisation]:
+    """The organisations a person acts for (applies for access, submits jobs): those they are a member of. Staff
+    read every organisation (organisations_of) but act only for their own: one rule for the API and the pages."""
+    if not user.is_authenticated:
+        return Organisation.objects.none()
+    return Organisation.objects.filter(members=user)
+
+
+def check_acts_for(user: AbstractBaseUser | AnonymousUser, organisation_id: int) -> None:
+    """Refuse unless the person is a member of the organisation (organisations_acted_for)."""
+    if not organisations_acted_for(user).filter(pk=organisation_id).exists():
+        raise Forbidden("organisation: only its members act for an organisation (apply for access, submit jobs)",
+                        {"field": "organisation"})
 
 
 def api_token_of(token: str) -> ApiToken | None:

@@ -18,7 +18,7 @@ from aifactory.portal.access.selectors import applications_of, on_time
 from aifactory.portal.allocations.selectors import (
     allocation_get,
     allocation_provisioned,
-    allocations_of,
+    allocations_acted_for,
     allocations_on_factories,
     gpu_seconds_left,
     gpu_seconds_reserved,
@@ -46,7 +46,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def dashboard_context(request: HttpRequest) -> dict[str, object]:
     orgs = list(organisations_of(request.user).filter(members=request.user).prefetch_related("pledges"))
-    allocations = list(allocations_of(request.user).filter(organisation__members=request.user))
+    allocations = list(allocations_acted_for(request.user))
     return {
         "organisations": [(o, organisation_eligibility(o)) for o in orgs],
         "applications": [(a, on_time(a)) for a in applications_of(request.user).filter(

@@ -4,17 +4,19 @@ manager sees its proposals, assignments, scores and selection; a reviewer sees o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
 from aifactory.core import review as core_review
-from aifactory.portal.access.models import Application
+from aifactory.portal.access.choices import ApplicationState
+from aifactory.portal.access.models import Application, Route
 from aifactory.portal.common.errors import Forbidden, NotFound
 from aifactory.portal.organisations.selectors import is_call_manager
 from aifactory.portal.review.choices import DECLARABLE_CALL_STATES
-from aifactory.portal.review.models import Assignment, Call, ConflictDeclaration, Reviewer, SelectionRun
+from aifactory.portal.review.models import Assignment, Call, ConflictDeclaration, Review, Reviewer, SelectionRun
 
 
 def proposal_profile(app: Application) -> core_review.ProposalProfile:
@@ -131,3 +133,67 @@ def conflicts_found(reviewer: Reviewer) -> list[tuple[Application, tuple[str, ..
 def declarations_of_call(call: Call) -> QuerySet[ConflictDeclaration]:
     """The conflicts reviewers declared with the call's proposals, for its managers."""
     return ConflictDeclaration.objects.select_related("reviewer", "application").filter(application__call=call)
+
+
+# --- reads the writes share: the rubric, the ranking, the budgets, the conflicts ---------------------------------
+
+
+def rubric_of(call: Call) -> core_review.Rubric:
+    return core_review.Rubric(
+        tuple(core_review.Criterion(c.name, c.weight, c.low, c.high) for c in call.criteria.all())
+    )
+
+
+def call_ranking(call: Call) -> core_review.Ranking:
+    """The proposals with at least one review, ranked with the tie-breaks explained (core/review.rank)."""
+    reviews = [
+        core_review.Review(str(r.assignment.application_id), str(r.assignment.reviewer_id), r.marks)
+        for r in Review.objects.filter(assignment__call=call).select_related("assignment")
+    ]
+    reviewed = {rv.proposal_id for rv in reviews}
+    candidates = [
+        core_review.Candidate(str(a.pk), a.requested_gpu_hours, a.submitted_at)
+        for a in call.applications.filter(state__in=(ApplicationState.IN_REVIEW, ApplicationState.SELECTED,
+                                                     ApplicationState.NOT_SELECTED, ApplicationState.APPROVED))
+        if str(a.pk) in reviewed
+    ]
+    return core_review.rank(rubric_of(call), reviews, candidates)
+
+
+def call_budgets(call: Call) -> dict[str, float]:
+    return {b.machine.key: b.gpu_hours for b in call.budgets.select_related("machine")}
+
+
+def call_capacity_left(call: Call, *, excluding: Application | None = None) -> dict[str, float]:
+    """The call's budget per machine less the current routes of its winners (one application left out)."""
+    left = call_budgets(call)
+    routes = Route.objects.filter(application__call=call, current=True).select_related("machine")
+    if excluding is not None:
+        routes = routes.exclude(application=excluding)
+    for r in routes:
+        left[r.machine.key] = left.get(r.machine.key, 0.0) - r.gpu_hours
+    return left
+
+
+def declared_conflicts(call: Call, proposals: Sequence[Application], reviewers: Sequence[Reviewer]) -> frozenset[
+    tuple[str, str]
+]:
+    """Pairs in conflict that the names alone do not show: the reviewer is a member of the proposal's organisation
+    or submitted it, or declared a conflict with it."""
+    pairs = set()
+    for app in proposals:
+        members = set(app.organisation.members.values_list("pk", flat=True)) | {app.submitted_by_id}
+        for r in reviewers:
+            if r.user_id in members:
+                pairs.add((str(r.pk), str(app.pk)))
+    declared = ConflictDeclaration.objects.filter(application__in=list(proposals), reviewer__in=list(reviewers))
+    pairs |= {(str(r), str(a)) for r, a in declared.values_list("reviewer_id", "application_id")}
+    return frozenset(pairs)
+
+
+def conflict_rules(call: Call, proposals: Sequence[Application], reviewers: Sequence[Reviewer]) -> (
+    core_review.ConflictRules
+):
+    return core_review.ConflictRules(
+        same_country=call.same_country_conflict, declared=declared_conflicts(call, proposals, reviewers)
+    )
