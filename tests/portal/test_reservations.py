@@ -22,8 +22,9 @@ from aifactory.core.jobspec import spec_from_dict
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.selectors import gpu_seconds_reserved_by_jobs
 from aifactory.portal.common.errors import BadRequest
+from aifactory.portal.jobs.failover import jobs_failover
 from aifactory.portal.jobs.models import Job
-from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_submit, job_submit_spec, jobs_failover
+from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_submit, job_submit_spec
 from aifactory.portal.organisations.models import ApiToken
 from aifactory.portal.organisations.services import TOKEN_USE_RESOLUTION_S
 from tests.conftest import AllocationFactory, ApplicationFactory, OrganisationFactory, UserFactory
