@@ -78,3 +78,63 @@ def test_support_request_from_opening_to_answer_within_its_clock(portal, person_
     page.get_by_role("button", name="Close the request").click()
     expect(page.locator("h1 .state")).to_have_text("Closed")
     f.shot("04-closed")
+
+
+def test_match_from_challenge_to_mutual_interest(portal, person_page) -> None:
+    url = portal.url
+    n = time.time_ns() % 10**8
+    carla, sam = f"carla{n}", f"sam{n}"
+    token = portal.sign_up(carla)
+    with portal.api(token) as api:
+        big = api.post("/organisations", json={"name": f"Big Motors {n}", "country": "DE", "headcount": 5000,
+                                               "turnover_eur": "2000000000", "balance_sheet_eur": "1500000000",
+                                               "sector": "manufacturing"})
+        assert big.status_code == 201 and big.json()["sme_category"] == "large", big.text
+    _founder(portal, sam, f"Tiny Vision {n}", sector="manufacturing")
+
+    s = person_page("startup")
+    log_in(s, url, sam, PASSWORD)
+    sp = s.page
+    sp.get_by_role("link", name="Matchmaking", exact=True).click()
+    sp.get_by_role("link", name="Your startup's profile").click()
+    sp.get_by_label("manufacturing").first.check()
+    sp.get_by_label("vision", exact=True).first.check()
+    sp.get_by_label("images", exact=True).last.check()
+    sp.get_by_role("button", name="Save the profile").click()
+    expect(sp.locator("#id_team_size_error, .errorlist").first).to_be_visible()  # team size missing: refused
+    sp.get_by_label("Team size").fill("6")
+    sp.get_by_role("button", name="Save the profile").click()
+    expect(sp.locator(".messages")).to_contain_text("Profile saved")
+    s.shot("05-profile")
+
+    c = person_page("company")
+    log_in(c, url, carla, PASSWORD)
+    cp = c.page
+    cp.get_by_role("link", name="Matchmaking", exact=True).click()
+    cp.get_by_role("link", name="Post a challenge").click()
+    assert_accessible(c)
+    cp.get_by_label("Title").fill(f"Paint defects {n}")
+    cp.get_by_label("The problem").fill("Find paint defects in camera images of the line.")
+    cp.get_by_label("Strategic sector").select_option("manufacturing")
+    cp.get_by_label("vision", exact=True).check()
+    cp.get_by_label("images", exact=True).check()
+    cp.get_by_label("Smallest team").fill("3")
+    cp.get_by_role("button", name="Post the challenge").click()
+    ranked = cp.locator(".shortlist li").filter(has_text="works in manufacturing").first
+    expect(ranked).to_contain_text("Startup S-")
+    expect(cp.locator("main")).not_to_contain_text(f"Tiny Vision {n}")
+    c.shot("06-ranked")
+    ranked.get_by_role("button").click()
+    expect(cp.locator("#match-state")).to_have_text("Company interested")
+    expect(cp.locator("#startup")).not_to_contain_text("Tiny Vision")
+
+    sp.get_by_role("link", name="Matchmaking", exact=True).click()
+    sp.get_by_role("link", name=f"Paint defects {n}").first.click()
+    expect(sp.locator("main")).not_to_contain_text(f"Big Motors {n}")
+    sp.get_by_role("button", name="We are interested").click()
+    expect(sp.locator("#match-state")).to_have_text("Mutual")
+    expect(sp.locator("#company")).to_contain_text(f"Big Motors {n}")
+    expect(sp.locator("#company")).to_contain_text(f"{carla}@example.org")
+    s.shot("07-mutual")
+    cp.reload()
+    expect(cp.locator("#startup")).to_contain_text(f"{sam}@example.org")

@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from aifactory.portal.access.services import application_submit
+from aifactory.portal.matchmaking.services import challenge_post, interest_express, profile_save
 from aifactory.portal.organisations.services import role_grant
 from aifactory.portal.review.services import CriterionSpec, call_assign, call_close, call_open, reviewer_add
 from aifactory.portal.siteaccess.models import SiteAccount
@@ -85,6 +86,16 @@ API = [
     ("POST", "/me/ssh-certificates/{ssh_cert}/revoke", frozenset({"applicant"})),
     ("GET", "/ssh/ca.pub", frozenset(ROLES)),
     ("GET", "/ssh/revoked.krl", frozenset(ROLES)),
+    ("GET", "/matchmaking/vocabulary", frozenset(ROLES)),
+    ("GET", "/matchmaking/challenges", AUTHENTICATED),
+    ("GET", "/matchmaking/challenges/{challenge}", AUTHENTICATED),
+    ("GET", "/matchmaking/challenges/{challenge}/matches", frozenset()),
+    ("POST", "/matchmaking/challenges/{challenge}/close", frozenset()),
+    ("GET", "/matchmaking/profiles", AUTHENTICATED),
+    ("GET", "/matchmaking/profiles/{profile}/suggestions", frozenset({"applicant"})),
+    ("GET", "/matchmaking/matches", AUTHENTICATED),
+    ("GET", "/matchmaking/matches/{match}", frozenset({"applicant"})),
+    ("POST", "/matchmaking/matches/{match}/decline", frozenset({"applicant"})),
 ]
 
 PAGES = [
@@ -110,6 +121,12 @@ PAGES = [
     ("POST", "/ssh/certificates/", AUTHENTICATED),
     ("POST", "/ssh/keys/{ssh_key}/revoke/", frozenset({"applicant"})),
     ("POST", "/ssh/certificates/{ssh_cert}/revoke/", frozenset({"applicant"})),
+    ("GET", "/matchmaking/", AUTHENTICATED),
+    ("GET", "/matchmaking/challenges/new/", AUTHENTICATED),
+    ("GET", "/matchmaking/profile/", AUTHENTICATED),
+    ("GET", "/matchmaking/challenges/{challenge}/", AUTHENTICATED),
+    ("GET", "/matchmaking/matches/{match}/", frozenset({"applicant"})),
+    ("POST", "/matchmaking/matches/{match}/decline/", frozenset({"applicant"})),
 ]
 
 BODIES = {
@@ -185,6 +202,14 @@ def world(site):
            "org": org.pk,
            "call": call.pk, "proposal": proposal.pk, "assignment": assignment.pk, "ssh_key": key.pk,
            "ssh_cert": cert.pk, "site_account": account.pk}
+    carla = UserFactory(username="carla")
+    company = OrganisationFactory(name="Big Motors", sme_category="large", members=[carla])
+    challenge = challenge_post(user=carla, organisation=company, title="Defects", description="paint",
+                               sector="manufacturing", model_types=["vision"], data_kinds=["images"])
+    profile = profile_save(user=applicant, organisation=org, sectors=["manufacturing"], model_types=["vision"],
+                           data_kinds=["images"], team_size=4)
+    match = interest_express(user=applicant, challenge=challenge, profile=profile)
+    ids.update({"challenge": challenge.pk, "profile": profile.pk, "match": match.pk})
     return people, ids
 
 

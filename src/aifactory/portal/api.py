@@ -15,6 +15,7 @@ from aifactory.portal.federation.api import agent_router
 from aifactory.portal.federation.api import router as federation_router
 from aifactory.portal.jobs.api import agent_router as jobs_agent_router
 from aifactory.portal.jobs.api import router as jobs_router
+from aifactory.portal.matchmaking.api import router as matchmaking_router
 from aifactory.portal.organisations.api import router as organisations_router
 from aifactory.portal.review.api import router as review_router
 from aifactory.portal.siteaccess.api import agent_router as siteaccess_agent_router
@@ -75,3 +76,4 @@ api.add_router("/agent/", siteaccess_agent_router)
 api.add_router("/", jobs_router)
 api.add_router("/", review_router)
 api.add_router("/", support_router)
+api.add_router("/", matchmaking_router)

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "aifactory.portal.jobs",
     "aifactory.portal.review",
     "aifactory.portal.support",
+    "aifactory.portal.matchmaking",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("aifactory.portal.review.urls")),
     path("", include("aifactory.portal.jobs.urls")),
     path("", include("aifactory.portal.support.urls")),
+    path("", include("aifactory.portal.matchmaking.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
