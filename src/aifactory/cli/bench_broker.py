@@ -1,7 +1,12 @@
 """`aifactory bench broker`: replay a GPU job trace on the federation's GPU machines under each placement policy.
 
-The catalog's GPU machines are scaled so that the trace loads them at --load (aifactory.core.sim.federation);
-machines whose GPU count or peak is unknown are left out and named. Each policy runs with the users' estimates
+With `--federation scaled` (the default) the catalog's GPU machines are scaled so that the trace loads them at
+--load; with `--federation real` they keep their real node counts (about 63,000 GPUs) and the trace is raised to
+the load by superposing time-shifted copies of it, then compressing its submission times by the factor left
+(aifactory.core.sim.federation). Either way the load replayed is the one asked for: a scaled federation that
+whole nodes cannot bring to it gets the trace raised the same way, and the output says how many copies and what
+compression were used, with the job mix of the trace and of what was replayed side by side. Machines whose GPU
+count or peak is unknown are left out and named. Each policy runs with the users' estimates
 (true duration x an over-estimate factor, aifactory.core.sim.estimates), with the oracle (true durations), or
 both. One row per run: queueing delay (mean, median, 99th percentile), mean job completion time (JCT) and its
 ratio to home-site's, mean bounded slowdown, makespan, simulation speed and peak memory; then utilisation per
@@ -23,13 +28,15 @@ from aifactory.core.sim import (
     ESTIMATES,
     POLICIES,
     Federation,
+    JobMix,
     RunMetrics,
     SimResult,
+    delay_by_machine_over_time,
     delay_over_time,
     estimates,
+    federation_at_load,
     lower_bound_mean_jct,
     measure,
-    scale_to_load,
     simulable,
     simulate,
 )
@@ -52,7 +59,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed for estimates and the random policy")
     parser.add_argument("--estimates", choices=[*ESTIMATES, "both"], default="both",
                         help="runtime estimates the policies see: user, oracle or both (default both)")
-    parser.add_argument("--limit", type=int, help="replay only the first N jobs by submission time")
+    parser.add_argument("--limit", type=int, help="replay only the first N jobs by submission time (with "
+                                                  "--federation real: of the raised trace, compressed to the load)")
+    parser.add_argument("--federation", choices=["scaled", "real"], default="scaled",
+                        help="machines scaled to the trace (default), or at their real size with the trace raised")
+    parser.add_argument("--plot-machines", metavar="FILE.png",
+                        help="draw mean queueing delay per machine over time, for the broker's run")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--plot", metavar="FILE.png", help="draw mean queueing delay over time per policy")
     parser.set_defaults(func=run)
@@ -98,28 +110,29 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--seed must be >= 0, got {args.seed}")
     if args.limit is not None and args.limit < 1:
         return _fail(f"--limit must be at least 1, got {args.limit}")
-    if args.plot and not args.plot.lower().endswith(".png"):
-        return _fail(f"--plot needs a .png file name, got {args.plot}")
-    if args.plot:
+    for option, value in (("--plot", args.plot), ("--plot-machines", args.plot_machines)):
+        if value and not value.lower().endswith(".png"):
+            return _fail(f"{option} needs a .png file name, got {value}")
+    if args.plot or args.plot_machines:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            return _fail("--plot needs matplotlib, which is not installed")
+            return _fail("--plot and --plot-machines need matplotlib, which is not installed")
     kinds = list(ESTIMATES) if args.estimates == "both" else [args.estimates]
     if not Path(args.trace).is_file():
         return _fail(f"no such trace file: {args.trace}")
 
     try:
-        trace = read_trace(args.trace)
-        if args.limit is not None:
-            trace = trace.head(args.limit)
-        if len(trace) == 0:
+        source = read_trace(args.trace)
+        if len(source) == 0:
             return _fail(f"{args.trace}: the trace has no job to replay")
-        federation = _federation(trace, args.load)
+        federation, trace = _federation(source, args.load, args.federation, args.limit)
     except CoreError as exc:
         return _fail(exc.message)
+    mix = (JobMix.of(source), JobMix.of(trace))
+    del source  # only its job mix is kept, for the report
 
-    results: list[SimResult] = []
+    results: list[SimResult] = []  # kept only for the plots: at 10 million jobs a run's result is 240 MB
     rows: list[tuple[RunMetrics, float]] = []
     for kind in kinds:
         est = estimates(kind, trace.duration_s, args.seed)
@@ -130,13 +143,19 @@ def run(args: argparse.Namespace) -> int:
                                   progress=progress if progress.on else None)
             except CoreError as exc:
                 return _fail(exc.message)
-            results.append(result)
             rows.append((measure(result), _peak_rss_mib()))
+            if args.plot or (args.plot_machines and (policy == "broker" or policy == policies[-1])):
+                results.append(result)
+            del result
 
-    report = _report(args, trace, federation, rows)
+    report = _report(args, trace, federation, rows, mix)
     if args.plot:
         _plot(results, Path(args.plot), args.load)
         report["plot"] = args.plot
+    if args.plot_machines:
+        chosen = next((r for r in results if r.policy == "broker"), results[-1])
+        _plot_machines(chosen, Path(args.plot_machines), args.load)
+        report["plot_machines"] = args.plot_machines
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False, default=_json_default))
     else:
@@ -144,14 +163,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _federation(trace: Trace, load: float) -> Federation:
+def _federation(trace: Trace, load: float, kind: str, limit: int | None) -> tuple[Federation, Trace]:
     from aifactory.core.catalog import load_catalog
 
     machines, left_out = simulable(load_catalog().gpu_machines())
-    span = trace.span_s
-    if span <= 0:
+    if kind == "scaled" and limit is not None and trace.head(limit).span_s <= 0:
         raise InvalidInput("trace", "the submissions span no time, so the offered load is undefined")
-    return scale_to_load(machines, trace.gpu_seconds / span, load, left_out)
+    return federation_at_load(trace, machines, load, real_size=kind == "real", left_out=left_out, limit=limit)
 
 
 def _json_default(value: object) -> object:
@@ -162,8 +180,15 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _mix(m: JobMix) -> dict[str, Any]:
+    widths = dict(sorted(m.width_share.items(), key=lambda kv: -kv[1])[:6])
+    return {"jobs": m.jobs, "share_by_gpus": {str(k): round(v, 4) for k, v in widths.items()},
+            "duration_s": {k: round(v, 1) for k, v in m.duration_quantiles.items()},
+            "mean_gpu_seconds": round(m.mean_gpu_seconds, 1)}
+
+
 def _report(args: argparse.Namespace, trace: Trace, fed: Federation,
-            rows: list[tuple[RunMetrics, float]]) -> dict[str, Any]:
+            rows: list[tuple[RunMetrics, float]], mix: tuple[JobMix, JobMix]) -> dict[str, Any]:
     baseline = {m.estimates: m.mean_jct_s for m, _ in rows if m.policy == BASELINE}
     lb = lower_bound_mean_jct(trace.duration_s, trace.gpus, fed.machines)
     out_rows = []
@@ -180,6 +205,12 @@ def _report(args: argparse.Namespace, trace: Trace, fed: Federation,
     return {
         "trace": args.trace,
         "jobs": len(trace),
+        "federation": args.federation,
+        "arrivals": {"copies": fed.copies, "compression": fed.compression,
+                     "how": "as recorded" if fed.copies == 1 and fed.compression == 1.0 else
+                     f"{fed.copies} time-shifted copies superposed, submission times divided by "
+                     f"{fed.compression:.4f}"},
+        "job_mix": {"trace": _mix(mix[0]), "replayed": _mix(mix[1])},
         "skipped_records": dict(trace.skipped),
         "too_wide": rows[0][0].too_wide if rows else 0,
         "load": args.load,
@@ -210,6 +241,14 @@ def _text(r: dict[str, Any]) -> str:
         f"jobs wider than every machine (not run): {r['too_wide']}",
         f"load asked {r['load']:g}, achieved {r['achieved_load']:.3f} "
         f"(offered {r['offered_gpus']:.1f} A100-GPUs busy on average; capacity {r['capacity_a100_gpus']:.1f})",
+        f"federation {r['federation']}; arrivals {r['arrivals']['how']}",
+        "job mix (trace -> replayed): jobs {} -> {}; share by GPUs {} -> {}; duration p50/p90/p99 s {} -> {}; "
+        "mean GPU-s {} -> {}".format(
+            r["job_mix"]["trace"]["jobs"], r["job_mix"]["replayed"]["jobs"],
+            r["job_mix"]["trace"]["share_by_gpus"], r["job_mix"]["replayed"]["share_by_gpus"],
+            "/".join(f"{v:g}" for v in r["job_mix"]["trace"]["duration_s"].values()),
+            "/".join(f"{v:g}" for v in r["job_mix"]["replayed"]["duration_s"].values()),
+            r["job_mix"]["trace"]["mean_gpu_seconds"], r["job_mix"]["replayed"]["mean_gpu_seconds"]),
         "machines: " + ", ".join(f"{m['key']} {m['nodes']}x{m['gpus_per_node']} GPUs speed {m['speed']:.2f}"
                                  for m in r["machines"]),
     ]
@@ -264,6 +303,29 @@ def _plot(results: list[SimResult], path: Path, load: float) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize=8, ncol=3)
     axes[-1, 0].set_xlabel("submission time (days from the first job)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_machines(result: SimResult, path: Path, load: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    days = float(result.submit_s.max() - result.submit_s.min()) / 86400 if len(result.submit_s) else 0.0
+    x, y = delay_by_machine_over_time(result, bins=max(20, min(500, math.ceil(days))))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for i, m in enumerate(result.machines):
+        ax.plot(x / 86400, y[i] / 3600, label=f"{m.key} ({m.total_gpus} GPUs)", linewidth=1.2)
+    ax.set_yscale("symlog", linthresh=0.1)
+    ax.set_ylabel("mean queueing delay (h)")
+    ax.set_xlabel("submission time (days from the first job)")
+    ax.set_title(f"{result.policy}, {result.estimates} estimates, load {load:g}, {len(result.submit_s):,} jobs")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, ncol=4)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -287,3 +287,41 @@ def _swf_records(lines: Iterable[str], where: str, project_by: Literal["user", "
     return _make(where, np.array(submit, dtype=np.float64), np.array(durations, dtype=np.float64),
                  np.array(gpus, dtype=np.int64), np.array(project, dtype=np.int64), tuple(projects),
                  {k: v for k, v in skipped.items() if v})
+
+
+def superpose(trace: Trace, copies: int, limit: int | None = None) -> Trace:
+    """`copies` copies of the trace over its own span: copy c has every job of the trace, its submission shifted by
+    c/copies of the span and wrapped around within the span (a circular shift), and its own projects (the name
+    with `#c`). The offered load is `copies` times the trace's, and the job mix (each job's GPUs, duration and
+    project's jobs) is the trace's, `copies` times over. With `limit`, only the first `limit` jobs by submission
+    time are kept; the shifts spread the copies over the whole span, so a head still draws on every part of the
+    trace."""
+    if copies < 1:
+        raise InvalidInput("copies", f"must be at least 1, got {copies}")
+    n = len(trace)
+    if copies == 1 and (limit is None or limit >= n):
+        return trace
+    span = trace.span_s
+    shifts = np.arange(copies, dtype=np.float64) * (span / copies)
+    submit = (trace.submit_s[None, :] + shifts[:, None]).ravel()
+    if span > 0:
+        np.subtract(submit, span, out=submit, where=submit > span)
+    order = np.argsort(submit, kind="stable")
+    if limit is not None:
+        order = order[:limit]
+    job = order % n
+    copy = order // n
+    projects = tuple(name if c == 0 else f"{name}#{c}" for c in range(copies) for name in trace.projects)
+    return _make(trace.path, submit[order], trace.duration_s[job], trace.gpus[job],
+                 trace.project[job] + copy * len(trace.projects), projects, trace.skipped)
+
+
+def compress_time(trace: Trace, factor: float) -> Trace:
+    """The same jobs with submission times divided by `factor` (> 1 packs them closer, < 1 spreads them): the
+    offered load times `factor`; GPUs, durations and projects unchanged."""
+    if not (factor > 0 and math.isfinite(factor)):
+        raise InvalidInput("factor", f"must be a positive number, got {factor}")
+    if factor == 1.0:
+        return trace
+    return _make(trace.path, trace.submit_s / factor, trace.duration_s, trace.gpus, trace.project, trace.projects,
+                 trace.skipped)

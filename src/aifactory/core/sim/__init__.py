@@ -3,11 +3,26 @@ engine with per-machine FCFS + EASY backfilling (engine), placement policies (po
 
 from aifactory.core.sim.engine import SimResult, candidates_by_width, simulate
 from aifactory.core.sim.estimates import ESTIMATES, estimates
-from aifactory.core.sim.federation import Federation, SimMachine, scale_to_load, simulable
-from aifactory.core.sim.metrics import RunMetrics, delay_over_time, lower_bound_mean_jct, measure
+from aifactory.core.sim.federation import (
+    Federation,
+    JobMix,
+    SimMachine,
+    federation_at_load,
+    raise_to_load,
+    scale_to_load,
+    simulable,
+)
+from aifactory.core.sim.metrics import (
+    RunMetrics,
+    delay_by_machine_over_time,
+    delay_over_time,
+    lower_bound_mean_jct,
+    measure,
+)
 from aifactory.core.sim.policies import POLICIES
 
 __all__ = [
-    "ESTIMATES", "POLICIES", "Federation", "RunMetrics", "SimMachine", "SimResult", "candidates_by_width",
-    "delay_over_time", "estimates", "lower_bound_mean_jct", "measure", "scale_to_load", "simulable", "simulate",
+    "ESTIMATES", "POLICIES", "Federation", "JobMix", "RunMetrics", "SimMachine", "SimResult", "candidates_by_width",
+    "delay_by_machine_over_time", "delay_over_time", "estimates", "federation_at_load", "lower_bound_mean_jct",
+    "measure", "raise_to_load", "scale_to_load", "simulable", "simulate",
 ]

@@ -10,9 +10,9 @@ Scheduling on each machine: first come, first served with EASY backfilling, on t
   - When the head does not fit, it gets a reservation: walking the running jobs in order of their ESTIMATED
     ends and releasing their GPUs, the shadow time is the first end at which it fits; it is reserved the
     lowest-indexed node that fits it then (for a wide job, the lowest-indexed whole nodes). The GPUs free at the
-    shadow time beyond the reservation are the "extra" ones.
+    shadow time beyond the reservation are the "spare" ones.
   - A later job starts now only if it fits now and either its estimated end is at or before the shadow time, or
-    it uses only extra GPUs (which it then takes from the extra ones). So it never delays the head: estimates are
+    it uses only spare GPUs (which it then takes from the spare ones). So it never delays the head: estimates are
     never exceeded (see estimates.py), so every job ends at or before its estimated end.
   - The queue is scheduled again whenever a job ends. An arriving job on a non-empty queue is tried as a backfill
     against the head's reservation; as nothing else changed since the last pass, this is the same as a new pass.
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,334 +83,324 @@ class SimResult:
 
 
 class _Engine(SitePrediction):
-    def __init__(self, machines: Sequence[SimMachine], submit: list[float], duration: list[float], gpus: list[int],
-                 estimate: list[float], project: list[int]) -> None:
-        self.m = [MachineState(i, spec) for i, spec in enumerate(machines)]
+    def __init__(self, machines: Sequence[SimMachine], submit: npt.NDArray[np.float64],
+                 duration: npt.NDArray[np.float64], gpus: npt.NDArray[np.int64], estimate: npt.NDArray[np.float64],
+                 project: npt.NDArray[np.int64]) -> None:
+        self.machines = [MachineState(i, spec) for i, spec in enumerate(machines)]
         self.speeds = [spec.speed for spec in machines]
         self.total_gpus = [spec.total_gpus for spec in machines]
         self.busy_gpus = [0] * len(machines)
         self.queued_gpus = [0] * len(machines)
-        self.submit = submit
-        self.duration = duration
-        self.gpus = gpus
-        self.estimate_s = estimate
-        self.project = project
+        # Per job, in compact arrays (8 bytes a job each, read back as Python numbers): 10 million jobs fit.
+        self.submit = _doubles(submit)
+        self.duration = _doubles(duration)
+        self.gpus = _integers(gpus)
+        self.estimate_s = _doubles(estimate)
+        self.project = _integers(project)
         with np.errstate(divide="ignore"):
-            self.est4: list[float] = (4.0 * np.log2(np.asarray(estimate, dtype=np.float64))).tolist()
-        self.widths = sorted(set(gpus))
+            self.estimate_quarter_octaves = _doubles(4.0 * np.log2(np.asarray(estimate, dtype=np.float64)))
+        self.widths = sorted({int(g) for g in np.unique(gpus)})
         self.width_class = {g: c for c, g in enumerate(self.widths)}
         self.dead = len(self.widths)
         self.tables: dict[tuple[int, int, int, int, int], _Tables] = {}
         n = len(submit)
-        self.est_end = [0.0] * n
-        self.alloc: list[tuple[int, ...]] = [()] * n
-        self.where = [-1] * n
-        self.start = [math.nan] * n
-        self.finish = [math.nan] * n
+        self.estimated_end = _doubles(np.zeros(n))
+        self.machine_of = _integers(np.full(n, -1, dtype=np.int64))
+        self.start_s = _doubles(np.full(n, math.nan))
+        self.finish_s = _doubles(np.full(n, math.nan))
+        self.nodes_of: dict[int, tuple[int, ...]] = {}
+        """The nodes of each running job."""
         self.heap: list[tuple[float, int]] = []
 
     # --- resources -------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _fit_now(m: MachineState, g: int) -> tuple[int, ...] | None:
-        free = m.free
-        gpn = m.gpn
-        if g <= gpn:
-            for k in range(g, gpn + 1):
-                if k in free:
-                    return (free.index(k),)
+    def _fit_now(m: MachineState, gpus: int) -> tuple[int, ...] | None:
+        """Where a job starts now if it fits: the node with the fewest free GPUs that still holds it (the
+        lowest-indexed of those), or for a wide job the lowest-indexed idle nodes; None if it does not fit."""
+        per_node = m.gpus_per_node
+        if gpus <= per_node:
+            counts = m.nodes_with_free
+            for free in range(gpus, per_node + 1):
+                if counts[free]:
+                    return (m.first_node_with(free),)
             return None
-        need = -(-g // gpn)
-        if free.count(gpn) < need:
+        nodes_needed = -(-gpus // per_node)
+        if len(m.idle_nodes) < nodes_needed:
             return None
-        out: list[int] = []
-        for i, f in enumerate(free):
-            if f == gpn:
-                out.append(i)
-                if len(out) == need:
-                    break
-        return tuple(out)
+        return tuple(m.idle_nodes[:nodes_needed])
 
-    def _start(self, j: int, m: MachineState, nodes: tuple[int, ...], t: float) -> None:
-        g = self.gpus[j]
-        gpn = m.gpn
-        e = t + self.estimate_s[j] / m.speed
-        if g <= gpn:
-            node = nodes[0]
-            m.free[node] -= g
-            be = m.busy_ends[node]
-            for _ in range(g):
-                insort(be, e)
-            m.busy += g
+    def _gpus_back(self, job: int, m: MachineState) -> list[tuple[int, int]]:
+        """The (node, GPUs) a running job gives back when it ends: its GPUs on its node, or every GPU of each of
+        its whole nodes for a wide job."""
+        gpus = self.gpus[job]
+        nodes = self.nodes_of[job]
+        if gpus <= m.gpus_per_node:
+            return [(nodes[0], gpus)]
+        return [(node, m.gpus_per_node) for node in nodes]
+
+    def _start(self, job: int, m: MachineState, nodes: tuple[int, ...], t: float) -> None:
+        gpus = self.gpus[job]
+        end = t + self.estimate_s[job] / m.speed
+        if gpus <= m.gpus_per_node:
+            m.take(nodes[0], gpus)
+            m.busy_gpus += gpus
         else:
             for node in nodes:
-                m.free[node] = 0
-                m.busy_ends[node] = [e] * gpn
-            m.busy += gpn * len(nodes)
-        self.busy_gpus[m.index] = m.busy
-        insort(m.running, (e, j))
-        self.est_end[j] = e
-        self.alloc[j] = nodes
-        self.where[j] = m.index
-        self.start[j] = t
-        heappush(self.heap, (t + self.duration[j] / m.speed, j))
+                m.take(node, m.gpus_per_node)
+            m.busy_gpus += m.gpus_per_node * len(nodes)
+        self.busy_gpus[m.index] = m.busy_gpus
+        insort(m.running, (end, job))
+        self.estimated_end[job] = end
+        self.nodes_of[job] = nodes
+        self.machine_of[job] = m.index
+        self.start_s[job] = t
+        heappush(self.heap, (t + self.duration[job] / m.speed, job))
         m.version += 1
 
-    def _release(self, j: int, m: MachineState) -> None:
-        g = self.gpus[j]
-        gpn = m.gpn
-        e = self.est_end[j]
-        if g <= gpn:
-            node = self.alloc[j][0]
-            m.free[node] += g
-            be = m.busy_ends[node]
-            for _ in range(g):
-                be.remove(e)
-            m.busy -= g
-        else:
-            nodes = self.alloc[j]
-            for node in nodes:
-                m.free[node] = gpn
-                m.busy_ends[node] = []
-            m.busy -= gpn * len(nodes)
-        self.busy_gpus[m.index] = m.busy
+    def _release(self, job: int, m: MachineState) -> None:
+        for node, gpus in self._gpus_back(job, m):
+            m.give(node, gpus)
+            m.busy_gpus -= gpus
+        del self.nodes_of[job]
+        self.busy_gpus[m.index] = m.busy_gpus
         running = m.running
-        del running[bisect_left(running, (e, j))]
+        del running[bisect_left(running, (self.estimated_end[job], job))]
         m.version += 1
-        m.res_ok = False
+        m.reservation_valid = False
 
     # --- the queue -------------------------------------------------------------------------------------------
 
-    def _enqueue(self, j: int, m: MachineState) -> None:
-        if m.hi == m.qjobs.shape[0]:
-            keep = np.flatnonzero(m.qcls[m.lo:m.hi] != self.dead) + m.lo
+    def _held_gpus(self, gpus: int, m: MachineState) -> int:
+        """GPUs a job of `gpus` holds on the machine: its own, or whole nodes' for a wide job."""
+        return gpus if gpus <= m.gpus_per_node else -(-gpus // m.gpus_per_node) * m.gpus_per_node
+
+    def _enqueue(self, job: int, m: MachineState) -> None:
+        if m.queue_end == m.queue_jobs.shape[0]:  # full: keep the live positions, in twice the room
+            keep = np.flatnonzero(m.queue_width_class[m.queue_start:m.queue_end] != self.dead) + m.queue_start
             k = keep.shape[0]
             size = 2 * k + 16
-            jobs, run, cls = np.zeros(size, dtype=np.int64), np.zeros(size), np.zeros(size, dtype=np.int64)
-            jobs[:k], run[:k], cls[:k] = m.qjobs[keep], m.qrun[keep], m.qcls[keep]
-            m.qjobs, m.qrun, m.qcls, m.lo, m.hi = jobs, run, cls, 0, k
-        g = self.gpus[j]
-        run_here = self.estimate_s[j] / m.speed
-        p = m.hi
-        m.qjobs[p] = j
-        m.qrun[p] = run_here
-        m.qcls[p] = self.width_class[g]
-        m.hi = p + 1
-        m.qlen += 1
-        gpn = m.gpn
-        fenwick_add(m.work, runtime_class(self.est4[j], m.speed4), (g if g <= gpn else -(-g // gpn) * gpn) * run_here)
-        self.queued_gpus[m.index] += g
+            jobs, runtime, width = np.zeros(size, dtype=np.int64), np.zeros(size), np.zeros(size, dtype=np.int64)
+            jobs[:k], runtime[:k], width[:k] = m.queue_jobs[keep], m.queue_runtime[keep], m.queue_width_class[keep]
+            m.queue_jobs, m.queue_runtime, m.queue_width_class = jobs, runtime, width
+            m.queue_start, m.queue_end = 0, k
+        gpus = self.gpus[job]
+        run_here = self.estimate_s[job] / m.speed
+        p = m.queue_end
+        m.queue_jobs[p] = job
+        m.queue_runtime[p] = run_here
+        m.queue_width_class[p] = self.width_class[gpus]
+        m.queue_end = p + 1
+        m.queued += 1
+        fenwick_add(m.queued_work, runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves),
+                    self._held_gpus(gpus, m) * run_here)
+        self.queued_gpus[m.index] += gpus
 
     def _dequeue(self, p: int, m: MachineState) -> None:
-        j = int(m.qjobs[p])
-        g = self.gpus[j]
-        m.qcls[p] = self.dead
-        m.qlen -= 1
-        self.queued_gpus[m.index] -= g
-        if m.qlen == 0:
-            m.lo = m.hi = 0
-            m.work = [0.0] * (CLASSES + 1)
+        job = int(m.queue_jobs[p])
+        gpus = self.gpus[job]
+        m.queue_width_class[p] = self.dead
+        m.queued -= 1
+        self.queued_gpus[m.index] -= gpus
+        if m.queued == 0:
+            m.queue_start = m.queue_end = 0
+            m.queued_work = [0.0] * (CLASSES + 1)
             return
-        gpn = m.gpn
-        run_here = float(m.qrun[p])
-        fenwick_add(m.work, runtime_class(self.est4[j], m.speed4), -(g if g <= gpn else -(-g // gpn) * gpn) * run_here)
-        if p == m.lo:
-            cls = m.qcls
-            lo = p + 1
-            while cls[lo] == self.dead:
-                lo += 1
-            m.lo = lo
+        fenwick_add(m.queued_work, runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves),
+                    -self._held_gpus(gpus, m) * float(m.queue_runtime[p]))
+        if p == m.queue_start:
+            width = m.queue_width_class
+            first = p + 1
+            while width[first] == self.dead:
+                first += 1
+            m.queue_start = first
 
     # --- EASY backfilling ------------------------------------------------------------------------------------
 
     def _reserve(self, m: MachineState) -> None:
-        """The head's reservation: shadow time and extra GPUs per node (see the module docstring)."""
-        g = self.gpus[int(m.qjobs[m.lo])]
-        gpn = m.gpn
-        f = m.free[:]
-        running = m.running
-        gpus = self.gpus
-        alloc = self.alloc
-        r = len(running)
-        k = 0
-        shadow = _INF
-        if g <= gpn:
-            while k < r:
-                e = running[k][0]
-                hit = False
-                while k < r and running[k][0] == e:
-                    jj = running[k][1]
-                    k += 1
-                    gj = gpus[jj]
-                    if gj <= gpn:
-                        node = alloc[jj][0]
-                        f[node] += gj
-                        if f[node] >= g:
-                            hit = True
-                    else:
-                        for node in alloc[jj]:
-                            f[node] = gpn
-                        hit = True
-                if hit:
-                    shadow = e
-                    break
-            if shadow < _INF:
-                for i in range(m.n):
-                    if f[i] >= g:
-                        f[i] -= g
-                        break
-        else:
-            need = -(-g // gpn)
-            count = f.count(gpn)
-            while k < r:
-                e = running[k][0]
-                while k < r and running[k][0] == e:
-                    jj = running[k][1]
-                    k += 1
-                    gj = gpus[jj]
-                    if gj <= gpn:
-                        node = alloc[jj][0]
-                        f[node] += gj
-                        if f[node] == gpn:
-                            count += 1
-                    else:
-                        for node in alloc[jj]:
-                            f[node] = gpn
-                        count += len(alloc[jj])
-                if count >= need:
-                    shadow = e
-                    break
-            if shadow < _INF:
-                for i in range(m.n):
-                    if f[i] == gpn:
-                        f[i] = 0
-                        need -= 1
-                        if need == 0:
-                            break
-        m.shadow = shadow
-        m.extra = f
-        m.res_ok = True
+        """The head's reservation: its shadow time and the spare GPUs per node (see the module docstring).
 
-    def _backfill_nodes(self, m: MachineState, g: int, run_here: float, t: float) -> tuple[int, ...] | None:
+        One walk serves both kinds of head. A node is "ready" for the head when it holds the head's share: the
+        head's GPUs for a job of at most one node, all its GPUs for a wide one; the head needs one ready node, or
+        as many as its width takes. Walking the running jobs in order of estimated end, a group of equal ends at a
+        time, each gives its GPUs back to its nodes; the shadow time is the end after which enough nodes are
+        ready, and the head is reserved the lowest-indexed ready nodes then. Nothing outside the nodes the walk
+        touches is copied, so the cost is that of the jobs walked, not of the machine's size."""
+        head_gpus = self.gpus[int(m.queue_jobs[m.queue_start])]
+        per_node = m.gpus_per_node
+        narrow = head_gpus <= per_node
+        share = head_gpus if narrow else per_node
+        nodes_needed = 1 if narrow else -(-head_gpus // per_node)
+        free = m.free_gpus
+        ready_now = sum(m.nodes_with_free[share:])
+        gained: dict[int, int] = {}
+        ready_later: list[int] = []
+        running = m.running
+        walked = 0
+        shadow = _INF
+        while walked < len(running):
+            end = running[walked][0]
+            while walked < len(running) and running[walked][0] == end:
+                for node, gpus in self._gpus_back(running[walked][1], m):
+                    before = free[node] + gained.get(node, 0)
+                    gained[node] = gained.get(node, 0) + gpus
+                    if before < share <= before + gpus:
+                        ready_later.append(node)
+                walked += 1
+            if ready_now + len(ready_later) >= nodes_needed:
+                shadow = end
+                break
+        delta = gained
+        if shadow < _INF:
+            ready = sorted(ready_later)
+            if ready_now:
+                ready = sorted(ready + self._ready_now(m, share, nodes_needed))
+            for node in ready[:nodes_needed]:
+                delta[node] = delta.get(node, 0) - share
+        m.shadow_time = shadow
+        m.spare_delta = delta
+        m.reservation_valid = True
+
+    @staticmethod
+    def _ready_now(m: MachineState, share: int, count: int) -> list[int]:
+        """The lowest-indexed `count` nodes (at most) with at least `share` GPUs free now."""
+        return sorted(node for level in range(share, m.gpus_per_node + 1) for node in m.nodes_by_free[level])[:count]
+
+    def _backfill_nodes(self, m: MachineState, gpus: int, run_here: float, t: float) -> tuple[int, ...] | None:
         """Where a job may start now on a machine with a queue without delaying the head, or None. Changes no
         state but the (lazily computed) reservation."""
-        free = m.free
-        gpn = m.gpn
-        if g <= gpn:
-            if max(free) < g:
-                return None
-        elif free.count(gpn) * gpn < g:
+        if not m.fits_now(gpus):
             return None
-        if not m.res_ok:
+        if not m.reservation_valid:
             self._reserve(m)
-        if t + run_here <= m.shadow:
-            return self._fit_now(m, g)
-        extra = m.extra
-        if g <= gpn:
-            best = -1
-            best_free = gpn + 1
-            for i in range(m.n):
-                fi = free[i]
-                if g <= fi < best_free and extra[i] >= g:
-                    best, best_free = i, fi
-            return None if best < 0 else (best,)
-        need = -(-g // gpn)
-        picked = [i for i in range(m.n) if free[i] == gpn and extra[i] == gpn][:need]
-        return tuple(picked) if len(picked) == need else None
+        if t + run_here <= m.shadow_time:
+            return self._fit_now(m, gpus)
+        per_node = m.gpus_per_node
+        delta = m.spare_delta
+        if gpus <= per_node:  # the fullest node that holds it on spare GPUs, the lowest-indexed of those
+            for level in range(gpus, per_node + 1):
+                for node in m.nodes_by_free[level]:
+                    if level + delta.get(node, 0) >= gpus:
+                        return (node,)
+            return None
+        nodes_needed = -(-gpus // per_node)
+        if not delta:
+            picked = m.idle_nodes[:nodes_needed]
+        else:  # idle nodes whose GPUs are all spare (the reserved ones are not)
+            picked = []
+            for node in m.idle_nodes:
+                if delta.get(node, 0) >= 0:
+                    picked.append(node)
+                    if len(picked) == nodes_needed:
+                        break
+        return tuple(picked) if len(picked) == nodes_needed else None
 
-    def _backfill(self, j: int, m: MachineState, t: float) -> bool:
-        """Start `j` now if it fits and does not delay the head's reservation."""
-        g = self.gpus[j]
-        run_here = self.estimate_s[j] / m.speed
-        nodes = self._backfill_nodes(m, g, run_here, t)
+    def _backfill(self, job: int, m: MachineState, t: float) -> bool:
+        """Start `job` now if it fits and does not delay the head's reservation."""
+        gpus = self.gpus[job]
+        run_here = self.estimate_s[job] / m.speed
+        nodes = self._backfill_nodes(m, gpus, run_here, t)
         if nodes is None:
             return False
-        if t + run_here > m.shadow:
-            extra = m.extra
-            for i in nodes:
-                extra[i] -= g if g <= m.gpn else m.gpn
-        self._start(j, m, nodes, t)
+        if t + run_here <= m.shadow_time:  # it ends before the shadow: the GPUs it takes are spare again by then
+            held = gpus if gpus <= m.gpus_per_node else m.gpus_per_node
+            for node in nodes:
+                m.spare_delta[node] = m.spare_delta.get(node, 0) + held
+        self._start(job, m, nodes, t)
         return True
 
     def _tables(self, m: MachineState) -> _Tables:
-        """Per width class: fits now; fits now on extra GPUs only (as lists and as arrays). The dead class: False."""
-        free = m.free
-        extra = m.extra
-        gpn = m.gpn
-        maxfree = max(free)
-        max_extra = max(map(min, free, extra))
-        whole = free.count(gpn)
-        whole_extra = sum(1 for a, b in zip(free, extra, strict=True) if a == gpn and b == gpn) if whole else 0
-        key = (gpn, maxfree, max_extra, whole, whole_extra)
+        """Per width class: fits now; fits now on spare GPUs only (as lists and as arrays). The dead class:
+        False."""
+        per_node = m.gpus_per_node
+        most_free = m.most_free()
+        idle = m.nodes_with_free[per_node]
+        short = [(node, d) for node, d in m.spare_delta.items() if d < 0]  # nodes with fewer spare GPUs than free
+        if short:
+            free = m.free_gpus
+            below_free = [0] * (per_node + 1)
+            most_spare = 0
+            for node, d in short:
+                below_free[free[node]] += 1
+                most_spare = max(most_spare, free[node] + d)
+            level = most_free
+            while level > most_spare and m.nodes_with_free[level] == below_free[level]:
+                level -= 1
+            most_spare = max(most_spare, level)
+            idle_spare = idle - below_free[per_node]
+        else:
+            most_spare, idle_spare = most_free, idle
+        key = (per_node, most_free, most_spare, idle, idle_spare)
         known = self.tables.get(key)
         if known is not None:
             return known
         fit: list[bool] = []
-        ext: list[bool] = []
+        spare: list[bool] = []
         for g in self.widths:
-            if g <= gpn:
-                fit.append(g <= maxfree)
-                ext.append(g <= max_extra)
+            if g <= per_node:
+                fit.append(g <= most_free)
+                spare.append(g <= most_spare)
             else:
-                need = -(-g // gpn)
-                fit.append(whole >= need)
-                ext.append(whole_extra >= need)
+                nodes_needed = -(-g // per_node)
+                fit.append(idle >= nodes_needed)
+                spare.append(idle_spare >= nodes_needed)
         fit.append(False)
-        ext.append(False)
-        tables = (fit, ext, np.array(fit, dtype=np.bool_), np.array(ext, dtype=np.bool_))
+        spare.append(False)
+        tables = (fit, spare, np.array(fit, dtype=np.bool_), np.array(spare, dtype=np.bool_))
         self.tables[key] = tables
         return tables
 
     def _schedule(self, m: MachineState, t: float) -> None:
         """Start what can start on `m` at `t`: the head while it fits, then backfill."""
         gpus = self.gpus
-        while m.qlen:
-            p = m.lo
-            j = int(m.qjobs[p])
-            nodes = self._fit_now(m, gpus[j])
+        while m.queued:
+            p = m.queue_start
+            job = int(m.queue_jobs[p])
+            nodes = self._fit_now(m, gpus[job])
             if nodes is None:
                 break
             self._dequeue(p, m)
-            self._start(j, m, nodes, t)
-        m.res_ok = False
-        if not m.qlen or max(m.free) == 0:
+            self._start(job, m, nodes, t)
+        m.reservation_valid = False
+        if not m.queued or m.most_free() == 0:
             return
         self._reserve(m)
-        p0 = m.lo + 1
-        while p0 < m.hi and max(m.free) > 0:
-            fit, ext, fit_arr, ext_arr = self._tables(m)
-            shadow = m.shadow
+        p0 = m.queue_start + 1
+        while p0 < m.queue_end and m.most_free() > 0:
+            fit, spare, fit_arr, spare_arr = self._tables(m)
+            shadow = m.shadow_time
             p = -1
-            mid = m.hi if m.hi - p0 <= _SMALL_SCAN else p0  # a short queue in Python, a long one with array masks
-            for k, c in enumerate(m.qcls[p0:mid].tolist()):
-                if fit[c] and (ext[c] or t + float(m.qrun[p0 + k]) <= shadow):
+            # a short stretch of queue in Python, a long one with array masks
+            mid = m.queue_end if m.queue_end - p0 <= _SMALL_SCAN else p0
+            for k, c in enumerate(m.queue_width_class[p0:mid].tolist()):
+                if fit[c] and (spare[c] or t + float(m.queue_runtime[p0 + k]) <= shadow):
                     p = p0 + k
                     break
-            if p < 0 and mid < m.hi:
-                cls = m.qcls[mid:m.hi]
-                ok = fit_arr[cls] & ((t + m.qrun[mid:m.hi] <= shadow) | ext_arr[cls])
+            if p < 0 and mid < m.queue_end:
+                width = m.queue_width_class[mid:m.queue_end]
+                ok = fit_arr[width] & ((t + m.queue_runtime[mid:m.queue_end] <= shadow) | spare_arr[width])
                 hits = np.flatnonzero(ok)
                 if hits.shape[0]:
                     p = mid + int(hits[0])
             if p < 0:
                 return
-            j = int(m.qjobs[p])
-            if not self._backfill(j, m, t):  # the tables are exact, so this does not happen
-                raise RuntimeError(f"backfill tables disagree for job {j}")
+            job = int(m.queue_jobs[p])
+            if not self._backfill(job, m, t):  # the tables are exact, so this does not happen
+                raise RuntimeError(f"backfill tables disagree for job {job}")
             self._dequeue(p, m)
             p0 = p + 1
 
-    def _arrive(self, j: int, m: MachineState, t: float) -> None:
-        if not m.qlen:
-            nodes = self._fit_now(m, self.gpus[j])
+    def _arrive(self, job: int, m: MachineState, t: float) -> None:
+        if not m.queued:
+            nodes = self._fit_now(m, self.gpus[job])
             if nodes is not None:
-                self._start(j, m, nodes, t)
+                self._start(job, m, nodes, t)
                 return
-            self._enqueue(j, m)
-            m.res_ok = False
+            self._enqueue(job, m)
+            m.reservation_valid = False
             return
-        if not self._backfill(j, m, t):
-            self._enqueue(j, m)
+        if not self._backfill(job, m, t):
+            self._enqueue(job, m)
 
     # --- the event loop ----------------------------------------------------------------------------------------
 
@@ -418,9 +409,9 @@ class _Engine(SitePrediction):
         submit = self.submit
         gpus = self.gpus
         heap = self.heap
-        machines = self.m
-        where = self.where
-        finish = self.finish
+        machines = self.machines
+        machine_of = self.machine_of
+        finish = self.finish_s
         release = self._release
         arrive = self._arrive
         n = len(submit)
@@ -429,39 +420,51 @@ class _Engine(SitePrediction):
         while i < n or heap:
             if heap and (i >= n or heap[0][0] <= submit[i]):
                 t = heap[0][0]
-                _, j = heappop(heap)
-                mi = where[j]
-                release(j, machines[mi])
-                finish[j] = t
+                _, job = heappop(heap)
+                mi = machine_of[job]
+                release(job, machines[mi])
+                finish[job] = t
                 if heap and heap[0][0] == t:
                     touched = [mi]
                     while heap and heap[0][0] == t:
-                        _, j = heappop(heap)
-                        mi = where[j]
-                        release(j, machines[mi])
-                        finish[j] = t
+                        _, job = heappop(heap)
+                        mi = machine_of[job]
+                        release(job, machines[mi])
+                        finish[job] = t
                         if mi not in touched:
                             touched.append(mi)
                     touched.sort()
                     for mi in touched:
-                        if machines[mi].qlen:
+                        if machines[mi].queued:
                             self._schedule(machines[mi], t)
-                elif machines[mi].qlen:
+                elif machines[mi].queued:
                     self._schedule(machines[mi], t)
                 continue
-            j = i
+            job = i
             i += 1
             if progress is not None and i % every == 0:
                 progress(i, n)
-            cands = cands_of[gpus[j]]
+            cands = cands_of[gpus[job]]
             if not cands:
                 too_wide += 1
                 continue
-            t = submit[j]
-            arrive(j, machines[choose(j, t, cands)], t)
+            t = submit[job]
+            arrive(job, machines[choose(job, t, cands)], t)
         if progress is not None:
             progress(n, n)
         return too_wide
+
+
+def _doubles(values: npt.NDArray[np.float64]) -> array[float]:
+    out = array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return out
+
+
+def _integers(values: npt.NDArray[np.int64]) -> array[int]:
+    out = array("q")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return out
 
 
 def candidates_by_width(machines: Sequence[SimMachine], widths: Sequence[int]) -> dict[int, list[int]]:
@@ -491,14 +494,12 @@ def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate
     for spec in machines:
         if spec.nodes < 1 or spec.gpus_per_node < 1 or not (spec.speed > 0 and math.isfinite(spec.speed)):
             raise InvalidInput("machines", f"{spec.key}: needs nodes >= 1, gpus_per_node >= 1 and a positive speed")
-    gpus = trace.gpus.tolist()
-    engine = _Engine(machines, trace.submit_s.tolist(), trace.duration_s.tolist(), gpus, estimate_s.tolist(),
-                     trace.project.tolist())
-    cands = candidates_by_width(machines, gpus)
+    engine = _Engine(machines, trace.submit_s, trace.duration_s, trace.gpus, estimate_s, trace.project)
+    cands = candidates_by_width(machines, engine.widths)
 
     home = None
     if policy == "home-site":
-        ok = np.array([bool(cands[g]) for g in gpus], dtype=bool) if n else np.zeros(0, dtype=bool)
+        ok = np.isin(trace.gpus, [g for g, c in cands.items() if c])
         demand = np.bincount(trace.project[ok], weights=(trace.duration_s * trace.gpus)[ok],
                              minlength=len(trace.projects))
         widest = np.zeros(len(trace.projects), dtype=np.int64)
@@ -513,7 +514,7 @@ def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate
     too_wide = engine.run(choose, cands, progress, max(1, progress_every))
     wall = time.perf_counter() - t0
 
-    where = np.array(engine.where, dtype=np.int64)
+    where = np.frombuffer(engine.machine_of, dtype=np.int64)
     gpn = np.array([m.gpus_per_node for m in machines], dtype=np.int64)
     alloc = np.zeros(n, dtype=np.int64)
     ran = where >= 0
@@ -522,6 +523,6 @@ def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate
     alloc[ran] = np.where(g_ran <= node_gpus, g_ran, -(-g_ran // node_gpus) * node_gpus)
     return SimResult(policy=policy, estimates=estimates_label, machines=tuple(machines), submit_s=trace.submit_s,
                      duration_s=trace.duration_s, gpus=trace.gpus, machine=where,
-                     start_s=np.array(engine.start, dtype=np.float64),
-                     finish_s=np.array(engine.finish, dtype=np.float64),
+                     start_s=np.frombuffer(engine.start_s, dtype=np.float64),
+                     finish_s=np.frombuffer(engine.finish_s, dtype=np.float64),
                      allocated_gpus=alloc, too_wide=too_wide, wall_s=wall)

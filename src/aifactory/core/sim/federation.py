@@ -13,6 +13,15 @@ over the A100's 312 TFLOP/s: a trace duration is taken as measured on an A100, a
 
 A machine whose GPUs per node, node count (or total GPUs) or peak is unknown cannot be simulated; it is left out,
 with the reason, in `Federation.left_out`.
+
+At real size (`at_real_size`) the machines keep their catalog node counts (about 63,000 GPUs) and the trace is
+raised to the load instead (`raise_to_load`): it is superposed on itself, `copies` copies each shifted in time by
+a fraction of its span (aifactory.core.traces.superpose), and its submission times are then compressed by the
+factor left (aifactory.core.traces.compress_time, between 1 and 2, or below 1 when the trace alone offers more
+than asked). Neither changes a job: the replayed jobs are the trace's own, each taken `copies` times, so the mix
+of GPUs and durations is the trace's (`JobMix` shows it side by side). The same raising is applied when scaled
+machines cannot bring a small trace to the load asked (one node per machine is already too much): a trace is
+never run at another load than the one asked without saying so.
 """
 
 from __future__ import annotations
@@ -23,8 +32,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
+import numpy as np
+
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.placement import MachineView, speed_from_peak
+from aifactory.core.traces import Trace, compress_time, superpose
+
+LOAD_TOLERANCE = 0.05
+"""Scaled machines that miss the load asked by more than this share get the trace raised to it instead."""
 
 
 class CatalogMachine(Protocol):
@@ -86,6 +101,10 @@ class Federation:
     """The load asked for."""
     capacity: float
     left_out: Mapping[str, str]
+    copies: int = 1
+    """Copies of the trace superposed to reach the load (1: the trace as it is)."""
+    compression: float = 1.0
+    """The factor the submission times were divided by after superposing (1: none)."""
 
     @property
     def achieved_load(self) -> float:
@@ -153,3 +172,82 @@ def scale_to_load(machines: Sequence[SimMachine], offered_gpus: float, load: flo
                    for m, n in zip(machines, nodes, strict=True))
     return Federation(machines=scaled, scale=s, offered_gpus=offered_gpus, load=load, capacity=cap,
                       left_out=MappingProxyType(dict(left_out or {})))
+
+
+def at_real_size(machines: Sequence[SimMachine], left_out: Mapping[str, str] | None = None) -> list[SimMachine]:
+    """The machines at their catalog node counts (as `simulable` returns them), checked."""
+    if not machines:
+        raise InvalidInput("machines", "no machine can be simulated")
+    for m in machines:
+        if m.real_nodes < 1 or m.nodes != m.real_nodes:
+            raise InvalidInput("machines", f"{m.key}: not at its real node count")
+    return list(machines)
+
+
+def raise_to_load(trace: Trace, capacity: float, load: float, *, limit: int | None = None) -> tuple[Trace, int, float]:
+    """The trace raised to offer `load` x `capacity` (A100-GPUs busy on average): superposed `copies` times, the
+    whole number of copies that stays at or below the load, then its submission times compressed by what is
+    left (module docstring). With `limit`, the first `limit` jobs of the superposed trace, compressed so that they
+    alone offer the load. Returns (trace, copies, compression)."""
+    if not (0 < load <= 1):
+        raise InvalidInput("load", f"must be in (0, 1], got {load}")
+    offered = trace.gpu_seconds / trace.span_s if trace.span_s > 0 else 0.0
+    if not (offered > 0 and math.isfinite(offered)):
+        raise InvalidInput("trace", "the trace demands no GPU time over a positive span")
+    target = load * capacity
+    copies = max(1, math.floor(target / offered))
+    raised = superpose(trace, copies, limit)
+    if raised.span_s <= 0:
+        raise InvalidInput("limit", "the jobs kept are all submitted at once, so their load is undefined")
+    compression = target / (raised.gpu_seconds / raised.span_s)
+    return compress_time(raised, compression), copies, compression
+
+
+def federation_at_load(trace: Trace, machines: Sequence[SimMachine], load: float, *, real_size: bool,
+                       left_out: Mapping[str, str] | None = None,
+                       limit: int | None = None) -> tuple[Federation, Trace]:
+    """The federation the trace is replayed on at `load`, and the trace as replayed.
+
+    Scaled (`real_size` False): the machines scaled to the trace (`scale_to_load`); if whole nodes miss the load
+    by more than LOAD_TOLERANCE, the trace is raised to it on the scaled machines. Real size: the machines as they
+    are, the trace raised to the load (`raise_to_load`)."""
+    if real_size:
+        real = at_real_size(machines, left_out)
+        capacity = _capacity(real, [m.nodes for m in real])
+        raised, copies, compression = raise_to_load(trace, capacity, load, limit=limit)
+        return Federation(machines=tuple(real), scale=1.0, offered_gpus=raised.gpu_seconds / raised.span_s,
+                          load=load, capacity=capacity, left_out=MappingProxyType(dict(left_out or {})),
+                          copies=copies, compression=compression), raised
+    if limit is not None:
+        trace = trace.head(limit)
+    if trace.span_s <= 0:
+        raise InvalidInput("trace", "the submissions span no time, so the offered load is undefined")
+    fed = scale_to_load(machines, trace.gpu_seconds / trace.span_s, load, left_out)
+    if abs(fed.achieved_load - load) <= LOAD_TOLERANCE * load:
+        return fed, trace
+    raised, copies, compression = raise_to_load(trace, fed.capacity, load)
+    return Federation(machines=fed.machines, scale=fed.scale, offered_gpus=raised.gpu_seconds / raised.span_s,
+                      load=load, capacity=fed.capacity, left_out=fed.left_out, copies=copies,
+                      compression=compression), raised
+
+
+@dataclass(frozen=True)
+class JobMix:
+    """What a trace asks for, to compare a raised trace with its source: jobs, the share of jobs at each GPU count,
+    and duration quantiles (A100 seconds)."""
+
+    jobs: int
+    width_share: Mapping[int, float]
+    duration_quantiles: Mapping[str, float]
+    mean_gpu_seconds: float
+
+    @classmethod
+    def of(cls, trace: Trace) -> JobMix:
+        widths, counts = np.unique(trace.gpus, return_counts=True)
+        n = max(len(trace), 1)
+        qs = np.quantile(trace.duration_s, [0.5, 0.9, 0.99]) if len(trace) else np.zeros(3)
+        return cls(jobs=len(trace),
+                   width_share=MappingProxyType({int(w): float(c) / n for w, c in zip(widths, counts, strict=True)}),
+                   duration_quantiles=MappingProxyType({"p50": float(qs[0]), "p90": float(qs[1]),
+                                                        "p99": float(qs[2])}),
+                   mean_gpu_seconds=trace.gpu_seconds / n)

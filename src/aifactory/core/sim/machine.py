@@ -1,8 +1,15 @@
-"""A simulated machine's live state (see aifactory.core.sim.engine for how it is used)."""
+"""A simulated machine's live state (see aifactory.core.sim.engine for how it is used).
+
+A machine at its real size has thousands of nodes, so nothing the engine does per job walks every node: the nodes
+are also counted by how many GPUs they have free (`nodes_with_free`), and those with at least one GPU free are
+kept in sorted lists of their indices by free GPUs (`nodes_by_free`; `idle_nodes` is the list of the wholly free
+ones). Every change of a node's free GPUs goes through `take` and `give`, which keep them in step.
+"""
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 
 import numpy as np
 
@@ -14,9 +21,9 @@ CLASSES = 160
 spans a quarter octave (19%); class 0 holds runs under one second."""
 
 
-def runtime_class(est4: float, speed4: float) -> int:
-    """The runtime class of a job on a machine, from 4 log2(estimate) and 4 log2(speed)."""
-    x = est4 - speed4  # 4 log2(estimate / speed)
+def runtime_class(estimate_quarter_octaves: float, speed_quarter_octaves: float) -> int:
+    """The runtime class of a job on a machine, from 4 log2(its estimate) and 4 log2(the machine's speed)."""
+    x = estimate_quarter_octaves - speed_quarter_octaves  # 4 log2(estimate / speed)
     if x < 0.0:
         return 0
     c = 1 + int(x)
@@ -44,46 +51,104 @@ def fenwick_sum(tree: list[float], cls: int) -> float:
 class MachineState:
     """A machine's live state.
 
-    free[i]: free GPUs on node i; busy_ends[i]: the estimated ends of node i's busy GPUs, sorted, one per GPU;
-    running: (estimated end, job), sorted. The queue: arrays over positions lo..hi-1 in arrival order (job,
-    estimated runtime here, width class; a removed job's class is the dead one). work: a Fenwick tree of the
-    queued GPU-seconds (estimated, here) by runtime class.
+    Nodes: free_gpus[i], the free GPUs of node i; nodes_with_free[k], how many nodes have exactly k free;
+    nodes_by_free[k] (k >= 1), their indices, sorted; idle_nodes is nodes_by_free[gpus_per_node].
+    running: (estimated end, job), sorted.
+
+    The queue: arrays over positions queue_start..queue_end-1 in arrival order (job, estimated runtime here,
+    width class; a removed job's class is the dead one); queued counts the jobs in it. queued_work: a Fenwick
+    tree of the queued GPU-seconds (estimated, here) by runtime class.
+
+    The head's reservation (valid while reservation_valid): shadow_time, when the first queued job is expected
+    to start; spare_delta, by node, the GPUs free at the shadow time beyond the reservation ("spare") less the
+    GPUs free now -- a node not in it has as many spare as free.
+
+    What a policy is told (aifactory.core.sim.prediction): start_cache, the expected start by job width while
+    the queue is empty; the running jobs' release profile (release_*), both valid while their version equals
+    `version`, which is bumped whenever a job starts or ends here.
     """
 
-    __slots__ = ("index", "speed", "speed4", "gpn", "n", "total", "free", "busy_ends", "running", "busy", "work",
-                 "qjobs", "qrun", "qcls", "lo", "hi", "qlen", "version", "cache", "cache_version",
-                 "res_ok", "shadow", "extra",
-                 "prof_version", "prof_t0", "prof_end", "prof_cap", "prof_area", "prof_after")
+    __slots__ = ("index", "speed", "speed_quarter_octaves", "gpus_per_node", "nodes", "total_gpus",
+                 "free_gpus", "nodes_with_free", "nodes_by_free", "idle_nodes", "running", "busy_gpus", "queued_work",
+                 "queue_jobs", "queue_runtime", "queue_width_class", "queue_start", "queue_end", "queued",
+                 "version", "start_cache", "start_cache_version",
+                 "reservation_valid", "shadow_time", "spare_delta",
+                 "release_version", "release_from", "release_ends", "release_free_before", "release_area",
+                 "release_free_after")
 
     def __init__(self, index: int, spec: SimMachine) -> None:
         self.index = index
         self.speed = spec.speed
-        self.speed4 = 4.0 * math.log2(spec.speed)
-        self.gpn = spec.gpus_per_node
-        self.n = spec.nodes
-        self.total = spec.total_gpus
-        self.free = [spec.gpus_per_node] * spec.nodes
-        self.busy_ends: list[list[float]] = [[] for _ in range(spec.nodes)]
+        self.speed_quarter_octaves = 4.0 * math.log2(spec.speed)
+        self.gpus_per_node = spec.gpus_per_node
+        self.nodes = spec.nodes
+        self.total_gpus = spec.total_gpus
+        self.free_gpus = [spec.gpus_per_node] * spec.nodes
+        self.nodes_with_free = [0] * spec.gpus_per_node + [spec.nodes]
+        self.nodes_by_free: list[list[int]] = [[] for _ in range(spec.gpus_per_node)] + [list(range(spec.nodes))]
+        self.idle_nodes = self.nodes_by_free[spec.gpus_per_node]
         self.running: list[tuple[float, int]] = []
-        self.busy = 0
-        self.work = [0.0] * (CLASSES + 1)
-        self.qjobs = np.zeros(16, dtype=np.int64)
-        self.qrun = np.zeros(16, dtype=np.float64)
-        self.qcls = np.zeros(16, dtype=np.int64)
-        self.lo = 0
-        self.hi = 0
-        self.qlen = 0
-        self.version = 0  # bumped whenever a job starts or ends here
-        self.cache: dict[int, float] = {}
-        self.cache_version = -1
-        self.res_ok = False  # whether shadow and extra hold the head's reservation
-        self.shadow = INF
-        self.extra: list[int] = []
-        self.prof_version = -1
-        self.prof_t0 = 0.0
-        self.prof_end: list[float] = []
-        self.prof_cap: list[int] = []
-        self.prof_area: list[float] = []
-        self.prof_after: list[int] = []
+        self.busy_gpus = 0
+        self.queued_work = [0.0] * (CLASSES + 1)
+        self.queue_jobs = np.zeros(16, dtype=np.int64)
+        self.queue_runtime = np.zeros(16, dtype=np.float64)
+        self.queue_width_class = np.zeros(16, dtype=np.int64)
+        self.queue_start = 0
+        self.queue_end = 0
+        self.queued = 0
+        self.version = 0
+        self.start_cache: dict[int, float] = {}
+        self.start_cache_version = -1
+        self.reservation_valid = False
+        self.shadow_time = INF
+        self.spare_delta: dict[int, int] = {}
+        self.release_version = -1
+        self.release_from = 0.0
+        self.release_ends: list[float] = []
+        self.release_free_before: list[int] = []
+        self.release_area: list[float] = []
+        self.release_free_after: list[int] = []
 
+    # --- nodes ---------------------------------------------------------------------------------------------------
 
+    def _move(self, node: int, before: int, after: int) -> None:
+        self.free_gpus[node] = after
+        self.nodes_with_free[before] -= 1
+        self.nodes_with_free[after] += 1
+        if before:
+            listed = self.nodes_by_free[before]
+            del listed[bisect_left(listed, node)]
+        if after:
+            insort(self.nodes_by_free[after], node)
+
+    def take(self, node: int, gpus: int) -> None:
+        """Node `node` gives `gpus` of its free GPUs to a job."""
+        before = self.free_gpus[node]
+        self._move(node, before, before - gpus)
+
+    def give(self, node: int, gpus: int) -> None:
+        """A job gives `gpus` GPUs back to node `node`."""
+        before = self.free_gpus[node]
+        self._move(node, before, before + gpus)
+
+    def most_free(self) -> int:
+        """The most GPUs free on one node."""
+        counts = self.nodes_with_free
+        k = self.gpus_per_node
+        while k and not counts[k]:
+            k -= 1
+        return k
+
+    def fits_now(self, gpus: int) -> bool:
+        """Whether a job of `gpus` GPUs could start now: on one node, or on whole idle nodes for a wide job."""
+        if gpus <= self.gpus_per_node:
+            return self.most_free() >= gpus
+        return len(self.idle_nodes) * self.gpus_per_node >= gpus
+
+    def first_node_with(self, free: int) -> int:
+        """The lowest-indexed node with exactly `free` (>= 1) GPUs free (there is one)."""
+        return self.nodes_by_free[free][0]
+
+    def spare(self, node: int) -> int:
+        """GPUs of the node free at the head's shadow time beyond its reservation."""
+        return self.free_gpus[node] + self.spare_delta.get(node, 0)

@@ -115,3 +115,25 @@ def delay_over_time(result: SimResult, bins: int = 200) -> tuple[npt.NDArray[np.
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), math.nan)
     return (edges[:-1] + edges[1:]) / 2, mean
+
+
+def delay_by_machine_over_time(result: SimResult, bins: int = 200) -> tuple[npt.NDArray[np.float64],
+                                                                             npt.NDArray[np.float64]]:
+    """Mean queueing delay of the jobs each machine ran, by submission slice: (slice midpoints in seconds, an
+    array of machines x slices in seconds, NaN where a machine got no job in a slice)."""
+    ran = result.machine >= 0
+    submit = result.submit_s[ran]
+    if submit.shape[0] == 0:
+        return np.zeros(0), np.zeros((len(result.machines), 0))
+    wait = result.start_s[ran] - submit
+    where = result.machine[ran]
+    lo, hi = float(submit.min()), float(submit.max())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    idx = np.clip(np.searchsorted(edges, submit, side="right") - 1, 0, bins - 1)
+    cell = where * bins + idx
+    size = len(result.machines) * bins
+    total = np.bincount(cell, weights=wait, minlength=size).reshape(len(result.machines), bins)
+    count = np.bincount(cell, minlength=size).reshape(len(result.machines), bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), math.nan)
+    return (edges[:-1] + edges[1:]) / 2, mean

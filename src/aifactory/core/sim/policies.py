@@ -54,9 +54,13 @@ class Probe(Protocol):
     total_gpus: list[int]
     busy_gpus: list[int]
     queued_gpus: list[int]
-    gpus: list[int]
-    estimate_s: list[float]
-    project: list[int]
+
+    @property
+    def gpus(self) -> Sequence[int]: ...
+    @property
+    def estimate_s(self) -> Sequence[float]: ...
+    @property
+    def project(self) -> Sequence[int]: ...
 
     def expected_start(self, m: int, job: int, now: float) -> float: ...
 

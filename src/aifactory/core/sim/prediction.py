@@ -19,110 +19,123 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Sequence
 
 from aifactory.core.sim.machine import MachineState, fenwick_sum, runtime_class
 
 _NEG_INF = -math.inf
+_INF = math.inf
 
 
 class SitePrediction:
     """The engine's expected start for a job on a machine; mixed into the engine, which holds the state."""
 
-    m: list[MachineState]
-    gpus: list[int]
-    estimate_s: list[float]
-    est4: list[float]
+    machines: list[MachineState]
+    gpus: Sequence[int]
+    estimate_s: Sequence[float]
+    estimate_quarter_octaves: Sequence[float]
 
-    def _backfill_nodes(self, m: MachineState, g: int, run_here: float, t: float) -> tuple[int, ...] | None:
+    def _backfill_nodes(self, m: MachineState, gpus: int, run_here: float, t: float) -> tuple[int, ...] | None:
         raise NotImplementedError
 
-    def expected_start(self, mi: int, j: int, now: float) -> float:
-        """When machine `mi`'s scheduler expects job `j`, submitted at `now`, to start (module docstring)."""
-        m = self.m[mi]
-        g = self.gpus[j]
-        if not m.qlen:
-            if m.cache_version != m.version:
-                m.cache.clear()
-                m.cache_version = m.version
-            r = m.cache.get(g)
-            if r is None:
-                r = self._base_start(m, g)
-                m.cache[g] = r
-            return r if r > now else now
-        free = m.free
-        if (max(free) >= g if g <= m.gpn else free.count(m.gpn) * m.gpn >= g) and \
-                self._backfill_nodes(m, g, self.estimate_s[j] / m.speed, now) is not None:
+    def _gpus_back(self, job: int, m: MachineState) -> list[tuple[int, int]]:
+        raise NotImplementedError
+
+    def expected_start(self, mi: int, job: int, now: float) -> float:
+        """When machine `mi`'s scheduler expects `job`, submitted at `now`, to start (module docstring)."""
+        m = self.machines[mi]
+        gpus = self.gpus[job]
+        if not m.queued:
+            if m.start_cache_version != m.version:
+                m.start_cache.clear()
+                m.start_cache_version = m.version
+            start = m.start_cache.get(gpus)
+            if start is None:
+                start = self._start_on_empty_queue(m, gpus)
+                m.start_cache[gpus] = start
+            return start if start > now else now
+        if m.fits_now(gpus) and self._backfill_nodes(m, gpus, self.estimate_s[job] / m.speed, now) is not None:
             return now
-        ahead = fenwick_sum(m.work, runtime_class(self.est4[j], m.speed4))
-        return self._fluid_start(m, g, ahead if ahead > 0.0 else 0.0, now)
+        ahead = fenwick_sum(m.queued_work, runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves))
+        return self._fluid_start(m, gpus, ahead if ahead > 0.0 else 0.0, now)
 
-    @staticmethod
-    def _base_start(m: MachineState, g: int) -> float:
-        """Empty queue: the earliest estimated time g GPUs are free on one node (whole nodes for a wide job)."""
-        free = m.free
-        gpn = m.gpn
-        be = m.busy_ends
-        if g <= gpn:
-            if max(free) >= g:
-                return _NEG_INF
-            return min(be[i][g - free[i] - 1] for i in range(m.n))
-        need = -(-g // gpn)
-        ends = sorted(_NEG_INF if free[i] == gpn else be[i][-1] for i in range(m.n))
-        return ends[need - 1]
+    def _start_on_empty_queue(self, m: MachineState, gpus: int) -> float:
+        """Empty queue: the earliest estimated time `gpus` GPUs are free on one node (whole nodes for a wide job).
+        The running jobs are walked in order of estimated end, giving their GPUs back, until enough nodes hold the
+        job's share (as the engine's reservation walks them)."""
+        per_node = m.gpus_per_node
+        narrow = gpus <= per_node
+        share = gpus if narrow else per_node
+        nodes_needed = 1 if narrow else -(-gpus // per_node)
+        ready = sum(m.nodes_with_free[share:])
+        if ready >= nodes_needed:
+            return _NEG_INF
+        free = m.free_gpus
+        gained: dict[int, int] = {}
+        for end, running_job in m.running:
+            for node, back in self._gpus_back(running_job, m):
+                given = gained.get(node, 0)
+                before = free[node] + given
+                gained[node] = given + back
+                if before < share <= before + back:
+                    ready += 1
+            if ready >= nodes_needed:
+                return end
+        return _INF
 
-    def _profile(self, m: MachineState, now: float) -> None:
-        """The running jobs' release profile from `now`: for the i-th estimated end prof_end[i], the GPUs free
-        before it (prof_cap[i]) and after it (prof_after[i]), and the free GPU-seconds from prof_t0 to it
-        (prof_area[i]). Cached until the machine's state changes; no job ends here meanwhile, so the GPUs free
-        between prof_t0 and any later query time are prof_cap[0]."""
-        gpus = self.gpus
-        gpn = m.gpn
-        cap = m.total - m.busy
+    def _release_profile(self, m: MachineState, now: float) -> None:
+        """The running jobs' release profile from `now`: for the i-th estimated end release_ends[i], the GPUs free
+        before it (release_free_before[i]) and after it (release_free_after[i]), and the free GPU-seconds from
+        release_from to it (release_area[i]). Cached until the machine's state changes; no job ends here meanwhile,
+        so the GPUs free between release_from and any later query time are release_free_before[0]."""
+        free_gpus = m.total_gpus - m.busy_gpus
         last = now
         area = 0.0
         ends: list[float] = []
-        caps: list[int] = []
+        before: list[int] = []
         areas: list[float] = []
         after: list[int] = []
-        for e, jj in m.running:
-            area += cap * (e - last)
-            ends.append(e)
-            caps.append(cap)
+        per_node = m.gpus_per_node
+        gpus = self.gpus
+        for end, running_job in m.running:
+            area += free_gpus * (end - last)
+            ends.append(end)
+            before.append(free_gpus)
             areas.append(area)
-            gj = gpus[jj]
-            cap += gj if gj <= gpn else -(-gj // gpn) * gpn
-            after.append(cap)
-            last = e
-        m.prof_t0 = now
-        m.prof_end, m.prof_cap, m.prof_area, m.prof_after = ends, caps, areas, after
-        m.prof_version = m.version
+            held = gpus[running_job]
+            free_gpus += held if held <= per_node else -(-held // per_node) * per_node
+            after.append(free_gpus)
+            last = end
+        m.release_from = now
+        m.release_ends, m.release_free_before, m.release_area, m.release_free_after = ends, before, areas, after
+        m.release_version = m.version
 
-    def _fluid_start(self, m: MachineState, g: int, ahead: float, now: float) -> float:
+    def _fluid_start(self, m: MachineState, gpus: int, ahead: float, now: float) -> float:
         """The queued work ahead of a job poured onto the GPUs the running jobs leave free (until their estimated
         ends): the time T at which the free GPU-seconds from now reach `ahead`; then, if fewer GPUs than the job
         holds are free at T, the estimated end that frees enough."""
-        if m.prof_version != m.version:
-            self._profile(m, now)
-        ends = m.prof_end
-        r = len(ends)
-        if r == 0:
-            return now + ahead / m.total
-        cap0 = m.prof_cap[0]
-        x = ahead + cap0 * (now - m.prof_t0)
-        areas = m.prof_area
+        if m.release_version != m.version:
+            self._release_profile(m, now)
+        ends = m.release_ends
+        count = len(ends)
+        if count == 0:
+            return now + ahead / m.total_gpus
+        free_first = m.release_free_before[0]
+        x = ahead + free_first * (now - m.release_from)
+        areas = m.release_area
         k = bisect_left(areas, x)
-        if k == r:
-            t = ends[-1] + (x - areas[-1]) / m.total
+        if k == count:
+            t = ends[-1] + (x - areas[-1]) / m.total_gpus
         else:
-            base_t = ends[k - 1] if k else m.prof_t0
-            base_a = areas[k - 1] if k else 0.0
-            c = m.prof_cap[k]
-            t = base_t + (x - base_a) / c if c > 0 else base_t
+            base_t = ends[k - 1] if k else m.release_from
+            base_area = areas[k - 1] if k else 0.0
+            free_then = m.release_free_before[k]
+            t = base_t + (x - base_area) / free_then if free_then > 0 else base_t
         if t < now:
             t = now
-        need = g if g <= m.gpn else -(-g // m.gpn) * m.gpn
-        if cap0 < need:
-            i = bisect_left(m.prof_after, need)
-            if i < r and ends[i] > t:
+        held = gpus if gpus <= m.gpus_per_node else -(-gpus // m.gpus_per_node) * m.gpus_per_node
+        if free_first < held:
+            i = bisect_left(m.release_free_after, held)
+            if i < count and ends[i] > t:
                 t = ends[i]
         return t
