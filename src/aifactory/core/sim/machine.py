@@ -73,8 +73,8 @@ class MachineState:
                  "queue_jobs", "queue_runtime", "queue_width_class", "queue_start", "queue_end", "queued",
                  "version", "start_cache", "start_cache_version",
                  "reservation_valid", "shadow_time", "spare_delta",
-                 "release_version", "release_from", "release_ends", "release_free_before", "release_area",
-                 "release_free_after")
+                 "release_version", "release_from", "release_walked", "release_ends", "release_free_before",
+                 "release_area", "release_free_after")
 
     def __init__(self, index: int, spec: SimMachine) -> None:
         self.index = index
@@ -104,6 +104,7 @@ class MachineState:
         self.spare_delta: dict[int, int] = {}
         self.release_version = -1
         self.release_from = 0.0
+        self.release_walked = 0
         self.release_ends: list[float] = []
         self.release_free_before: list[int] = []
         self.release_area: list[float] = []

@@ -83,21 +83,32 @@ class SitePrediction:
                 return end
         return _INF
 
-    def _release_profile(self, m: MachineState, now: float) -> None:
-        """The running jobs' release profile from `now`: for the i-th estimated end release_ends[i], the GPUs free
-        before it (release_free_before[i]) and after it (release_free_after[i]), and the free GPU-seconds from
-        release_from to it (release_area[i]). Cached until the machine's state changes; no job ends here meanwhile,
-        so the GPUs free between release_from and any later query time are release_free_before[0]."""
-        free_gpus = m.total_gpus - m.busy_gpus
-        last = now
-        area = 0.0
-        ends: list[float] = []
-        before: list[int] = []
-        areas: list[float] = []
-        after: list[int] = []
+    def _release_profile(self, m: MachineState, now: float, area_at_least: float, free_at_least: int) -> None:
+        """The running jobs' release profile from the time it was started (release_from): for the i-th estimated
+        end release_ends[i], the GPUs free before it (release_free_before[i]) and after it (release_free_after[i]),
+        and the free GPU-seconds from release_from to it (release_area[i]). It is started at the first query after
+        the machine's state changed and extended, in order, only as far as a query needs: until the area reaches
+        `area_at_least` and the GPUs free after an end reach `free_at_least`, or the running jobs run out. No job
+        ends here while it is valid, so the GPUs free between release_from and any later query time are
+        release_free_before[0]."""
+        if m.release_version != m.version:
+            m.release_version = m.version
+            m.release_from = now
+            m.release_ends, m.release_free_before, m.release_area, m.release_free_after = [], [], [], []
+            m.release_walked = 0
+        ends, before, areas, after = m.release_ends, m.release_free_before, m.release_area, m.release_free_after
+        running = m.running
+        walked = m.release_walked
+        if walked:
+            free_gpus, last, area = after[-1], ends[-1], areas[-1]
+        else:
+            free_gpus, last, area = m.total_gpus - m.busy_gpus, m.release_from, 0.0
+        if walked == len(running) or (walked and area >= area_at_least and free_gpus >= free_at_least):
+            return  # (an answer needs at least the first end)
         per_node = m.gpus_per_node
         gpus = self.gpus
-        for end, running_job in m.running:
+        while walked < len(running):
+            end, running_job = running[walked]
             area += free_gpus * (end - last)
             ends.append(end)
             before.append(free_gpus)
@@ -106,22 +117,25 @@ class SitePrediction:
             free_gpus += held if held <= per_node else -(-held // per_node) * per_node
             after.append(free_gpus)
             last = end
-        m.release_from = now
-        m.release_ends, m.release_free_before, m.release_area, m.release_free_after = ends, before, areas, after
-        m.release_version = m.version
+            walked += 1
+            if area >= area_at_least and free_gpus >= free_at_least:
+                break
+        m.release_walked = walked
 
     def _fluid_start(self, m: MachineState, gpus: int, ahead: float, now: float) -> float:
         """The queued work ahead of a job poured onto the GPUs the running jobs leave free (until their estimated
         ends): the time T at which the free GPU-seconds from now reach `ahead`; then, if fewer GPUs than the job
         holds are free at T, the estimated end that frees enough."""
-        if m.release_version != m.version:
-            self._release_profile(m, now)
-        ends = m.release_ends
-        count = len(ends)
+        count = len(m.running)
         if count == 0:
             return now + ahead / m.total_gpus
-        free_first = m.release_free_before[0]
+        held = gpus if gpus <= m.gpus_per_node else -(-gpus // m.gpus_per_node) * m.gpus_per_node
+        if m.release_version != m.version:
+            self._release_profile(m, now, -_INF, 0)
+        free_first = m.total_gpus - m.busy_gpus
         x = ahead + free_first * (now - m.release_from)
+        self._release_profile(m, now, x, held)
+        ends = m.release_ends
         areas = m.release_area
         k = bisect_left(areas, x)
         if k == count:
@@ -133,7 +147,6 @@ class SitePrediction:
             t = base_t + (x - base_area) / free_then if free_then > 0 else base_t
         if t < now:
             t = now
-        held = gpus if gpus <= m.gpus_per_node else -(-gpus // m.gpus_per_node) * m.gpus_per_node
         if free_first < held:
             i = bisect_left(m.release_free_after, held)
             if i < count and ends[i] > t:
