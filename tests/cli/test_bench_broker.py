@@ -117,3 +117,58 @@ def test_plot_writes_a_png(tmp_path, capsys):
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(capsys.readouterr().out)["plot"] == str(out)
+
+
+def test_real_size_raises_the_trace_to_the_load_and_says_how(tmp_path, capsys):
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--federation", "real", "--load", "0.6",
+                 "--limit", "3000", "--policy", "broker", "--estimates", "user", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["federation"] == "real" and report["jobs"] == 3000
+    assert {m["key"]: m["nodes"] for m in report["machines"]}["jupiter"] == 6000
+    assert all(m["nodes"] == m["real_nodes"] for m in report["machines"])
+    assert report["achieved_load"] == pytest.approx(0.6)
+    assert report["arrivals"]["copies"] > 1
+    assert "time-shifted copies" in report["arrivals"]["how"]
+    mix = report["job_mix"]
+    assert mix["trace"]["jobs"] == 61 and mix["replayed"]["jobs"] == 3000
+    assert set(mix["replayed"]["share_by_gpus"]) <= set(mix["trace"]["share_by_gpus"]) | {"100000"}
+
+
+def test_scaled_run_of_a_trace_that_reaches_its_load_is_not_raised(tmp_path, capsys):
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--load", "0.5", "--policy", "broker",
+                 "--estimates", "user", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["arrivals"] == {"copies": 1, "compression": 1.0, "how": "as recorded"}
+    assert report["achieved_load"] == pytest.approx(0.5, rel=0.05)
+
+
+def test_scaled_machines_too_big_for_the_trace_get_it_raised(tmp_path, capsys):
+    """Three one-GPU minutes in an hour cannot load even one node per machine to 0.9: raised, and replayed at 0.9."""
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text(HEADER + "2017-10-09 00:00:00,60.0,1,60.0,vc0\n2017-10-09 00:30:00,60.0,1,60.0,vc0\n"
+                    "2017-10-09 01:00:00,60.0,1,60.0,vc1\n")
+    code = main(["bench", "broker", "--trace", str(tiny), "--load", "0.9", "--policy", "broker", "--estimates",
+                 "user", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [m["nodes"] for m in report["machines"]] == [1] * len(report["machines"])
+    assert report["arrivals"]["copies"] > 100 and report["jobs"] == 3 * report["arrivals"]["copies"]
+    assert report["achieved_load"] == pytest.approx(0.9)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed")
+def test_plot_per_machine_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "machines.png"
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--policy", "broker",
+                 "--estimates", "user", "--plot-machines", str(out), "--json"])
+    assert code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(capsys.readouterr().out)["plot_machines"] == str(out)
+
+
+def test_unknown_federation_is_an_argparse_error(tmp_path):
+    with pytest.raises(SystemExit) as err:
+        main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--federation", "imaginary"])
+    assert err.value.code == 2

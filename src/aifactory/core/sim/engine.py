@@ -178,12 +178,13 @@ class _Engine(SitePrediction):
     def _enqueue(self, job: int, m: MachineState) -> None:
         if m.queue_end == m.queue_jobs.shape[0]:  # full: keep the live positions, in twice the room
             keep = np.flatnonzero(m.queue_width_class[m.queue_start:m.queue_end] != self.dead) + m.queue_start
-            k = keep.shape[0]
-            size = 2 * k + 16
+            kept = keep.shape[0]
+            size = 2 * kept + 16
             jobs, runtime, width = np.zeros(size, dtype=np.int64), np.zeros(size), np.zeros(size, dtype=np.int64)
-            jobs[:k], runtime[:k], width[:k] = m.queue_jobs[keep], m.queue_runtime[keep], m.queue_width_class[keep]
+            jobs[:kept], runtime[:kept], width[:kept] = (m.queue_jobs[keep], m.queue_runtime[keep],
+                                                         m.queue_width_class[keep])
             m.queue_jobs, m.queue_runtime, m.queue_width_class = jobs, runtime, width
-            m.queue_start, m.queue_end = 0, k
+            m.queue_start, m.queue_end = 0, kept
         gpus = self.gpus[job]
         run_here = self.estimate_s[job] / m.speed
         p = m.queue_end
@@ -515,11 +516,11 @@ def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate
     wall = time.perf_counter() - t0
 
     where = np.frombuffer(engine.machine_of, dtype=np.int64)
-    gpn = np.array([m.gpus_per_node for m in machines], dtype=np.int64)
+    per_node = np.array([m.gpus_per_node for m in machines], dtype=np.int64)
     alloc = np.zeros(n, dtype=np.int64)
     ran = where >= 0
     g_ran = trace.gpus[ran]
-    node_gpus = gpn[where[ran]]
+    node_gpus = per_node[where[ran]]
     alloc[ran] = np.where(g_ran <= node_gpus, g_ran, -(-g_ran // node_gpus) * node_gpus)
     return SimResult(policy=policy, estimates=estimates_label, machines=tuple(machines), submit_s=trace.submit_s,
                      duration_s=trace.duration_s, gpus=trace.gpus, machine=where,

@@ -245,7 +245,8 @@ class JobMix:
     def of(cls, trace: Trace) -> JobMix:
         widths, counts = np.unique(trace.gpus, return_counts=True)
         n = max(len(trace), 1)
-        qs = np.quantile(trace.duration_s, [0.5, 0.9, 0.99]) if len(trace) else np.zeros(3)
+        qs = (np.quantile(trace.duration_s, [0.5, 0.9, 0.99], method="inverted_cdf") if len(trace)
+              else np.zeros(3))  # a sample quantile, so that k copies of a trace have the trace's quantiles
         return cls(jobs=len(trace),
                    width_share=MappingProxyType({int(w): float(c) / n for w, c in zip(widths, counts, strict=True)}),
                    duration_quantiles=MappingProxyType({"p50": float(qs[0]), "p90": float(qs[1]),

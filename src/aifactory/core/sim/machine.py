@@ -135,10 +135,10 @@ class MachineState:
     def most_free(self) -> int:
         """The most GPUs free on one node."""
         counts = self.nodes_with_free
-        k = self.gpus_per_node
-        while k and not counts[k]:
-            k -= 1
-        return k
+        level = self.gpus_per_node
+        while level and not counts[level]:
+            level -= 1
+        return level
 
     def fits_now(self, gpus: int) -> bool:
         """Whether a job of `gpus` GPUs could start now: on one node, or on whole idle nodes for a wide job."""

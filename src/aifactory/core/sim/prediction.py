@@ -133,22 +133,22 @@ class SitePrediction:
         if m.release_version != m.version:
             self._release_profile(m, now, -_INF, 0)
         free_first = m.total_gpus - m.busy_gpus
-        x = ahead + free_first * (now - m.release_from)
-        self._release_profile(m, now, x, held)
+        area_needed = ahead + free_first * (now - m.release_from)  # counted from release_from
+        self._release_profile(m, now, area_needed, held)
         ends = m.release_ends
         areas = m.release_area
-        k = bisect_left(areas, x)
-        if k == count:
-            t = ends[-1] + (x - areas[-1]) / m.total_gpus
+        reached = bisect_left(areas, area_needed)  # the first end by which the free GPU-seconds suffice
+        if reached == count:
+            t = ends[-1] + (area_needed - areas[-1]) / m.total_gpus
         else:
-            base_t = ends[k - 1] if k else m.release_from
-            base_area = areas[k - 1] if k else 0.0
-            free_then = m.release_free_before[k]
-            t = base_t + (x - base_area) / free_then if free_then > 0 else base_t
+            base_t = ends[reached - 1] if reached else m.release_from
+            base_area = areas[reached - 1] if reached else 0.0
+            free_then = m.release_free_before[reached]
+            t = base_t + (area_needed - base_area) / free_then if free_then > 0 else base_t
         if t < now:
             t = now
         if free_first < held:
-            i = bisect_left(m.release_free_after, held)
-            if i < count and ends[i] > t:
-                t = ends[i]
+            enough = bisect_left(m.release_free_after, held)  # the first end after which it has room
+            if enough < count and ends[enough] > t:
+                t = ends[enough]
         return t
