@@ -80,3 +80,16 @@ def test_an_agent_without_personal_accounts_does_not_ask(personal: SiteWithToken
     Agent(PortalClient("http://testserver", personal.token, transport=transport), backend).cycle()
     assert backend.members == {}
     assert not any("site-accounts" in path for _, path in transport.requests)
+
+
+def test_the_agent_keeps_the_sshd_files_current(site: SiteWithToken, transport: DjangoTransport,
+                                                tmp_path: Path) -> None:
+    ssh_dir = tmp_path / "ssh"
+    ssh_dir.mkdir()
+    agent = Agent(PortalClient("http://testserver", site.token, transport=transport), PeopleBackend(tmp_path / "w"),
+                  ssh_dir=ssh_dir)
+    first = agent.cycle()
+    assert sorted(first.ssh_files) == ["aifactory_revoked.krl", "aifactory_user_ca.pub"]
+    assert (ssh_dir / "aifactory_user_ca.pub").read_text().startswith("ssh-ed25519 ")
+    assert (ssh_dir / "aifactory_revoked.krl").read_bytes()[:8] == b"SSHKRL\n\0"
+    assert agent.cycle().ssh_files == []  # unchanged: not rewritten

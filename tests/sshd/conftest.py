@@ -74,9 +74,9 @@ class Sshd:
         return self.log_file.read_text(encoding="utf-8", errors="replace") if self.log_file.exists() else ""
 
 
-def new_posix_user(prefix: str = "aift") -> str:
+def new_posix_user(name: str = "") -> str:
     """A POSIX user for a test (no password: '*', which sshd without PAM does not take for a locked account)."""
-    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    name = name or f"aift{uuid.uuid4().hex[:8]}"
     subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "-p", "*",
                     name], check=True, capture_output=True, timeout=30)
     return name
@@ -107,7 +107,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True,
                    capture_output=True, timeout=30)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    server = Sshd(folder=folder, port=free_port(), ca_file=folder / "user_ca.pub", krl_file=folder / "revoked.krl",
+    server = Sshd(folder=folder, port=free_port(), ca_file=folder / "aifactory_user_ca.pub",
+                  krl_file=folder / "aifactory_revoked.krl",
                   log_file=folder / "sshd.log")
     server.ca_file.write_text("", encoding="utf-8")
     server.krl_file.write_bytes(b"")

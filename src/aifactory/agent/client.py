@@ -101,6 +101,12 @@ class PortalClient:
     def site_account_done(self, order_id: int, *, ok: bool, message: str = "") -> None:
         self._call("POST", f"/agent/site-accounts/{order_id}", {"ok": ok, "message": message[:2000]})
 
+    def ssh_files(self) -> tuple[bytes, bytes]:
+        """The federation's user CA line (for sshd's TrustedUserCAKeys) and its key revocation list (RevokedKeys)."""
+        ca = send(self._http, "GET", "/ssh/ca.pub", unreachable="portal unreachable").content
+        krl = send(self._http, "GET", "/ssh/revoked.krl", unreachable="portal unreachable").content
+        return ca, krl
+
     def jobs(self) -> list[RemoteJob]:
         return [
             RemoteJob(

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from aifactory.agent.base import Backend, BackendError, BatchJob, JobReport
 from aifactory.agent.client import AccountOrder, PortalClient, RemoteJob
@@ -26,6 +27,8 @@ log = logging.getLogger("aifactory.agent")
 
 
 GONE = 410
+SSH_CA_FILE = "aifactory_user_ca.pub"
+SSH_KRL_FILE = "aifactory_revoked.krl"
 DEFAULT_START_WAIT_S = 300
 
 
@@ -38,12 +41,14 @@ class CycleResult:
     revoked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
+    ssh_files: list[str] = field(default_factory=list)
 
 
 class Agent:
     def __init__(self, portal: PortalClient, backend: Backend, *, start_wait_s: int = DEFAULT_START_WAIT_S,
-                 personal_accounts: bool = False) -> None:
+                 personal_accounts: bool = False, ssh_dir: Path | None = None) -> None:
         self.portal = portal
+        self.ssh_dir = ssh_dir
         self.backend = backend
         self.start_wait_s = start_wait_s
         self.personal_accounts = personal_accounts
@@ -61,6 +66,11 @@ class Agent:
                 continue
             self.portal.order_done(order.id, ok=True, message=f"account {order.account} ready")
             result.provisioned.append(order.account)
+        if self.ssh_dir is not None:
+            try:
+                self._ssh_files(self.ssh_dir, result)
+            except (OSError, PortalCallError) as exc:
+                result.errors.append(f"ssh files: {exc}")
         if self.personal_accounts:
             for account in self.portal.site_accounts():
                 try:
@@ -121,6 +131,20 @@ class Agent:
                 raise
             self.backend.cancel(job.uid)  # no longer this site's: its copy never runs here
             result.revoked.append(job.uid)
+
+    def _ssh_files(self, folder: Path, result: CycleResult) -> None:
+        """Keep the site's sshd files current: the user CA (TrustedUserCAKeys) and the KRL (RevokedKeys), each
+        replaced in one rename so sshd never reads half a file."""
+        ca, krl = self.portal.ssh_files()
+        for name, data in ((SSH_CA_FILE, ca), (SSH_KRL_FILE, krl)):
+            target = folder / name
+            if target.exists() and target.read_bytes() == data:
+                continue
+            tmp = folder / f".{name}.tmp"
+            tmp.write_bytes(data)
+            tmp.chmod(0o644)
+            tmp.replace(target)
+            result.ssh_files.append(name)
 
     def _site_account(self, order: AccountOrder, result: CycleResult) -> None:
         """Open or close one person's site account, and tell the portal how it went."""

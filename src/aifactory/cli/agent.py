@@ -37,6 +37,9 @@ def register(sub: Any) -> None:
     p.add_argument("--helper", default=os.environ.get("AIFACTORY_SITE_HELPER", ""),
                    help="the privileged helper's command, e.g. 'sudo -n /usr/local/bin/aifactory-site-helper': "
                         "with it the agent opens each person's site account and runs their jobs as them")
+    p.add_argument("--ssh-dir", type=Path, default=None,
+                   help="keep the federation's user CA and key revocation list here for sshd "
+                        "(TrustedUserCAKeys <dir>/aifactory_user_ca.pub, RevokedKeys <dir>/aifactory_revoked.krl)")
     p.set_defaults(func=run)
 
 
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aifactory agent: {exc}", file=sys.stderr)
         return 2
     agent = Agent(PortalClient(args.url, token), backend, start_wait_s=args.start_wait,
-                  personal_accounts=bool(args.helper) and args.backend == "slurm")
+                  personal_accounts=bool(args.helper) and args.backend == "slurm", ssh_dir=args.ssh_dir)
     if args.once:
         result = agent.cycle()
         return 1 if result.errors else 0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
-from django.utils import timezone
 
 from aifactory.core import sshcert
 from aifactory.portal.federation.models import Site
@@ -61,9 +62,11 @@ def ca_public_line() -> str:
 def krl() -> bytes:
     """The key revocation list for sshd's RevokedKeys: every revoked certificate's serial and revoked key's hash.
     Its version is the number of revocations, which only grows."""
-    serials = list(SshCertificate.objects.filter(revoked_at__isnull=False).values_list("serial", flat=True))
-    keys = list(SshKey.objects.filter(revoked_at__isnull=False).values_list("public_key", flat=True))
-    return sshcert.build_krl(ca_key=ca_key(), revoked_serials=serials,
-                             revoked_key_hashes=[sshcert.key_hash(k) for k in keys],
-                             version=len(serials) + len(keys), generated_at=timezone.now())
+    certs = list(SshCertificate.objects.filter(revoked_at__isnull=False).values_list("serial", "revoked_at"))
+    keys = list(SshKey.objects.filter(revoked_at__isnull=False).values_list("public_key", "revoked_at"))
+    latest = max([at for _, at in certs + keys], default=datetime(1970, 1, 1, tzinfo=UTC))
+    # Dated by the latest revocation, so the same revocations give the same bytes (sites rewrite only on change).
+    return sshcert.build_krl(ca_key=ca_key(), revoked_serials=[s for s, _ in certs],
+                             revoked_key_hashes=[sshcert.key_hash(k) for k, _ in keys],
+                             version=len(certs) + len(keys), generated_at=latest)
 
