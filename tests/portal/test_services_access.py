@@ -13,6 +13,7 @@ from aifactory.portal.access.services import application_decide_ethics, applicat
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.common.errors import BadRequest
 from tests.conftest import OrganisationFactory, UserFactory
+from tests.state_edges import APPLICATION_EDGES, allowed
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def moves(application):
 
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(STATES, STATES)), ids=lambda s: s.value)
 def test_every_application_transition(current, target):
-    if target in APPLICATION_TRANSITIONS[current]:
+    if allowed(APPLICATION_EDGES, current, target):
         check_application_transition(current.value, target)
     else:
         with pytest.raises(InvalidTransition) as caught:
@@ -41,9 +42,13 @@ def test_every_application_transition(current, target):
         assert (caught.value.current, caught.value.target) == (current.value, target.value)
 
 
+def test_the_table_holds_exactly_the_expected_edges():
+    assert APPLICATION_TRANSITIONS.edges() == APPLICATION_EDGES
+
+
 def test_decided_applications_stay_decided():
-    for state in (ApplicationState.APPROVED, ApplicationState.REFUSED):
-        assert not APPLICATION_TRANSITIONS[state]
+    for state in (ApplicationState.APPROVED, ApplicationState.REFUSED, ApplicationState.NOT_SELECTED):
+        assert APPLICATION_TRANSITIONS.final(state)
 
 
 def test_eligible_and_clean_is_approved_with_one_order_per_site(organisation, user, site, make_site):

@@ -12,6 +12,7 @@ from aifactory.portal.allocations.selectors import gpu_seconds_reserved
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_submit
 from tests.conftest import AllocationFactory, JobFactory, assert_refused
+from tests.state_edges import JOB_EDGES, allowed
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +26,9 @@ def report_allowed(current: JobState, target: JobState) -> bool:
         return True
     if target == JobState.PENDING:
         return False
-    if target in TRANSITIONS[current]:
+    if allowed(JOB_EDGES, current, target):
         return True
-    return current == JobState.PENDING and target in TRANSITIONS[JobState.SUBMITTED]
+    return current == JobState.PENDING and allowed(JOB_EDGES, JobState.SUBMITTED, target)
 
 
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(STATES, STATES)),
@@ -53,8 +54,9 @@ def test_every_report_against_every_state(site_api, allocation, current, target)
 
 
 def test_the_table_leaves_terminal_states_alone():
+    assert TRANSITIONS.edges() == JOB_EDGES
     for state in STATES:
-        assert (not TRANSITIONS[state]) == state.terminal
+        assert TRANSITIONS.final(state) == state.terminal
 
 
 @pytest.mark.parametrize("terminal", [JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED])

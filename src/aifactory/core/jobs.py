@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from aifactory.core.exceptions import InvalidTransition
+from aifactory.core.states import Transitions
 
 
 class JobState(StrEnum):
@@ -28,19 +28,16 @@ class JobState(StrEnum):
 
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
-TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.PENDING: frozenset({JobState.SUBMITTED, JobState.CANCELLED}),
-    JobState.SUBMITTED: frozenset(
-        {JobState.PENDING, JobState.RUNNING, JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}
-    ),
-    JobState.RUNNING: frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}),
-    JobState.COMPLETED: frozenset(),
-    JobState.FAILED: frozenset(),
-    JobState.CANCELLED: frozenset(),
-}
+TRANSITIONS: Transitions[JobState] = Transitions("job", {
+    JobState.PENDING: {JobState.SUBMITTED, JobState.CANCELLED},
+    JobState.SUBMITTED: {JobState.PENDING, JobState.RUNNING, JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED},
+    JobState.RUNNING: {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED},
+    JobState.COMPLETED: set(),
+    JobState.FAILED: set(),
+    JobState.CANCELLED: set(),
+})
 
 
 def check_transition(current: JobState, target: JobState) -> None:
     """Raise InvalidTransition unless the move is in the table."""
-    if target not in TRANSITIONS[current]:
-        raise InvalidTransition("job", current.value, target.value)
+    TRANSITIONS.check(current, target)

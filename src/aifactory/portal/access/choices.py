@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from django.db import models
 
-from aifactory.core.exceptions import InvalidTransition
+from aifactory.core.states import Transitions
 
 
 class AccessMode(models.TextChoices):
@@ -28,7 +28,7 @@ class ApplicationState(StrEnum):
 
     @property
     def final(self) -> bool:
-        return not APPLICATION_TRANSITIONS[self]
+        return APPLICATION_TRANSITIONS.final(self)
 
     @property
     def decision(self) -> bool:
@@ -39,22 +39,21 @@ class ApplicationState(StrEnum):
 APPLICATION_STATE_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in ApplicationState]
 
 _S = ApplicationState
-APPLICATION_TRANSITIONS: dict[ApplicationState, frozenset[ApplicationState]] = {
-    _S.SUBMITTED: frozenset({_S.ETHICS_REVIEW, _S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED}),
-    _S.ETHICS_REVIEW: frozenset({_S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED}),
-    _S.TECHNICAL_REVIEW: frozenset({_S.IN_REVIEW, _S.APPROVED, _S.REFUSED}),
-    _S.IN_REVIEW: frozenset({_S.SELECTED, _S.NOT_SELECTED, _S.REFUSED}),
-    _S.SELECTED: frozenset({_S.APPROVED}),
-    _S.NOT_SELECTED: frozenset(),
-    _S.APPROVED: frozenset(),
-    _S.REFUSED: frozenset(),
-}
+APPLICATION_TRANSITIONS: Transitions[ApplicationState] = Transitions("application", {
+    _S.SUBMITTED: {_S.ETHICS_REVIEW, _S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED},
+    _S.ETHICS_REVIEW: {_S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED},
+    _S.TECHNICAL_REVIEW: {_S.IN_REVIEW, _S.APPROVED, _S.REFUSED},
+    _S.IN_REVIEW: {_S.SELECTED, _S.NOT_SELECTED, _S.REFUSED},
+    _S.SELECTED: {_S.APPROVED},
+    _S.NOT_SELECTED: set(),
+    _S.APPROVED: set(),
+    _S.REFUSED: set(),
+})
 DECISIONS = frozenset({_S.APPROVED, _S.REFUSED, _S.NOT_SELECTED, _S.SELECTED})
 
 
 def check_application_transition(current: str, target: ApplicationState) -> None:
-    if target not in APPLICATION_TRANSITIONS[ApplicationState(current)]:
-        raise InvalidTransition("application", current, target.value)
+    APPLICATION_TRANSITIONS.check(current, target)
 
 
 # Our own policy figure for Playground (the public pages say only "limited"); the same as core/data/modes.json.

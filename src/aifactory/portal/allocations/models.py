@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
-from aifactory.portal.allocations.choices import OrderState
+from aifactory.portal.allocations.choices import ORDER_STATE_CHOICES, OrderState
+from aifactory.portal.common.models import StateChangeBase
 from aifactory.portal.federation.models import Machine, Site
 from aifactory.portal.organisations.models import Organisation
 
@@ -57,7 +58,7 @@ class ProvisioningOrder(models.Model):
 
     allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="orders")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="orders")
-    state = models.CharField(max_length=10, choices=OrderState.choices, default=OrderState.PENDING)
+    state = models.CharField(max_length=10, choices=ORDER_STATE_CHOICES, default=OrderState.PENDING)
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
@@ -68,6 +69,15 @@ class ProvisioningOrder(models.Model):
 
     def __str__(self) -> str:
         return f"provision {self.allocation.account} at {self.site.name} ({self.state})"
+
+
+class OrderStateChange(StateChangeBase):
+    """A provisioning order's move (order_complete), with the agent's message as its reason."""
+
+    order = models.ForeignKey(ProvisioningOrder, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StateChangeBase.Meta):
+        pass
 
 
 class UsageCharge(models.Model):

@@ -10,8 +10,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 
-from aifactory.portal.allocations.choices import OrderState
-from aifactory.portal.allocations.models import NOTICE_THRESHOLDS, Allocation, Notice, ProvisioningOrder, UsageCharge
+from aifactory.portal.allocations.choices import ORDER_TRANSITIONS, OrderState
+from aifactory.portal.allocations.models import (
+    NOTICE_THRESHOLDS,
+    Allocation,
+    Notice,
+    OrderStateChange,
+    ProvisioningOrder,
+    UsageCharge,
+)
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.federation.models import Machine, Site
 
@@ -77,9 +84,10 @@ def order_complete(*, site: Site, order_id: int, ok: bool, message: str) -> Prov
     target = OrderState.DONE if ok else OrderState.FAILED
     if order.state == target:
         return order  # the agent repeats itself after a crash: harmless
-    if order.state != OrderState.PENDING:
+    if not ORDER_TRANSITIONS.allowed(order.state, target):
         raise Conflict(f"order {order_id} is {order.state} already")
-    order.state = target
+    OrderStateChange.objects.create(order=order, from_state=order.state, to_state=target.value, reason=message[:2000])
+    order.state = target.value
     order.message = message[:2000]
     order.done_at = timezone.now()
     order.save(update_fields=["state", "message", "done_at"])

@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from django.db import models
 
-from aifactory.core.exceptions import InvalidTransition
+from aifactory.core.states import Transitions
 
 
 class CallMode(models.TextChoices):
@@ -30,17 +30,16 @@ class CallState(StrEnum):
 
 CALL_STATE_CHOICES = [(s.value, s.value.capitalize()) for s in CallState]
 
-CALL_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
-    CallState.OPEN: frozenset({CallState.REVIEW}),
-    CallState.REVIEW: frozenset({CallState.SELECTED}),
-    CallState.SELECTED: frozenset({CallState.CLOSED}),
-    CallState.CLOSED: frozenset(),
-}
+CALL_TRANSITIONS: Transitions[CallState] = Transitions("call", {
+    CallState.OPEN: {CallState.REVIEW},
+    CallState.REVIEW: {CallState.SELECTED},
+    CallState.SELECTED: {CallState.CLOSED},
+    CallState.CLOSED: set(),
+})
 
 
 def check_call_transition(current: str, target: CallState) -> None:
-    if target not in CALL_TRANSITIONS[CallState(current)]:
-        raise InvalidTransition("call", current, target.value)
+    CALL_TRANSITIONS.check(current, target)
 
 # The states of a call in which a reviewer may declare a conflict with one of its proposals.
 DECLARABLE_CALL_STATES = (CallState.OPEN, CallState.REVIEW)
