@@ -48,6 +48,8 @@ class ApplicationIn(In):
     areas: list[str] = Field(default_factory=list, max_length=20, description="AI Act Annex III areas")
     sector: str = Field("", max_length=100, description="the project's sector (the organisation's when empty)")
     summary: str = Field("", max_length=5000)
+    description: str = Field("", max_length=20000, description="the project in your words, for reviewers; screened "
+                             "with the title and summary for AI Act practices and high-risk uses")
     keywords: list[str] = Field(default_factory=list, max_length=20, description="expertise keywords for reviewers")
     people: list[str] = Field(default_factory=list, max_length=50, description="people named in the proposal")
     open_science: bool = Field(False, strict=True, description="accepts the call's open-science obligation")
@@ -88,6 +90,12 @@ class ApplicationOut(Schema):
     reasons: list[str]
     high_risk: bool
     systemic_risk: bool
+    summary: str = ""
+    description: str = ""
+    text_findings: list[TextFindingOut] = Field(
+        default_factory=list, description="what the AI Act text screening found, with the passages; an application "
+        "with findings goes to an ethics review"
+    )
     requested_gpu_hours: float
     months: int
     pledges: list[str]
@@ -101,6 +109,15 @@ class ApplicationOut(Schema):
     allocations: list[int] = Field(default_factory=list, description="every allocation granted, one per machine")
     routes: list[RouteOut] = Field(default_factory=list)
     history: list[StateChangeOut] = Field(default_factory=list)
+
+
+class TextFindingOut(Schema):
+    key: str = Field(..., description="the Article 5 practice or Annex III area")
+    kind: str = Field(..., description="practice (Article 5) or area (Annex III)")
+    label: str
+    field: str = Field(..., description="title, summary or description")
+    passages: list[str] = Field(..., description="the passages that triggered the finding")
+    words: list[str]
 
 
 class DecisionIn(In):
@@ -118,7 +135,8 @@ def _out(app: Application) -> dict[str, Any]:
         "id": app.pk, "organisation": app.organisation_id, "title": app.title, "mode": app.mode,
         "call": app.call_id, "machine": app.machine.key, "machine_hours": app.machine_hours, "gpu": app.gpu,
         "sector": app.sector, "state": app.state, "reasons": app.reasons, "high_risk": app.high_risk,
-        "systemic_risk": app.systemic_risk, "requested_gpu_hours": app.requested_gpu_hours, "months": app.months,
+        "systemic_risk": app.systemic_risk, "summary": app.summary, "description": app.description,
+        "text_findings": app.text_findings, "requested_gpu_hours": app.requested_gpu_hours, "months": app.months,
         "pledges": app.pledges, "plan": app.plan, "assessment": app.assessment, "submitted_at": app.submitted_at,
         "promised_by": app.promised_by, "decided_at": app.decided_at, "on_time": on_time(app),
         "allocation": granted[0] if granted else None, "allocations": granted,

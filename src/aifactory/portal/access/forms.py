@@ -46,6 +46,12 @@ class ApplicationForm(forms.Form):
     title = forms.CharField(min_length=3, max_length=200)
     summary = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
                               label="Summary (shown to reviewers)")
+    description = forms.CharField(
+        required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 5}),
+        label="Description: what the model will do, for whom, with which data",
+        help_text="Read with the title and summary for the uses the AI Act prohibits or calls high-risk; a passage "
+        "that may describe one sends the application to an ethics review, and you will see which passage.",
+    )
     sector = forms.CharField(required=False, max_length=100, label="Project sector (your organisation's if empty)")
     keywords = forms.CharField(required=False, max_length=500, label="Expertise keywords, comma-separated")
     people = forms.CharField(required=False, max_length=2000, label="People named in the proposal, comma-separated")

@@ -23,6 +23,7 @@ class Application(models.Model):
     )
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True)
+    description = models.TextField(blank=True, help_text="the project as the applicant describes it, for reviewers")
     sector = models.CharField(max_length=100, blank=True, help_text="the project's sector")
     keywords = models.JSONField(default=list, blank=True, help_text="expertise keywords, to match reviewers")
     people = models.JSONField(default=list, blank=True, help_text="people named in the proposal")
@@ -46,6 +47,10 @@ class Application(models.Model):
     state = models.CharField(max_length=20, choices=APPLICATION_STATE_CHOICES, default=ApplicationState.SUBMITTED)
     reasons = models.JSONField(default=list, blank=True)
     high_risk = models.BooleanField(default=False)
+    text_findings = models.JSONField(
+        default=list, blank=True,
+        help_text="AI Act practices and areas the text screening found, with the passages that triggered it",
+    )
     systemic_risk = models.BooleanField(default=False)
     submitted_at = models.DateTimeField(auto_now_add=True)
     promised_by = models.DateField(null=True, blank=True, help_text="the day the mode or call promises a decision by")

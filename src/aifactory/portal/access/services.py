@@ -4,7 +4,10 @@ and acceptance.
 Who moves an application, and when (the table of allowed moves is choices.APPLICATION_TRANSITIONS):
     submitted -> refused             the gate refuses: not established in an eligible country, not for civil use,
                                      or an AI Act Article 5 practice
-    submitted -> ethics_review       an Annex III area is named: a call manager decides (application_decide)
+    submitted -> ethics_review       an Annex III area is named, or the text screening (core/aiact_text.py) finds
+                                     that the title, summary or description may describe an Article 5 practice or
+                                     an Annex III use: a call manager decides (application_decide), seeing the
+                                     passages that triggered it, as the applicant does
     -> technical_review              Fast Lane: the technical assessment flagged the request (over- or under-request,
                                      a run longer than the allocation) or no machine can take it: a call manager
                                      decides
@@ -30,6 +33,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from aifactory.core.aiact_text import screen_text
 from aifactory.core.assessment import SplitAssessment, TechnicalAssessment, assess, assess_split
 from aifactory.core.catalog import GPU_MODELS
 from aifactory.core.eligibility import evaluate_gate, screen
@@ -174,6 +178,7 @@ def application_submit(
     machine_hours: Mapping[str, float] | None = None,
     sector: str = "",
     summary: str = "",
+    description: str = "",
     keywords: Sequence[str] = (),
     people: Sequence[str] = (),
     open_science: bool = False,
@@ -201,6 +206,7 @@ def application_submit(
         gate = evaluate_gate(
             country=organisation.country, on=timezone.localdate(), civil_use=civil_use, screening=screening
         )
+        text = screen_text({"title": title, "summary": summary, "description": description})
     except InvalidInput as exc:
         raise _field_error(exc) from exc
     pledges = sorted(organisation.pledges.values_list("pledge", flat=True))
@@ -219,6 +225,7 @@ def application_submit(
         call=call,
         title=title,
         summary=summary,
+        description=description,
         sector=sector or organisation.sector,
         keywords=list(keywords),
         people=list(people),
@@ -239,7 +246,8 @@ def application_submit(
         assessment=assessment.to_dict(),
         high_risk=gate.high_risk,
         systemic_risk=gate.systemic_risk,
-        reasons=[*gate.reasons, *_assessment_reasons(assessment, spec), *notes],
+        text_findings=text.to_list(),
+        reasons=[*gate.reasons, *text.reasons(), *_assessment_reasons(assessment, spec), *notes],
         promised_by=spec.promised_by(
             submitted=submitted,
             cutoff=None if call is None else timezone.localtime(call.deadline).date(),
@@ -252,6 +260,10 @@ def application_submit(
     elif gate.high_risk:
         _move(application, ApplicationState.ETHICS_REVIEW, actor=None,
               reason="an Annex III area is named: the ethics review decides")
+    elif text.flagged:
+        _move(application, ApplicationState.ETHICS_REVIEW, actor=None,
+              reason="the text may describe " + ", ".join(f.label for f in text.findings)
+              + ": the ethics review decides, with the passages shown")
     else:
         _after_gate(application, actor=None)
     return application
