@@ -57,7 +57,7 @@ class Evaluation:
     baseline_precision: float
     errors: tuple[dict[str, Any], ...]  # the descriptions counted as false positives or false negatives
     seconds: float
-    by_split: Mapping[str, Counts] = field(default_factory=dict)  # development (the word lists were tuned on it), held_out
+    by_split: Mapping[str, Counts] = field(default_factory=dict)  # development (lists tuned on it), held_out
 
     def to_dict(self) -> dict[str, Any]:
         return {"items": sum(vars(self.overall).values()), **self.overall.to_dict(),

@@ -34,7 +34,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-import snowballstemmer  # type: ignore[import-untyped]
+import snowballstemmer
 import yaml
 
 from aifactory.core.eligibility import ANNEX3_AREAS, ARTICLE5_PRACTICES
