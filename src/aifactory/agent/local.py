@@ -7,6 +7,10 @@ the `released` file before it runs `user.sh` (see the start gate in aifactory.ag
 here: a job's image is named in its output and not used; the commands run on this machine as they are.
 The runner lives in its own session, so a job outlives an agent that is killed; the folder is the scheduler's
 record that `find` reads back.
+
+With a job account (`job_account`, see aifactory.agent.isolation), the runner stays root's but the commands run as
+that unprivileged account in the folder's `work/`, the only place the job can write; the job folder is then
+traversable (0711), user.sh readable, the rest of the record the runner's alone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
+from aifactory.agent.isolation import JobAccount, can_switch_user
 from aifactory.core.jobs import JobState
 
 # Runners started by this process, kept until they end so that each is reaped (no zombie, no ResourceWarning from a
@@ -34,8 +39,11 @@ def _reap() -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Replace the file at once; it is readable by its owner only (the jobs' account may not read the records)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
     os.replace(tmp, path)
 
 
@@ -58,9 +66,18 @@ def _stamp(text: str | None) -> datetime | None:
 class LocalBackend(Backend):
     name = "local"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, job_account: JobAccount | None = None, job_root: Path | None = None) -> None:
         self.root = Path(workdir)
+        self.job_account = job_account
         (self.root / "jobs").mkdir(parents=True, exist_ok=True)
+        # Where the jobs' working folders go when they run as the job account: a folder it can reach.
+        self.job_root = Path(job_root) if job_root is not None else self.root / "jobs"
+        if job_account is not None:
+            if not can_switch_user():
+                raise BackendError(f"only root can run jobs as {job_account.name}")
+            self.job_root.mkdir(parents=True, exist_ok=True)
+            for folder in (self.root, self.root / "jobs", self.job_root):
+                folder.chmod(0o711)
 
     def _dir(self, uid: str) -> Path:
         if not UID_RE.match(uid):
@@ -91,6 +108,10 @@ class LocalBackend(Backend):
         meta = {"name": job.name, "account": job.account, "gpus": job.gpus, "time_limit_s": job.time_limit_s,
                 "gated": job.gated, "start_wait_s": job.start_wait_s, "image": job.image,
                 "inputs": list(job.inputs), "outputs": list(job.outputs)}
+        if self.job_account is not None:
+            meta["run_as"] = self.job_account.to_dict()
+            meta["work_dir"] = str(self.job_root / job.uid / "work" if self.job_root == self.root / "jobs"
+                                   else self.job_root / job.uid)
         if job.gated:
             (folder / "gated").touch()
         write_atomic(folder / "meta.json", json.dumps(meta))

@@ -4,12 +4,17 @@ Writes `started`; for a gated job waits for the `released` file (at most `start_
 75 having run nothing); checks that the inputs exist (exit code 66 when one is missing); runs `bash user.sh` in the
 folder with the job's environment and its time limit; lists the outputs found (`outputs.json`); then writes
 `exit_code` and `ended`. SIGTERM (a cancel) stops the job's whole process group.
+
+When meta.json names `run_as` (an unprivileged account), the commands run as that account, umask 077, with no
+supplementary groups, in `work/` (made for it, the only folder it may write; its HOME and AIF_JOB_DIR); the
+outputs are looked for there.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,10 +39,13 @@ def _wait_for_release(folder: Path, wait_s: float, stopped: Callable[[], bool]) 
     return True
 
 
-def _list_outputs(folder: Path, outputs: list[str]) -> None:
+def _list_outputs(folder: Path, workdir: Path, outputs: list[str]) -> None:
+    """Record in the job's folder the outputs found under its working folder (links are not followed)."""
     found = []
     for rel in outputs:
-        path = folder / rel
+        path = workdir / rel
+        if path.is_symlink():
+            continue
         if path.is_file():
             found.append({"path": rel, "bytes": path.stat().st_size})
         elif path.is_dir():
@@ -57,6 +65,21 @@ def main(folder: Path) -> int:
     env["AIF_JOB_UID"] = folder.name
     env["AIF_JOB_NAME"] = str(meta.get("name", ""))
     env["AIF_JOB_DIR"] = str(folder)
+    run_as = meta.get("run_as")
+    workdir = folder
+    script = "user.sh"
+    if isinstance(run_as, dict):
+        # The job's own folder, the only one it may write; its script copied in (the record stays root's alone).
+        folder.chmod(0o711)
+        workdir = Path(str(meta.get("work_dir") or folder / "work"))
+        workdir.mkdir(mode=0o700, exist_ok=True)
+        script = str(workdir / ".aifactory-job.sh")
+        shutil.copyfile(folder / "user.sh", script)
+        for path in (workdir, Path(script)):
+            os.chown(path, int(run_as["uid"]), int(run_as["gid"]))
+        env.update({"HOME": str(workdir), "USER": str(run_as["name"]), "LOGNAME": str(run_as["name"]),
+                    "AIF_JOB_DIR": str(workdir)})
+        env.pop("TMPDIR", None)
     child: subprocess.Popen[bytes] | None = None
     stopping = False
 
@@ -91,10 +114,17 @@ def main(folder: Path) -> int:
                 out.write(f"aifactory: the local backend has no container runtime; image {meta['image']} is not "
                           "used\n".encode())
                 out.flush()
-            child = subprocess.Popen(
-                ["bash", "user.sh"], cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            if isinstance(run_as, dict):
+                child = subprocess.Popen(
+                    ["bash", script], cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True, user=int(run_as["uid"]),
+                    group=int(run_as["gid"]), extra_groups=[], umask=0o077,
+                )
+            else:
+                child = subprocess.Popen(
+                    ["bash", "user.sh"], cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )
             if stopping:
                 stop(signal.SIGTERM, None)
             try:
@@ -107,7 +137,7 @@ def main(folder: Path) -> int:
     if code < 0:
         code = 128 - code
     if meta.get("outputs"):
-        _list_outputs(folder, list(meta["outputs"]))
+        _list_outputs(folder, workdir, list(meta["outputs"]))
     write_atomic(folder / "ended", repr(time.time()))
     write_atomic(folder / "exit_code", str(code))
     return 0

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aifactory.agent.base import Backend
+from aifactory.agent.base import Backend, BackendError
 from aifactory.agent.client import PortalClient
+from aifactory.agent.isolation import IsolationError, job_account
 from aifactory.agent.local import LocalBackend
 from aifactory.agent.runner import Agent
 
@@ -27,6 +28,10 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=float(os.environ.get("AIFACTORY_AGENT_INTERVAL_S", "2")),
                    help="seconds between passes")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--job-user", default=os.environ.get("AIFACTORY_JOB_USER") or None,
+                   help="local backend, as root: run each job's commands as this unprivileged account")
+    p.add_argument("--job-root", type=Path, default=None,
+                   help="with --job-user: where the jobs' working folders go (default: the job folders)")
     p.add_argument("--start-wait", type=int, default=int(os.environ.get("AIFACTORY_AGENT_START_WAIT_S", "300")),
                    help="seconds a started job waits for this agent's release before it ends having run nothing")
     p.add_argument("--container-runtime", default=os.environ.get("AIFACTORY_CONTAINER_RUNTIME", "apptainer"),
@@ -46,7 +51,7 @@ def register(sub: Any) -> None:
 def make_backend(args: argparse.Namespace) -> Backend:
     workdir = args.workdir or Path("var") / f"site-{args.site}"
     if args.backend == "local":
-        return LocalBackend(workdir)
+        return LocalBackend(workdir, job_account(args.job_user) if args.job_user else None, args.job_root)
     from aifactory.agent.slurm import SlurmBackend
 
     return SlurmBackend(cluster=args.cluster or args.site, slurm_conf=args.slurm_conf, workdir=workdir,
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         backend = make_backend(args)
-    except ValueError as exc:
+    except (ValueError, IsolationError, BackendError) as exc:
         print(f"aifactory agent: {exc}", file=sys.stderr)
         return 2
     agent = Agent(PortalClient(args.url, token), backend, start_wait_s=args.start_wait,

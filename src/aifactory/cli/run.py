@@ -11,6 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aifactory.agent.isolation import (
+    JOB_USER,
+    IsolationError,
+    can_switch_user,
+    job_account,
+    job_root_for,
+    secure_data_dir,
+)
 from aifactory.portal.serve import start_portal, stop, wait_until_up
 
 
@@ -21,6 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("AIFACTORY_DATA_DIR", "var")))
     p.add_argument("--machine", default="leonardo", help="machine the local agent stands in for")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--job-user", default=os.environ.get("AIFACTORY_JOB_USER", JOB_USER),
+                   help="as root: the unprivileged account local jobs run as (made if missing)")
     p.set_defaults(func=run)
 
 
@@ -28,8 +38,23 @@ def run(args: argparse.Namespace) -> int:
     from aifactory.portal.bootstrap import DEMO_PASSWORD, DEMO_USER, bootstrap, setup_django
 
     data_dir = args.data_dir.resolve()
+    # What the portal and the agent create from here on is theirs alone (database journals, tokens, job records).
+    os.umask(0o077)
+    isolation: list[str] = []
+    if can_switch_user():
+        try:
+            account = job_account(args.job_user, create=True)
+        except IsolationError as exc:
+            print(f"aifactory run: {exc}", file=sys.stderr)
+            return 2
+        isolation = ["--job-user", account.name]
     setup_django(data_dir)
     boot = bootstrap(data_dir=data_dir, site=f"{args.machine}-local", machine=args.machine, backend="local")
+    site_dir = data_dir / f"site-{boot.site}"
+    site_dir.mkdir(exist_ok=True)
+    if isolation:
+        secure_data_dir(data_dir, shared=[site_dir])
+        isolation += ["--job-root", str(job_root_for(data_dir, boot.site))]
     url = f"http://{args.host}:{args.port}"
     env = {**os.environ, "AIFACTORY_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings"}
     portal = start_portal(host=args.host, port=args.port, workers=args.workers, env=env)
@@ -40,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         agent = subprocess.Popen(
             [sys.executable, "-m", "aifactory.cli.main", "agent", "--site", boot.site, "--backend", "local",
-             "--url", url, "--token-file", str(boot.token_file), "--workdir", str(data_dir / f"site-{boot.site}")],
+             "--url", url, "--token-file", str(boot.token_file), "--workdir", str(site_dir), *isolation],
             env=env,
         )
         # Moves jobs waiting on sites whose agent stopped reporting (aifactory.portal.jobs.failover.jobs_failover).
@@ -51,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"\naifactory is running at {url}/  (API: {url}/api/v1/docs)", flush=True)
         print(f"demo login: {DEMO_USER} / {DEMO_PASSWORD}   (or sign up at {url}/signup/)", flush=True)
         print(f"local agent: site {boot.site} for machine {boot.machine}; data in {data_dir}", flush=True)
+        if isolation:
+            print(f"local jobs run as the unprivileged account {isolation[1]}, who cannot read {data_dir}'s files",
+                  flush=True)
+        else:
+            print("local jobs run as this account and can read what it can (start as root to run them as an "
+                  "unprivileged account)", flush=True)
         print("Ctrl-C stops them all.", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while portal.poll() is None and agent.poll() is None and failover.poll() is None:
