@@ -133,6 +133,8 @@ SSH_CERT_MAX_HOURS = float(os.environ.get("AIFACTORY_SSH_CERT_MAX_HOURS", "24"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refusals": {"()": "aifactory.portal.common.logging.RefusalsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["refusals"]}},
+    "loggers": {"django.request": {"filters": ["refusals"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("AIFACTORY_LOG_LEVEL", "WARNING")},
 }

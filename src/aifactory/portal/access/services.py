@@ -20,7 +20,11 @@ Every move is a StateChange row (who, when, from, to, why); the first decision's
 
 Malformed or inconsistent input (unknown mode, call or machine, GPU-hours outside the mode's limits, a plan that
 does not fit the GPU, a machine that does not offer the GPU asked for) is refused with the field named before
-anything is stored. An application that reaches the gate is stored as sent, and a refusal keeps it.
+anything is stored. So are a project not declared for civil use (`civil_use`: the box is a condition of applying,
+not a verdict to keep) and, in a mode decided at once (Playground), a plan whose estimate on the machine needs more
+GPU-hours than asked for beyond the assessment's tolerance (`requested_gpu_hours`: the run would not finish).
+An application that reaches the gate is stored as sent, and a refusal keeps it; a refused application can be
+corrected and sent again as a new one (its form is filled from the refused one).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aifactory.core.aiact_text import screen_text
-from aifactory.core.assessment import SplitAssessment, TechnicalAssessment, assess, assess_split
+from aifactory.core.assessment import TOLERANCE, SplitAssessment, TechnicalAssessment, assess, assess_split
 from aifactory.core.catalog import GPU_MODELS
 from aifactory.core.eligibility import evaluate_gate, screen
 from aifactory.core.exceptions import InvalidInput, InvalidTransition
@@ -152,6 +156,22 @@ def _gpu(gpu: str) -> str:
     raise _refuse("gpu", f"unknown GPU model {gpu!r} (known: {', '.join(GPU_MODELS)})")
 
 
+def _check_request_covers_plan(plan: Any, *, machine: Machine, requested_gpu_hours: float, spec: ModeSpec) -> None:
+    """A mode decided at once never grants a run that the planner's estimate says cannot finish on what is asked."""
+    needed = estimate_for(plan, machine.key).gpu_hours
+    if needed is None or needed <= requested_gpu_hours * (1 + TOLERANCE):
+        return
+    cap = spec.gpu_hours_at_most
+    advice = (f"ask for about {needed:,.0f} GPU-hours" if cap is None or needed <= cap else
+              f"{spec.name} grants at most {cap:,.0f} GPU-hours: plan a smaller model or fewer tokens, or apply for "
+              "Fast Lane")
+    raise _refuse(
+        "requested_gpu_hours",
+        f"the planner estimates {needed:,.0f} GPU-hours on {machine.name} for this plan, more than the "
+        f"{requested_gpu_hours:,.0f} asked for: the run would not finish. {advice[0].upper() + advice[1:]}.",
+    )
+
+
 def _assessment_reasons(assessment: TechnicalAssessment | SplitAssessment, spec: ModeSpec) -> list[str]:
     head = "Technical assessment" if spec.technical_assessment else "Plan check"
     return [f"{head}: {message}" for message in assessment.reasons()]
@@ -185,6 +205,9 @@ def application_submit(
 ) -> Application:
     """Check, record and decide what can be decided at once (the flow in the module doc)."""
     check_acts_for(user, organisation.pk)
+    if civil_use is not True:
+        raise _refuse("civil_use", "the AI Factories serve civil uses only: confirm that the work is for civil use "
+                      "only to apply")
     spec = mode_spec(mode)
     _check_call(call, spec, months=months, open_science=open_science)
     lines = _machine_lines(
@@ -202,6 +225,8 @@ def application_submit(
         else:
             assessment = assess_split(plan, hours=lines, months=months, mode=spec, gpu=gpu_model or None)
         assessment.check()
+        if not spec.technical_assessment and not spec.call:
+            _check_request_covers_plan(plan, machine=machine, requested_gpu_hours=requested_gpu_hours, spec=spec)
         screening = screen(practices=practices, areas=areas, flops=plan.flops)
         gate = evaluate_gate(
             country=organisation.country, on=timezone.localdate(), civil_use=civil_use, screening=screening

@@ -49,6 +49,8 @@ def application_new(request: HttpRequest) -> HttpResponse:
             initial = {"call": call.pk, "mode": call.mode, "months": call.months, "open_science": call.open_science}
     elif request.GET.get("mode") in load_modes().keys:
         initial = {"mode": request.GET["mode"]}
+    elif request.GET.get("from", "").isdigit():
+        initial = _resubmission(application_get(user=request.user, pk=int(request.GET["from"])))
     form = ApplicationForm(request.POST or None, organisations=orgs, calls=_open_calls(), initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -71,6 +73,19 @@ def application_new(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _resubmission(app: Application) -> dict[str, Any]:
+    """The form filled from an earlier application, to correct what was refused and send it again."""
+    return {
+        "organisation": app.organisation_id, "mode": app.mode, "call": app.call_id, "title": app.title,
+        "summary": app.summary, "description": app.description, "sector": app.sector,
+        "keywords": ", ".join(app.keywords), "people": ", ".join(app.people), "machine": app.machine.key,
+        "gpu": app.gpu, "machine_hours": "\n".join(f"{k}: {v:g}" for k, v in app.machine_hours.items()),
+        "params": f"{app.params:g}", "tokens": f"{app.tokens:g}", "gpus": app.gpus,
+        "requested_gpu_hours": f"{app.requested_gpu_hours:g}", "months": app.months, "civil_use": app.civil_use,
+        "open_science": app.open_science, "practices": app.practices, "areas": app.areas,
+    }
+
+
 @login_required
 def application_detail(request: HttpRequest, app_id: int) -> HttpResponse:
     return _application_page(request, application_get(user=request.user, pk=app_id))
@@ -82,10 +97,13 @@ def _application_page(request: HttpRequest, app: Application, decision_form: Dec
     decidable = app.state in (ApplicationState.ETHICS_REVIEW, ApplicationState.TECHNICAL_REVIEW)
     return render(request, "application_detail.html", {
         "app": app, "history": app.history.all(), "routes": app.routes.all(),
-        "allocations": app.allocations.select_related("machine"), "on_time": on_time(app),
+        "allocations": app.allocations.select_related("machine").prefetch_related("orders"), "on_time": on_time(app),
+        "any_provisioned": any(a.provisioned for a in app.allocations.prefetch_related("orders")),
         "working_days": decision_working_days(app), "mode": load_modes().get(app.mode),
         "flags": app.assessment.get("flags", []),
         "decision_form": (decision_form or DecisionForm()) if decidable and is_call_manager(request.user) else None,
+        "may_resubmit": app.state == ApplicationState.REFUSED
+        and app.organisation.members.filter(pk=request.user.pk).exists(),
     })
 
 

@@ -52,6 +52,11 @@ class Allocation(models.Model):
     def gpu_hours_used(self) -> float:
         return self.gpu_seconds_used / 3600.0
 
+    @property
+    def provisioned(self) -> bool:
+        """Whether the sites have created the allocation's account (no provisioning order is pending or failed)."""
+        return not any(o.state != OrderState.DONE for o in self.orders.all())
+
 
 class ProvisioningOrder(models.Model):
     """An order for a site's agent: create the allocation's account with its GPU-minutes limit."""

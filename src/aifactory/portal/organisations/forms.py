@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django import forms
 
 from aifactory.portal.organisations.choices import Pledge
+from aifactory.portal.organisations.services import RelatedFigures
 
 
 class SignupForm(forms.Form):
@@ -18,6 +21,47 @@ class OrganisationForm(forms.Form):
     turnover_eur = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2, label="Annual turnover (EUR)")
     balance_sheet_eur = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2, label="Balance sheet (EUR)")
     sector = forms.CharField(min_length=2, max_length=100)
+    related = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
+        label="Partner and linked enterprises, one per line (optional)",
+        help_text="relation; name; share held in %; staff; turnover EUR; balance sheet EUR. A partner is held 25 % "
+        "to 50 % (either way) and counts by its share; a linked enterprise (control) counts in full, write 100 as "
+        "its share. Example: partner; Acme Holding; 30; 120; 9000000; 7000000",
+    )
+
+    def clean_related(self) -> list[RelatedFigures]:
+        out: list[RelatedFigures] = []
+        for number, line in enumerate((self.cleaned_data.get("related") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split(";")]
+            if len(parts) != 6:
+                raise forms.ValidationError(
+                    f"line {number}: write six parts separated by ';' (relation; name; share %; staff; turnover; "
+                    f"balance sheet), not {len(parts)}"
+                )
+            relation, name, share, staff, turnover, balance = parts
+            if relation.lower() not in ("partner", "linked"):
+                raise forms.ValidationError(f"line {number}: the relation is 'partner' or 'linked', not {relation!r}")
+            if not name or len(name) > 200:
+                raise forms.ValidationError(f"line {number}: the name is missing or longer than 200 characters")
+            try:
+                share_pct, staff_n = Decimal(share.rstrip("% ")), Decimal(staff)
+                turnover_eur, balance_eur = Decimal(turnover.replace(",", "")), Decimal(balance.replace(",", ""))
+            except InvalidOperation:
+                raise forms.ValidationError(
+                    f"line {number}: share, staff, turnover and balance sheet are plain numbers"
+                ) from None
+            numbers = (share_pct, staff_n, turnover_eur, balance_eur)
+            if not all(n.is_finite() and 0 <= n <= Decimal("1e13") for n in numbers):
+                raise forms.ValidationError(f"line {number}: the numbers must be 0 or more and at most 10^13")
+            out.append(RelatedFigures(
+                name=name, relation=relation.lower(), headcount=float(staff_n), turnover_eur=turnover_eur,
+                balance_sheet_eur=balance_eur, share=1.0 if relation.lower() == "linked" else float(share_pct) / 100,
+            ))
+        if len(out) > 50:
+            raise forms.ValidationError("at most 50 related enterprises")
+        return out
 
 
 class PledgeForm(forms.Form):

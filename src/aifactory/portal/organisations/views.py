@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from aifactory.portal.common.errors import REFUSALS
 from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.organisations.forms import OrganisationForm, SignupForm
+from aifactory.portal.organisations.selectors import organisation_eligibility
 from aifactory.portal.organisations.services import organisation_register, user_signup
 
 
@@ -34,6 +35,10 @@ def organisation_new(request: HttpRequest) -> HttpResponse:
         except REFUSALS as exc:
             add_refusal(form, exc)
         else:
-            messages.success(request, f"{org.name} registered ({org.get_sme_category_display()}).")
-            return redirect("dashboard")
+            eligibility = organisation_eligibility(org)
+            if eligibility["eligible"]:
+                messages.success(request, f"{org.name} registered ({org.get_sme_category_display()}).")
+                return redirect("dashboard")
+            messages.warning(request, f"{org.name} is registered but cannot apply for access: {eligibility['reason']}")
+            return redirect("organisation-detail", org_id=org.pk)
     return render(request, "organisation_form.html", {"form": form})

@@ -46,12 +46,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def dashboard_context(request: HttpRequest) -> dict[str, object]:
     orgs = list(organisations_of(request.user).filter(members=request.user).prefetch_related("pledges"))
-    allocations = list(allocations_acted_for(request.user))
+    allocations = list(allocations_acted_for(request.user).prefetch_related("orders"))
     return {
         "organisations": [(o, organisation_eligibility(o)) for o in orgs],
         "applications": [(a, on_time(a)) for a in applications_of(request.user).filter(
             organisation__members=request.user).prefetch_related("allocations")[:50]],
         "allocations": allocations,
+        "any_provisioned": any(a.provisioned for a in allocations),
         "jobs": jobs_of(request.user)[:50],
         "org_form": OrganisationForm(),
         "pledge_form": PledgeForm(),

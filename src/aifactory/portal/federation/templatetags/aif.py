@@ -35,16 +35,47 @@ def duration_hours(hours: float | None) -> str:
 
 
 @register.filter
+def duration_seconds(seconds: int | float | None) -> str:
+    """A time limit in seconds as people write it: 45 s, 30 min, 2 h, 1 h 30 min."""
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    hours, minutes = divmod(s // 60, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+@register.filter
 def gpu_hours(value: float | None) -> str:
-    """GPU-hours with the precision that matters: 12,345 or 3.21 or 0.0042."""
+    """GPU-hours, the one unit of compute on every page, with the precision that matters and thousands separated:
+    12,345 · 3.21 · 0.027 · 0."""
     if value is None:
-        return "?"
+        return "—"
     v = float(value)
-    if v >= 100:
+    if abs(v) >= 100:
         return f"{v:,.0f}"
-    if v >= 1:
-        return f"{v:,.2f}"
-    return f"{v:.2g}" if v else "0"
+    if abs(v) >= 1:
+        return f"{v:,.2f}".rstrip("0").rstrip(".")
+    if v == 0:
+        return "0"
+    return f"{v:.2g}" if abs(v) >= 1e-4 else "< 0.0001"
+
+
+@register.filter
+def gpu_hours_from_seconds(seconds: float | None) -> str:
+    """GPU-seconds (what the schedulers count) shown as GPU-hours."""
+    return gpu_hours(None if seconds is None else float(seconds) / 3600.0)
+
+
+@register.filter
+def thousands(value: float | None) -> str:
+    """A count or an amount with thousands separated and no decimals; a dash when unknown."""
+    if value is None:
+        return "—"
+    return f"{float(value):,.0f}"
 
 
 @register.filter
