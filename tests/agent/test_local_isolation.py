@@ -123,7 +123,12 @@ def test_a_data_folder_in_a_private_place_gets_its_jobs_a_folder_they_can_reach(
     secure_data_dir(data_dir, shared=[])
     job_root = job_root_for(data_dir, "leonardo-local")
     assert not job_root.is_relative_to(tmp_path)
-    backend = LocalBackend(data_dir / "site-leonardo-local", job_account(JOB_USER, create=True), job_root)
+    shutil.rmtree(job_root.parent, ignore_errors=True)
+    previous = os.umask(0o077)  # as `aifactory run` sets it: nothing it makes is open to others by accident
+    try:
+        backend = LocalBackend(data_dir / "site-leonardo-local", job_account(JOB_USER, create=True), job_root)
+    finally:
+        os.umask(previous)
     backend.ensure_account("aif-p1", 600)
     uid = uuid.uuid4().hex
     script = f"echo hello > out.txt\ncat {data_dir}/aifactory.sqlite3 && echo BREACH\npwd\n"

@@ -38,7 +38,7 @@ def test_forms_without_javascript(portal, browser, request) -> None:
         log_in(watch, portal.url, username, PASSWORD)
         page.goto(portal.url + "/applications/new/")
         page.get_by_label("Title").fill("Grid load forecaster")
-        page.get_by_label("GPU-hours requested").fill("20")
+        page.get_by_label("GPU-hours requested").fill("40")  # 1e8 parameters on 2e10 tokens: about 27 on Leonardo
         page.get_by_label("Model parameters").fill("0")
         page.get_by_label("The work is for civil use only").check()
         page.get_by_role("button", name="Submit application").click()

@@ -163,10 +163,10 @@ def test_annex3_area_goes_to_ethics_review(api, body):
     assert not Allocation.objects.exists()
 
 
-def test_military_use_is_refused(api, body):
-    out = api.post("/applications", {**body, "civil_use": False}).json()
-    assert out["state"] == "refused"
-    assert any("civil" in r for r in out["reasons"])
+def test_military_use_is_refused_naming_the_field(api, body):
+    answer = assert_refused(api.post("/applications", {**body, "civil_use": False}), 400)
+    assert answer["detail"]["field"] == "civil_use" and "civil" in answer["message"]
+    assert not Application.objects.exists()
 
 
 def test_every_move_is_in_the_audit_log(api, body):

@@ -45,13 +45,16 @@ def test_profile_lists_applications_with_their_screening_and_decision_times(user
     plan = {"machine_key": "leonardo", "params": 1e8, "tokens": 2e9, "gpus": 2}
     application_submit(organisation=organisation, user=user, title="Clean run", requested_gpu_hours=10, months=1,
                        civil_use=True, **plan)
-    application_submit(organisation=organisation, user=user, title="Military run", requested_gpu_hours=10, months=1,
-                       civil_use=False, **plan)
+    application_submit(organisation=organisation, user=user, title="Scoring run", requested_gpu_hours=10, months=1,
+                       civil_use=True, practices=["social_scoring"], **plan)
+    application_submit(organisation=organisation, user=user, title="Crowd watch", requested_gpu_hours=10, months=1,
+                       civil_use=True, summary="Identify faces in the crowd at train stations in real time.", **plan)
     application_submit(organisation=organisation, user=user, title="Hiring model", requested_gpu_hours=10, months=1,
                        civil_use=True, areas=["employment"], **plan)
     page = text(login(user).get(f"/organisations/{organisation.pk}/"))
     assert "Clean run" in page and "passed" in page
-    assert "Military run" in page and "not for civil use" in page
+    assert "Scoring run" in page and "Article 5" in page and "refused" in page
+    assert "Crowd watch" in page and "ethics review: the text may describe real-time remote biometric" in page
     assert "Hiring model" in page and "high-risk (Annex III)" in page
     dashboard = text(login(user).get("/dashboard/"))
     assert "Decision promised by" in dashboard and "eligible" in dashboard
@@ -90,7 +93,7 @@ def test_burn_down_from_the_charges(user, allocation):
     html = response.content.decode()
     assert html.count('<svg class="chart"') == 2
     assert f'<title id="burndown-{allocation.pk}-title">Burn-down of {allocation.account}</title>' in html
-    assert "even pace" in html and "30.00 GPU-hours (30.0 %)" in text(response)
+    assert "even pace" in html and "30 GPU-hours (30.0 %)" in text(response)
     assert 'class="chart-line chart-s0"' in html
 
 

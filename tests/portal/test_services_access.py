@@ -105,16 +105,17 @@ def test_annex3_area_goes_to_ethics_review_without_allocation(organisation, user
     assert moves(app) == [("", "submitted"), ("submitted", "ethics_review")]
 
 
-def test_not_civil_is_refused(organisation, user, site):
-    app = submit(organisation, user, civil_use=False)
-    assert app.state == "refused"
-    assert any("civil" in r for r in app.reasons)
+def test_not_civil_is_refused_before_anything_is_stored(organisation, user, site):
+    with pytest.raises(BadRequest) as refused:
+        submit(organisation, user, civil_use=False)
+    assert refused.value.detail == {"field": "civil_use"} and "civil" in refused.value.message
+    assert not Application.objects.exists()
 
 
 def test_every_refusal_reason_is_given(user, site):
     org = OrganisationFactory(country="US", members=[user])
-    app = submit(org, user, civil_use=False, practices=["social_scoring"])
-    assert len([r for r in app.reasons if "not eligible" in r or "civil" in r or "Article 5" in r]) == 3
+    app = submit(org, user, practices=["social_scoring"])
+    assert len([r for r in app.reasons if "not eligible" in r or "Article 5" in r]) == 2
 
 
 def test_ethics_review_approved_then_allocated(organisation, user, site):

@@ -75,8 +75,11 @@ class LocalBackend(Backend):
         if job_account is not None:
             if not can_switch_user():
                 raise BackendError(f"only root can run jobs as {job_account.name}")
-            self.job_root.mkdir(parents=True, exist_ok=True)
-            for folder in (self.root, self.root / "jobs", self.job_root):
+            # Every folder made here is traversable by the job account (whatever the umask), none listable.
+            missing = [p for p in (self.job_root, *self.job_root.parents) if not p.exists()]
+            for folder in reversed(missing):
+                folder.mkdir(mode=0o711)
+            for folder in {self.root, self.root / "jobs", self.job_root, *missing}:
                 folder.chmod(0o711)
 
     def _dir(self, uid: str) -> Path:
@@ -173,7 +176,7 @@ class LocalBackend(Backend):
                 state, message = JobState.FAILED, "the runner ended without recording an exit code"
                 ended = ended or datetime.now(tz=UTC)
         gpu_seconds = 0.0
-        if started is not None:
+        if started is not None and not (folder / "not-run").exists():
             gpu_seconds = gpus * max(0.0, ((ended or datetime.now(tz=UTC)) - started).total_seconds())
         return JobReport(uid=uid, scheduler_id=pid_text, state=state, exit_code=exit_code, gpu_seconds=gpu_seconds,
                          started_at=started, ended_at=ended, message=message)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from aifactory.agent.isolation import (
     secure_data_dir,
 )
 from aifactory.portal.serve import start_portal, stop, wait_until_up
+
+# The repository's example jobs (an installed package without them seeds the demo login without jobs).
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "jobs"
 
 
 def register(sub: Any) -> None:
@@ -35,7 +39,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aifactory.portal.bootstrap import DEMO_PASSWORD, DEMO_USER, bootstrap, setup_django
+    from aifactory.portal.bootstrap import (
+        DEMO_PASSWORD,
+        DEMO_USER,
+        bootstrap,
+        seed_demo,
+        seed_demo_jobs,
+        setup_django,
+    )
 
     data_dir = args.data_dir.resolve()
     # What the portal and the agent create from here on is theirs alone (database journals, tokens, job records).
@@ -50,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         isolation = ["--job-user", account.name]
     setup_django(data_dir)
     boot = bootstrap(data_dir=data_dir, site=f"{args.machine}-local", machine=args.machine, backend="local")
+    demo_allocation = seed_demo(machine=args.machine)
     site_dir = data_dir / f"site-{boot.site}"
     site_dir.mkdir(exist_ok=True)
     if isolation:
@@ -73,8 +85,12 @@ def run(args: argparse.Namespace) -> int:
             [sys.executable, "-m", "aifactory.cli.main", "failover", "--every", "10", "--data-dir", str(data_dir)],
             env=env,
         )
+        if demo_allocation is not None:  # the demo login's finished jobs, once the agent has made its account
+            threading.Thread(target=seed_demo_jobs, daemon=True,
+                             kwargs={"allocation_id": demo_allocation, "examples": EXAMPLES}).start()
         print(f"\naifactory is running at {url}/  (API: {url}/api/v1/docs)", flush=True)
-        print(f"demo login: {DEMO_USER} / {DEMO_PASSWORD}   (or sign up at {url}/signup/)", flush=True)
+        print(f"demo login: {DEMO_USER} / {DEMO_PASSWORD}   (an organisation, an allocation and finished jobs; or "
+              f"sign up at {url}/signup/ to walk the path yourself)", flush=True)
         print(f"local agent: site {boot.site} for machine {boot.machine}; data in {data_dir}", flush=True)
         if isolation:
             print(f"local jobs run as the unprivileged account {isolation[1]}, who cannot read {data_dir}'s files",

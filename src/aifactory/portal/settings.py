@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # the API docs load Swagger UI from the package's static files, not from a CDN
     "aifactory.portal.federation",
     "aifactory.portal.organisations",
     "aifactory.portal.access",

@@ -66,7 +66,7 @@ class ApplicationForm(forms.Form):
                               help_text="e.g. 7e9 for seven billion")
     tokens = forms.FloatField(min_value=1, max_value=1e17, label="Training tokens", initial="2e10")
     gpus = forms.IntegerField(min_value=1, max_value=100_000, initial=8, label="GPUs")
-    requested_gpu_hours = forms.FloatField(min_value=0.01, max_value=1e9, initial=100, label="GPU-hours requested")
+    requested_gpu_hours = forms.FloatField(min_value=0.01, max_value=1e9, initial=300, label="GPU-hours requested")
     months = forms.TypedChoiceField(
         coerce=int, initial=3, label="Months",
         choices=[(1, "1 month"), (2, "2 months"), (3, "3 months"), (6, "6 months"), (12, "12 months")],
