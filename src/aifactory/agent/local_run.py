@@ -3,8 +3,8 @@
 Writes `started`; for a gated job waits for the `released` file (at most `start_wait_s`, then ends with exit code
 75 having run nothing); checks that the inputs exist (exit code 66 when one is missing); runs `bash user.sh` in the
 folder with the job's environment and its time limit; lists the outputs found (`outputs.json`); then writes
-`exit_code` and `ended`. SIGTERM (a cancel) stops the job's whole process group. When the commands never started
-(cancelled first, not released, an input missing) it writes `not-run`, and the job reports no GPU time.
+`exit_code` and `ended`. SIGTERM (a cancel) stops the job's whole process group. When an input is missing the
+commands never start: it writes `not-run`, and the job reports no GPU time.
 
 When meta.json names `run_as` (an unprivileged account), the commands run as that account, umask 077, with no
 supplementary groups, in `work/` (made for it, the only folder it may write; its HOME and AIF_JOB_DIR); the
@@ -100,8 +100,10 @@ def main(folder: Path) -> int:
         released = not meta.get("gated") or _wait_for_release(folder, float(meta.get("start_wait_s", 600)),
                                                                lambda: stopping)
         missing = [p for p in meta.get("inputs", []) if not os.path.exists(p)]
-        if stopping or not released or missing:
-            write_atomic(folder / "not-run", "")  # the commands never started: nothing to charge
+        if missing and released and not stopping:
+            # Refused before anything ran or waited: nothing to charge. (A copy held at the start gate did hold
+            # its GPUs, and is charged for the wait.)
+            write_atomic(folder / "not-run", "")
         if stopping:
             code = 128 + int(signal.SIGTERM)
         elif not released:
