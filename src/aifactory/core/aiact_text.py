@@ -127,6 +127,8 @@ class TextScreening:
 
 def fold(text: str) -> str:
     """Lower case without accents (ł and ß kept as they are), so that stems compare across spellings."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -143,6 +145,26 @@ def stem(lang: str, word: str) -> str:
         if stemmer is None:
             stemmer = _stemmers[lang] = snowballstemmer.stemmer(LANGUAGES[lang])
         return fold(str(stemmer.stemWord(word)))
+
+
+_STEM_CACHE: dict[tuple[str, str], str] = {}
+_STEM_CACHE_MAX = 200_000
+
+
+def stems(lang: str, tokens: Sequence[str]) -> list[str]:
+    """The tokens' stems in one language: the new ones stemmed in one call of the stemmer, all of them cached."""
+    new = list(dict.fromkeys(t for t in tokens if (lang, t) not in _STEM_CACHE))
+    if new:
+        with _stem_lock:
+            stemmer = _stemmers.get(lang)
+            if stemmer is None:
+                stemmer = _stemmers[lang] = snowballstemmer.stemmer(LANGUAGES[lang])
+            found = [str(s) for s in stemmer.stemWords(new)]
+        if len(_STEM_CACHE) > _STEM_CACHE_MAX:
+            _STEM_CACHE.clear()
+        for token, stemmed in zip(new, found, strict=True):
+            _STEM_CACHE[(lang, token)] = fold(stemmed)
+    return [_STEM_CACHE[(lang, t)] for t in tokens]
 
 
 def words(text: str) -> list[str]:
@@ -247,13 +269,13 @@ def _sentences(text: str) -> list[str]:
 def _concepts_in(tokens: Sequence[str], index: _Index) -> dict[str, list[str]]:
     """For each concept found in the tokens, the words that matched it."""
     found: dict[str, list[str]] = {}
-    stems = {lang: [stem(lang, t) for t in tokens] for lang in LANGUAGES}
+    stemmed = {lang: stems(lang, tokens) for lang in LANGUAGES}
     folded = [fold(t) for t in tokens]
     for i, token in enumerate(tokens):
         for concept in index.exact.get(folded[i], ()):
             found.setdefault(concept, []).append(token)
         for lang in LANGUAGES:
-            for concept in index.single.get((lang, stems[lang][i]), ()):
+            for concept in index.single.get((lang, stemmed[lang][i]), ()):
                 found.setdefault(concept, []).append(token)
         if len(folded[i]) > COMPOUND_MIN:
             for pattern, concepts in index.compounds.values():
@@ -263,7 +285,7 @@ def _concepts_in(tokens: Sequence[str], index: _Index) -> dict[str, list[str]]:
                             found.setdefault(concept, []).append(token)
     for start in range(len(tokens)):
         for lang in ("=", *LANGUAGES):
-            seq = folded if lang == "=" else stems[lang]
+            seq = folded if lang == "=" else stemmed[lang]
             for concept, term in index.phrases.get((lang, seq[start]), ()):
                 end = _phrase_end(seq, start, term.stems)
                 if end is not None:
