@@ -24,6 +24,13 @@ CALL_EDGES = frozenset({("open", "review"), ("review", "selected"), ("selected",
 
 ORDER_EDGES = frozenset({("pending", "done"), ("pending", "failed")})
 
+SITE_ACCOUNT_EDGES = frozenset({
+    ("requested", "active"), ("requested", "closing"),
+    ("active", "closing"),
+    ("closing", "closed"), ("closing", "requested"),
+    ("closed", "requested"),
+})
+
 
 def allowed(edges: frozenset[tuple[str, str]], current: str, target: str) -> bool:
     return (str(current), str(target)) in edges

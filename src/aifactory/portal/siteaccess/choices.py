@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from aifactory.core.exceptions import InvalidTransition
+from aifactory.core.states import Transitions
 
 
 class SiteAccountState(StrEnum):
@@ -16,17 +16,16 @@ class SiteAccountState(StrEnum):
 
 SITE_ACCOUNT_STATE_CHOICES = [(s.value, s.value.capitalize()) for s in SiteAccountState]
 
-SITE_ACCOUNT_TRANSITIONS: dict[SiteAccountState, frozenset[SiteAccountState]] = {
-    SiteAccountState.REQUESTED: frozenset({SiteAccountState.ACTIVE, SiteAccountState.CLOSING}),
-    SiteAccountState.ACTIVE: frozenset({SiteAccountState.CLOSING}),
-    SiteAccountState.CLOSING: frozenset({SiteAccountState.CLOSED, SiteAccountState.REQUESTED}),
-    SiteAccountState.CLOSED: frozenset({SiteAccountState.REQUESTED}),
-}
+SITE_ACCOUNT_TRANSITIONS: Transitions[SiteAccountState] = Transitions("site account", {
+    SiteAccountState.REQUESTED: {SiteAccountState.ACTIVE, SiteAccountState.CLOSING},
+    SiteAccountState.ACTIVE: {SiteAccountState.CLOSING},
+    SiteAccountState.CLOSING: {SiteAccountState.CLOSED, SiteAccountState.REQUESTED},
+    SiteAccountState.CLOSED: {SiteAccountState.REQUESTED},
+})
 
 OPEN_STATES = frozenset({SiteAccountState.REQUESTED, SiteAccountState.ACTIVE})
 TODO_STATES = frozenset({SiteAccountState.REQUESTED, SiteAccountState.CLOSING})
 
 
 def check_site_account_transition(current: str, target: SiteAccountState) -> None:
-    if target not in SITE_ACCOUNT_TRANSITIONS[SiteAccountState(current)]:
-        raise InvalidTransition("site account", current, target.value)
+    SITE_ACCOUNT_TRANSITIONS.check(current, target)
