@@ -9,7 +9,7 @@ import pytest
 from aifactory.core.exceptions import InvalidTransition
 from aifactory.portal.access.choices import APPLICATION_TRANSITIONS, ApplicationState, check_application_transition
 from aifactory.portal.access.models import Application, StateChange
-from aifactory.portal.access.services import application_decide_ethics, application_submit
+from aifactory.portal.access.services import application_decide, application_submit
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.common.errors import BadRequest
 from tests.conftest import OrganisationFactory, UserFactory
@@ -121,7 +121,7 @@ def test_every_refusal_reason_is_given(user, site):
 def test_ethics_review_approved_then_allocated(organisation, user, site):
     app = submit(organisation, user, areas=["employment"])
     staff = UserFactory(username="reviewer", is_staff=True)
-    decided = application_decide_ethics(application=app, user=staff, approve=True, reason="safeguards in place")
+    decided = application_decide(application=app, user=staff, approve=True, reason="safeguards in place")
     assert decided.state == "approved"
     assert Allocation.objects.filter(application=app).exists()
     history = list(decided.history.all())
@@ -133,7 +133,7 @@ def test_ethics_review_approved_then_allocated(organisation, user, site):
 def test_ethics_review_refused(organisation, user, site):
     app = submit(organisation, user, areas=["employment"])
     staff = UserFactory(username="reviewer", is_staff=True)
-    decided = application_decide_ethics(application=app, user=staff, approve=False, reason="no safeguards")
+    decided = application_decide(application=app, user=staff, approve=False, reason="no safeguards")
     assert decided.state == "refused"
     assert not Allocation.objects.exists()
 
@@ -142,10 +142,10 @@ def test_a_decision_needs_a_reason_and_cannot_be_taken_twice(organisation, user,
     app = submit(organisation, user, areas=["employment"])
     staff = UserFactory(username="reviewer", is_staff=True)
     with pytest.raises(BadRequest):
-        application_decide_ethics(application=app, user=staff, approve=True, reason="  ")
-    application_decide_ethics(application=app, user=staff, approve=False, reason="no")
+        application_decide(application=app, user=staff, approve=True, reason="  ")
+    application_decide(application=app, user=staff, approve=False, reason="no")
     with pytest.raises(InvalidTransition):
-        application_decide_ethics(application=app, user=staff, approve=True, reason="changed our mind")
+        application_decide(application=app, user=staff, approve=True, reason="changed our mind")
     assert Application.objects.get(pk=app.pk).state == "refused"
     assert not Allocation.objects.exists()
     assert StateChange.objects.filter(application=app).count() == 3

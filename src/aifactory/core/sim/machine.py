@@ -13,12 +13,14 @@ from bisect import bisect_left, insort
 
 import numpy as np
 
+from aifactory.core.placement import SIZE_CLASSES
 from aifactory.core.sim.federation import SimMachine
 
 INF = math.inf
-CLASSES = 160
-"""Runtime classes for the work queued ahead of a job: class 1 + floor(4 log2(estimated runtime in s)), so a class
-spans a quarter octave (19%); class 0 holds runs under one second."""
+CLASSES = SIZE_CLASSES
+"""Runtime classes for the work queued ahead of a job: the broker's size classes (core.placement.size_class), class
+1 + floor(4 log2(estimated runtime in s)), so a class spans a quarter octave (19%); class 0 holds runs under one
+second. `runtime_class` computes the same class from logarithms the engine keeps per job and per machine."""
 
 
 def runtime_class(estimate_quarter_octaves: float, speed_quarter_octaves: float) -> int:

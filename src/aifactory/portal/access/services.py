@@ -411,13 +411,6 @@ def application_decide(
     return application
 
 
-def application_decide_ethics(
-    *, application: Application, user: AbstractBaseUser, approve: bool, reason: str
-) -> Application:
-    """The decision after an ethics review (application_decide under its older name)."""
-    return application_decide(application=application, user=user, approve=approve, reason=reason)
-
-
 def application_select(*, application: Application, user: AbstractBaseUser, selected: bool, reason: str) -> None:
     """The call's selection decides a proposal in review (review.services.call_select)."""
     _manager(user)

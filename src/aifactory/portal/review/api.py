@@ -30,6 +30,7 @@ from aifactory.portal.review.selectors import (
     declarations_of_call,
     latest_selection,
     proposals_open_to_declare,
+    ranking_out,
 )
 from aifactory.portal.review.services import (
     CriterionSpec,
@@ -276,16 +277,7 @@ def assignments(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
 
 @router.get("/calls/{call_id}/ranking", summary="Proposals by score, ties explained (call managers)")
 def ranking(request: HttpRequest, call_id: int) -> dict[str, Any]:
-    r = call_ranking(call_managed(user=request.user, pk=call_id))
-    return {
-        "rules": list(r.rules),
-        "entries": [
-            {"position": e.position, "application": int(e.proposal_id), "score": e.score, "criteria": dict(e.criteria),
-             "reviews": e.reviews, "gpu_hours": e.gpu_hours, "decided_by": e.decided_by,
-             "explanation": e.explanation}
-            for e in r.entries
-        ],
-    }
+    return ranking_out(call_ranking(call_managed(user=request.user, pk=call_id)))
 
 
 @router.post("/calls/{call_id}/select", summary="Select winners: the optimum and the greedy, both with totals")

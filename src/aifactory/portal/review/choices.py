@@ -4,6 +4,7 @@ from enum import StrEnum
 
 from django.db import models
 
+from aifactory.core.selection import Objective
 from aifactory.core.states import Transitions
 
 
@@ -14,11 +15,12 @@ class CallMode(models.TextChoices):
     GRAND_CHALLENGE = "grand_challenge", "Large AI Grand Challenge"
 
 
-class Objective(models.TextChoices):
-    """What the selection maximises (core/selection.py)."""
-
-    SCORE = "score", "Total weighted score"
-    SCORE_GPU_HOURS = "score_gpu_hours", "Score-weighted GPU-hours (quality times compute delivered)"
+# What the selection maximises: the core's Objective (core/selection.py), with the labels the pages show.
+OBJECTIVE_LABELS = {
+    Objective.SCORE: "Total weighted score",
+    Objective.SCORE_GPU_HOURS: "Score-weighted GPU-hours (quality times compute delivered)",
+}
+OBJECTIVE_CHOICES = [(o.value, OBJECTIVE_LABELS[o]) for o in Objective]
 
 
 class CallState(StrEnum):

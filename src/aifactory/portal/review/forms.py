@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from aifactory.portal.access.forms import parse_machine_hours, split_words
-from aifactory.portal.review.choices import CallMode, Objective
+from aifactory.portal.review.choices import OBJECTIVE_CHOICES, CallMode
 from aifactory.portal.review.services import CriterionSpec
 
 DEFAULT_RUBRIC = "excellence, 0.5\nimpact, 0.3\nfeasibility, 0.2"
@@ -48,7 +48,7 @@ class CallForm(forms.Form):
                                     choices=[(3, "3 months"), (6, "6 months"), (12, "12 months")])
     winner_limit = forms.IntegerField(required=False, min_value=1, label="At most this many winners")
     threshold = forms.FloatField(required=False, label="Score threshold (a proposal below it is never funded)")
-    objective = forms.ChoiceField(choices=Objective.choices, label="Selection maximises")
+    objective = forms.ChoiceField(choices=OBJECTIVE_CHOICES, label="Selection maximises")
     reviewers_per_proposal = forms.IntegerField(min_value=1, max_value=20, initial=2, label="Reviewers per proposal")
     same_country_conflict = forms.BooleanField(required=False,
                                                label="A reviewer from the proposal's country is in conflict")

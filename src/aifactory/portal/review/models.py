@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from aifactory.portal.common.models import StateChangeBase
 from aifactory.portal.federation.models import Machine
-from aifactory.portal.review.choices import CALL_STATE_CHOICES, CallMode, CallState, Objective
+from aifactory.portal.review.choices import CALL_STATE_CHOICES, OBJECTIVE_CHOICES, CallMode, CallState, Objective
 
 
 class CallQuerySet(models.QuerySet["Call"]):
@@ -30,7 +30,7 @@ class Call(models.Model):
     months = models.PositiveSmallIntegerField(default=12, help_text="duration of the allocations granted")
     winner_limit = models.PositiveIntegerField(null=True, blank=True, help_text="at most this many winners")
     threshold = models.FloatField(null=True, blank=True, help_text="a proposal scoring below this is never funded")
-    objective = models.CharField(max_length=20, choices=Objective.choices, default=Objective.SCORE)
+    objective = models.CharField(max_length=20, choices=OBJECTIVE_CHOICES, default=Objective.SCORE)
     reviewers_per_proposal = models.PositiveSmallIntegerField(default=2)
     same_country_conflict = models.BooleanField(
         default=False, help_text="a reviewer from the proposal's country is in conflict"
@@ -169,7 +169,7 @@ class SelectionRun(models.Model):
     """The call's selection: the optimum and the rank-order greedy on the same proposals, with the ranking."""
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="selections")
-    objective = models.CharField(max_length=20, choices=Objective.choices)
+    objective = models.CharField(max_length=20, choices=OBJECTIVE_CHOICES)
     ranking = models.JSONField(help_text="entries with their scores and tie-break explanations")
     optimum = models.JSONField(help_text="the integer program's funded set, value, use, gap, status and time")
     greedy = models.JSONField(help_text="the rank-order greedy's funded set, value and use")

@@ -160,6 +160,19 @@ def call_ranking(call: Call) -> core_review.Ranking:
     return core_review.rank(rubric_of(call), reviews, candidates)
 
 
+def ranking_out(ranking: core_review.Ranking) -> dict[str, Any]:
+    """The ranking as the API answers it and a selection run keeps it: the tie-break rules, then each entry."""
+    return {
+        "rules": list(ranking.rules),
+        "entries": [
+            {"position": e.position, "application": int(e.proposal_id), "score": e.score, "criteria": dict(e.criteria),
+             "reviews": e.reviews, "gpu_hours": e.gpu_hours, "decided_by": e.decided_by,
+             "explanation": e.explanation}
+            for e in ranking.entries
+        ],
+    }
+
+
 def call_budgets(call: Call) -> dict[str, float]:
     return {b.machine.key: b.gpu_hours for b in call.budgets.select_related("machine")}
 

@@ -90,8 +90,8 @@ def call_open(
         raise refuse("decision_by", f"{promised.isoformat()} is before the deadline")
     if months not in spec.months:
         raise refuse("months", f"{spec.name} grants {', '.join(map(str, spec.months))} months")
-    if objective not in Objective.values:
-        raise refuse("objective", f"{objective!r} is not one of {', '.join(Objective.values)}")
+    if objective not in {o.value for o in Objective}:
+        raise refuse("objective", f"{objective!r} is not one of {', '.join(o.value for o in Objective)}")
     if winner_limit is not None and winner_limit < 1:
         raise refuse("winner_limit", "at least one winner, or no limit")
     if reviewers_per_proposal < 1:

@@ -30,6 +30,7 @@ from aifactory.portal.review.selectors import (
     call_budgets,
     call_capacity_left,
     call_ranking,
+    ranking_out,
 )
 from aifactory.portal.review.services.base import manager_only, refuse
 from aifactory.portal.review.services.calls import call_move
@@ -108,15 +109,7 @@ def call_select(*, call: Call, user: AbstractBaseUser) -> SelectionRun:
     run = SelectionRun.objects.create(
         call=call, objective=call.objective, run_by=user, funded=sorted(int(p) for p in funded),
         optimum=_result_dict(comparison.optimum, plain, rules), greedy=_result_dict(comparison.greedy, plain, rules),
-        ranking={
-            "rules": list(ranking.rules),
-            "entries": [
-                {"position": e.position, "application": int(e.proposal_id), "score": e.score,
-                 "criteria": dict(e.criteria), "reviews": e.reviews, "gpu_hours": e.gpu_hours,
-                 "decided_by": e.decided_by, "explanation": e.explanation}
-                for e in ranking.entries
-            ],
-        },
+        ranking=ranking_out(ranking),
     )
     call_move(call, CallState.SELECTED, actor=user,
                reason=f"{len(funded)} winners: total {run.optimum['value']:.6g} against the greedy's "
