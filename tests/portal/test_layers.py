@@ -67,6 +67,13 @@ def test_the_checker_sees_a_hidden_import(tmp_path):
     assert _function_level_imports(hidden, root=tmp_path) == ["mod.py:2"]
 
 
+def test_the_tests_mirror_the_apps():
+    tests = Path(__file__).parent
+    for app in _apps():
+        name = app.rsplit(".", 1)[1]
+        assert (tests / name / "__init__.py").exists(), f"tests/portal/{name}/ is missing: tests mirror the apps"
+
+
 def test_every_app_routes_its_own_pages():
     for app in [*_apps(), "aifactory.portal.pages"]:
         assert (PORTAL / app.rsplit(".", 1)[1] / "urls.py").exists(), f"{app} has no urls.py"

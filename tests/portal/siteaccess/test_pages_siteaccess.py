@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from aifactory.portal.siteaccess.models import SiteAccount, SshCertificate, SshKey
 from aifactory.portal.siteaccess.services import site_account_done, site_accounts_sync
 from tests.conftest import SiteWithToken, login, text
-from tests.portal.test_siteaccess import public_line
+from tests.portal.siteaccess.test_siteaccess import public_line
 
 
 @pytest.fixture
