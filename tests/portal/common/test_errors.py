@@ -144,7 +144,7 @@ def test_closing_a_call_twice_shows_the_reason_not_a_500(manager, call):
 
 
 @pytest.mark.django_db
-@pytest.mark.urls("tests.portal.test_errors")
+@pytest.mark.urls("tests.portal.common.test_errors")
 def test_a_refused_action_a_view_lets_through_goes_back_with_its_reason(manager):
     response = manager.post("/test-refusals/transition/", HTTP_REFERER="http://testserver/calls/")
     assert (response.status_code, response["Location"]) == (302, "http://testserver/calls/")
@@ -152,14 +152,14 @@ def test_a_refused_action_a_view_lets_through_goes_back_with_its_reason(manager)
 
 
 @pytest.mark.django_db
-@pytest.mark.urls("tests.portal.test_errors")
+@pytest.mark.urls("tests.portal.common.test_errors")
 def test_a_refused_action_never_redirects_off_site(manager):
     response = manager.post("/test-refusals/transition/", HTTP_REFERER="https://elsewhere.example/")
     assert (response.status_code, response["Location"]) == (302, "/test-refusals/transition/")
 
 
 @pytest.mark.django_db
-@pytest.mark.urls("tests.portal.test_errors")
+@pytest.mark.urls("tests.portal.common.test_errors")
 def test_a_refused_read_answers_its_status_with_navigation_and_reasons(manager):
     response = manager.get("/test-refusals/placement/")
     assert response.status_code == 400
@@ -168,7 +168,7 @@ def test_a_refused_read_answers_its_status_with_navigation_and_reasons(manager):
 
 
 @pytest.mark.django_db
-@pytest.mark.urls("tests.portal.test_errors")
+@pytest.mark.urls("tests.portal.common.test_errors")
 def test_the_api_path_is_left_to_the_api(manager):
     from aifactory.portal.common.middleware import RefusalMiddleware
 

@@ -81,7 +81,7 @@ def test_application_form_shows_the_estimate_and_marks_the_chosen_machine(user, 
 
 
 def test_every_field_of_the_planner_and_the_application_is_labelled(user, site, organisation):
-    from tests.portal.test_pages_calls import assert_every_field_labelled
+    from tests.portal.review.test_pages_calls import assert_every_field_labelled
 
     client = Client()
     client.force_login(user)
