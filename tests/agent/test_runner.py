@@ -6,23 +6,27 @@ dropped with its backend object; the new one only shares the backend's folder, a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection, connections
 
 from aifactory.agent.base import BackendError, BatchJob
 from aifactory.agent.client import PortalClient
 from aifactory.agent.local import LocalBackend
 from aifactory.agent.runner import Agent, CycleResult
+from aifactory.core.jobspec import spec_from_dict
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder, UsageCharge
 from aifactory.portal.federation.models import Site
-from aifactory.portal.jobs.models import Job
+from aifactory.portal.jobs.models import Job, JobRevocation
+from aifactory.portal.jobs.services import job_submit_spec
 from aifactory.portal.organisations.services import api_token_create
 from aifactory.sdk import Client, PortalCallError
-from tests.conftest import AllocationFactory, DjangoTransport, JobFactory
+from tests.conftest import AllocationFactory, DjangoTransport, JobFactory, assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -303,3 +307,96 @@ def test_run_forever_outlives_a_bad_pass(transport, site, workdir):
     passes = iter(range(3))
     agent.run_forever(interval_s=0, stop=lambda: next(passes, None) is None)
     assert transport.requests.count(("POST", "/api/v1/agent/heartbeat")) == 3
+
+
+# --- woken, not only polled: the long-poll, one find, the gate opened between passes ---------------------------------
+
+
+class FindCounting(CountingBackend):
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.finds: list[str] = []
+
+    def find(self, uid: str):  # type: ignore[no-untyped-def]
+        self.finds.append(uid)
+        return super().find(uid)
+
+
+def test_wait_answers_at_once_when_there_is_work(site_api, allocation, make_agent):
+    make_agent().cycle()  # nothing waits: the orders are done, no job
+    assert site_api.get("/agent/wait", timeout_s=0.2).json() == {"work": False}
+    submit_for = allocation.application.submitted_by
+    job_submit_spec(user=submit_for, spec=spec_from_dict({"name": "w", "resources": {"time_limit": 600},
+                                                          "commands": ["true"]}), allocation=allocation)
+    started = time.monotonic()
+    assert site_api.get("/agent/wait", timeout_s=20).json() == {"work": True}
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("value", ["26", "-1", "soon"])
+def test_wait_refuses_what_it_cannot_hold(site_api, value):
+    body = assert_refused(site_api.get("/agent/wait", timeout_s=value), 422)
+    assert "timeout_s" in str(body)
+
+
+def test_wait_is_for_agents_only(api, anon):
+    assert anon.get("/agent/wait").status_code == 401
+    assert api.get("/agent/wait").status_code == 401
+
+
+def test_one_find_for_a_new_job_and_its_gate_opens_between_passes(make_agent, person, allocation, workdir):
+    agent: Agent = make_agent(FindCounting)
+    uid = submit(person, allocation, "echo hi")
+    result = agent.cycle()
+    assert result.submitted == [uid]
+    assert agent.backend.finds.count(uid) == 1  # type: ignore[attr-defined]
+    assert job_state(uid) == "submitted"
+    deadline = time.monotonic() + 20
+    released: list[str] = []
+    while not released:  # what run_forever(wake=True) does between passes
+        assert time.monotonic() < deadline, "the job never reached its gate"
+        released = agent.release_started().released
+        time.sleep(0.05)
+    assert released == [uid]
+    assert job_state(uid) == "running"
+    assert agent.backend.released(uid)
+
+
+def test_a_job_that_left_is_cancelled_at_its_gate_not_released(make_agent, person, allocation):
+    agent: Agent = make_agent()
+    uid = submit(person, allocation, "echo hi")
+    agent.cycle()
+    Job.objects.filter(uid=uid).update(state="cancelled")  # as if it had moved or been cancelled meanwhile
+    job = Job.objects.get(uid=uid)
+    JobRevocation.objects.create(job=job, site=job.site, allocation=job.allocation, reason="moved")
+    deadline = time.monotonic() + 20
+    result = agent.release_started()
+    while not result.revoked:
+        assert time.monotonic() < deadline, "the job never reached its gate"
+        time.sleep(0.05)
+        result = agent.release_started()
+    assert result.revoked == [uid] and not agent.backend.released(uid)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_agent_is_woken_by_the_commit_not_by_its_timeout(site, allocation, site_api):
+    answers: list[object] = []
+
+    def wait() -> None:
+        try:
+            answers.append(site_api.get("/agent/wait", timeout_s=20).json())
+        finally:
+            connections.close_all()
+
+    ProvisioningOrder.objects.filter(site=site.site).update(state="done")
+    waiter = threading.Thread(target=wait)
+    started = time.monotonic()
+    waiter.start()
+    time.sleep(1.0)
+    assert answers == []  # still waiting: nothing to do
+    job_submit_spec(user=allocation.application.submitted_by, allocation=allocation,
+                    spec=spec_from_dict({"name": "w", "resources": {"time_limit": 600}, "commands": ["true"]}))
+    waiter.join(timeout=30)
+    assert answers == [{"work": True}]
+    assert time.monotonic() - started < 15

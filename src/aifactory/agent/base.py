@@ -129,6 +129,11 @@ class Backend(ABC):
     def released(self, uid: str) -> bool:
         """Whether the job's start gate has been opened (True for a job that was not gated)."""
 
+    def at_gate(self, uid: str) -> bool:
+        """Whether the scheduler has started the gated job and its commands wait at the start gate: a local file
+        the job writes, read without asking the scheduler, so the agent may look often."""
+        return False
+
     def ensure_member(self, account: str, user: str) -> None:
         """Open the person's site account `user` under the project's `account`: the POSIX user and the association,
         able to submit (idempotent)."""

@@ -63,9 +63,14 @@ class Revocation:
     reason: str
 
 
+WAIT_S = 20.0
+"""How long one long-poll of the portal lasts at most (the portal holds one for at most 25 s)."""
+
+
 class PortalClient:
     def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None,
                  timeout_s: float = 30.0) -> None:
+        self._base_url, self._token, self._transport = base_url, token, transport
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/api/v1",
             headers={"Authorization": f"Bearer {token}", "User-Agent": "aifactory-agent"},
@@ -82,6 +87,16 @@ class PortalClient:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def waiter(self) -> PortalClient:
+        """A second client to the same portal for the long-poll (`wait`), so that a waiting request never holds up
+        the agent's pass; its timeout is above the longest wait the portal holds."""
+        return PortalClient(str(self._base_url), self._token, transport=self._transport, timeout_s=WAIT_S + 15)
+
+    def wait(self, timeout_s: float = 20.0) -> bool:
+        """Long-poll: return as soon as the portal has work for this site (True), or after `timeout_s` (False)."""
+        body = self._call("GET", f"/agent/wait?timeout_s={min(max(timeout_s, 0.0), WAIT_S):g}")
+        return bool(body and body.get("work"))
 
     def heartbeat(self, *, queue_wait_s: float, backend: str) -> None:
         self._call("POST", "/agent/heartbeat", {"queue_wait_s": queue_wait_s, "backend": backend})

@@ -214,6 +214,10 @@ class LocalBackend(Backend):
         folder = self._dir(uid)
         return not (folder / "gated").exists() or (folder / "released").exists()
 
+    def at_gate(self, uid: str) -> bool:
+        folder = self._dir(uid)
+        return (folder / "started").exists() and not self.released(uid)
+
     def output_files(self, uid: str) -> list[dict[str, object]]:
         try:
             data = json.loads(_read(self._dir(uid) / "outputs.json") or "[]")

@@ -1,7 +1,12 @@
 """The agent's loop: heartbeat, provisioning orders, revocations, then each open job reconciled with the scheduler.
 
-Idempotent by construction: before submitting a job the agent asks the scheduler (`Backend.find`) whether it
-knows the job's uid, so an agent restarted after a crash picks up what is running instead of running it twice.
+Idempotent by construction: before submitting a job the agent asks the scheduler (`Backend.find`, once) whether
+it knows the job's uid, so an agent restarted after a crash picks up what is running instead of running it twice.
+
+Woken, not only polling (`run_forever(wake=True)`): between passes a second connection long-polls the portal
+(`GET /agent/wait`), which answers as soon as the site has work (PostgreSQL LISTEN/NOTIFY behind it), and the agent
+watches the jobs it submitted for the file each writes when the scheduler starts it at its gate, reporting and
+releasing it at once (`release_started`) instead of at the next pass. The agent still only pulls.
 
 Jobs are submitted behind the start gate (aifactory.agent.base): when the scheduler starts a job, the agent first
 reports it running; only when the portal accepts that report (the job is still this site's) does it release the
@@ -13,6 +18,7 @@ agent confirms each with what the scheduler says of the copy, so its usage is ch
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,6 +36,11 @@ GONE = 410
 SSH_CA_FILE = "aifactory_user_ca.pub"
 SSH_KRL_FILE = "aifactory_revoked.krl"
 DEFAULT_START_WAIT_S = 300
+GATE_WATCH_S = 0.05
+"""How often a waiting agent looks for jobs the scheduler started at their gate (local files only)."""
+WAKE_GAP_S = 0.2
+"""Passes woken by the portal follow each other at most this often (work that stays, such as an order that keeps
+failing, would otherwise loop)."""
 
 
 @dataclass
@@ -51,6 +62,8 @@ class Agent:
         self.ssh_dir = ssh_dir
         self.backend = backend
         self.start_wait_s = start_wait_s
+        self._gated: dict[str, str] = {}
+        """Jobs this agent handed to the scheduler whose gate it has not opened yet: uid -> scheduler id."""
         self.personal_accounts = personal_accounts
 
     def cycle(self) -> CycleResult:
@@ -111,11 +124,15 @@ class Agent:
                          user=job.user)
             )
             result.submitted.append(job.uid)
-            seen = self.backend.find(job.uid) or JobReport(uid=job.uid, scheduler_id=scheduler_id,
-                                                           state=JobState.SUBMITTED)
+            self._gated[job.uid] = scheduler_id
+            seen = JobReport(uid=job.uid, scheduler_id=scheduler_id, state=JobState.SUBMITTED)  # one find is enough
         elif job.cancel_requested and not seen.state.terminal:
             self.backend.cancel(job.uid)
             seen = self.backend.find(job.uid) or seen
+        if seen.state.terminal or job.cancel_requested:
+            self._gated.pop(job.uid, None)
+        elif seen.state in (JobState.PENDING, JobState.SUBMITTED) and not self.backend.released(job.uid):
+            self._gated.setdefault(job.uid, seen.scheduler_id)  # also after a restart
         if job.cancel_requested and not seen.state.terminal:
             return  # being cancelled: reported once the scheduler has ended it
         try:
@@ -123,6 +140,7 @@ class Agent:
                 # The start gate: the portal must hold the job for this site before its commands may run.
                 self._report(seen, result)
                 self.backend.release(job.uid)
+                self._gated.pop(job.uid, None)
                 result.released.append(job.uid)
             elif seen.state.value != job.state or seen.state.terminal or seen.state == JobState.RUNNING:
                 self._report(seen, result)
@@ -130,6 +148,7 @@ class Agent:
             if exc.status != GONE:
                 raise
             self.backend.cancel(job.uid)  # no longer this site's: its copy never runs here
+            self._gated.pop(job.uid, None)
             result.revoked.append(job.uid)
 
     def _ssh_files(self, folder: Path, result: CycleResult) -> None:
@@ -145,6 +164,30 @@ class Agent:
             tmp.chmod(0o644)
             tmp.replace(target)
             result.ssh_files.append(name)
+
+    def release_started(self) -> CycleResult:
+        """Report and release, at once, the jobs the scheduler has started at their gate (Backend.at_gate) since
+        the last pass: the start gate opens as soon as the portal holds the job for this site, not at the next
+        pass. A job the portal answers Gone for is cancelled instead."""
+        result = CycleResult()
+        for uid, scheduler_id in list(self._gated.items()):
+            try:
+                if not self.backend.at_gate(uid):
+                    continue
+                self.portal.report(JobReport(uid=uid, scheduler_id=scheduler_id, state=JobState.RUNNING))
+                self.backend.release(uid)
+                result.released.append(uid)
+            except PortalCallError as exc:
+                if exc.status != GONE:
+                    result.errors.append(f"job {uid}: {exc}")
+                    continue
+                self.backend.cancel(uid)
+                result.revoked.append(uid)
+            except BackendError as exc:
+                result.errors.append(f"job {uid}: {exc}")
+                continue
+            self._gated.pop(uid, None)
+        return result
 
     def _site_account(self, order: AccountOrder, result: CycleResult) -> None:
         """Open or close one person's site account, and tell the portal how it went."""
@@ -187,12 +230,47 @@ class Agent:
                            output_files=files or None)
         result.reported.append(report.uid)
 
-    def run_forever(self, *, interval_s: float = 2.0, stop: Callable[[], bool] = lambda: False) -> None:
+    def run_forever(self, *, interval_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
+                    wake: bool = False) -> None:
+        """Pass after pass, `interval_s` apart. With `wake`, a pass also starts as soon as the portal says there is
+        work (long-poll), and jobs started at their gate are released between passes (module docstring)."""
+        woken = threading.Event()
+        if wake:
+            threading.Thread(target=self._long_poll, args=(woken, stop), daemon=True,
+                             name="aifactory-agent-wait").start()
         while not stop():
+            woken.clear()
+            started = time.monotonic()
             try:
                 self.cycle()
             except PortalCallError as exc:
                 log.warning("%s", exc)
             except Exception:  # an agent outlives one bad pass; the next pass reconciles again
                 log.exception("agent pass failed")
-            time.sleep(interval_s)
+            if not wake:
+                time.sleep(interval_s)
+                continue
+            deadline = started + interval_s
+            while not stop() and time.monotonic() < deadline:
+                if self._gated:
+                    try:
+                        self.release_started()
+                    except Exception:  # the next pass reconciles
+                        log.exception("releasing started jobs failed")
+                if woken.wait(GATE_WATCH_S if self._gated else min(0.5, max(deadline - time.monotonic(), 0))):
+                    time.sleep(max(0.0, started + WAKE_GAP_S - time.monotonic()))
+                    break
+
+    def _long_poll(self, woken: threading.Event, stop: Callable[[], bool]) -> None:
+        waiter = self.portal.waiter()
+        try:
+            while not stop():
+                try:
+                    if waiter.wait():
+                        woken.set()
+                        time.sleep(WAKE_GAP_S)
+                except PortalCallError as exc:
+                    log.warning("waiting for work: %s", exc)
+                    time.sleep(1.0)
+        finally:
+            waiter.close()

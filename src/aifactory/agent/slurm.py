@@ -109,6 +109,7 @@ BATCH_SCRIPT = "batch.sh"
 GATED_FILE = "gated"
 RELEASE_FILE = "released"
 NOT_RELEASED_FILE = "not-released"
+STARTED_FILE = "started"
 OUTPUTS_FILE = "outputs.tsv"
 NOT_RELEASED_EXIT = 75
 MISSING_INPUT_EXIT = 66
@@ -169,6 +170,7 @@ def batch_script(job: BatchJob, job_dir: Path, container_runtime: str = "apptain
             "# Start gate: the commands run only once the site's agent has released the job, which it does when the",
             f"# portal holds the job for this site; without that within {job.start_wait_s} s the job ends, having run "
             "nothing.",
+            f": > {q(str(job_dir / STARTED_FILE))}  # the agent sees the job at its gate without asking Slurm",
             "aif_ticks=0",
             f"until [ -e {q(str(job_dir / RELEASE_FILE))} ]; do",
             f'  if [ "$aif_ticks" -ge {job.start_wait_s * 10} ]; then',
@@ -537,6 +539,9 @@ class SlurmBackend(Backend):
     def released(self, uid: str) -> bool:
         job_dir = self.job_dir(uid)
         return not (job_dir / GATED_FILE).exists() or (job_dir / RELEASE_FILE).exists()
+
+    def at_gate(self, uid: str) -> bool:
+        return (self.job_dir(uid) / STARTED_FILE).exists() and not self.released(uid)
 
     def output_files(self, uid: str) -> list[dict[str, object]]:
         """The outputs.tsv the batch script wrote: one `<bytes>\t<path>` line per output found."""

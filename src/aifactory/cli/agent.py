@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
                    help="local backend, as root: run each job's commands as this unprivileged account")
     p.add_argument("--job-root", type=Path, default=None,
                    help="with --job-user: where the jobs' working folders go (default: the job folders)")
+    p.add_argument("--poll-only", action="store_true",
+                   help="pass every --interval seconds only; by default a pass also starts as soon as the portal "
+                        "has work (long-poll) and jobs started at their gate are released at once")
     p.add_argument("--start-wait", type=int, default=int(os.environ.get("AIFACTORY_AGENT_START_WAIT_S", "300")),
                    help="seconds a started job waits for this agent's release before it ends having run nothing")
     p.add_argument("--container-runtime", default=os.environ.get("AIFACTORY_CONTAINER_RUNTIME", "apptainer"),
@@ -87,5 +90,5 @@ def run(args: argparse.Namespace) -> int:
         return 1 if result.errors else 0
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    agent.run_forever(interval_s=args.interval, stop=lambda: bool(stopping))
+    agent.run_forever(interval_s=args.interval, stop=lambda: bool(stopping), wake=not args.poll_only)
     return 0

@@ -21,6 +21,7 @@ from aifactory.portal.allocations.models import (
 )
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.federation.models import Machine, Site
+from aifactory.portal.federation.services import site_wake
 
 
 def _add_months(start: date, months: int) -> date:
@@ -71,8 +72,10 @@ def allocation_create(
         starts_on=starts,
         ends_on=ends,
     )
-    for site in Site.objects.filter(machine=machine):
+    sites = list(Site.objects.filter(machine=machine))
+    for site in sites:
         ProvisioningOrder.objects.create(allocation=allocation, site=site)
+    site_wake(site_ids=[site.pk for site in sites])
     return allocation
 
 

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from aifactory.portal.common import tokens
 from aifactory.portal.federation.models import Machine, Site
+
+WAKE_CHANNEL = "aifactory_site"
+"""The PostgreSQL NOTIFY channel on which a site's agent is woken; the payload is the site's id."""
 
 
 def site_by_token(token: str) -> Site | None:
@@ -47,3 +53,38 @@ def sites_lost() -> list[Site]:
     """The sites whose agent has not reported for AGENT_STALE_AFTER_S (or never)."""
     cutoff = timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S)
     return list(Site.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff)))
+
+
+WAIT_POLL_S = 0.25
+"""Without PostgreSQL's notifications, how often a waiting agent's request looks for work."""
+
+
+def site_wait(*, site: Site, timeout_s: float, ready: Callable[[], bool]) -> bool:
+    """Block until `ready()` says the site has work, or `timeout_s` passes; returns what `ready()` said last.
+
+    On PostgreSQL the request LISTENs on its own connection for the NOTIFY that services send when they commit
+    work for a site (federation.services.site_wake), so it wakes as soon as the work is there and costs nothing
+    while it waits; elsewhere it looks every WAIT_POLL_S seconds. The caller's worker must be one of several
+    threads (gunicorn gthread), so that a waiting agent holds one thread, not the worker."""
+    deadline = time.monotonic() + max(timeout_s, 0.0)
+    if connection.vendor != "postgresql":
+        while not ready():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(WAIT_POLL_S, left))
+        return True
+    import psycopg  # only the PostgreSQL backend has it
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
+                         host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True) as listener:
+        listener.execute(f"LISTEN {WAKE_CHANNEL}")
+        if ready():  # after LISTEN: work committed from now on is announced, work committed before is seen here
+            return True
+        mine = str(site.pk)
+        while (left := deadline - time.monotonic()) > 0:
+            for note in listener.notifies(timeout=left, stop_after=1):
+                if note.payload == mine and ready():
+                    return True
+        return ready()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from collections.abc import Iterable
+
+from django.db import connection, transaction
 from django.utils import timezone
 
 from aifactory.core.catalog import load_catalog
 from aifactory.portal.common import tokens
 from aifactory.portal.common.errors import BadRequest, Conflict
 from aifactory.portal.federation.models import Machine, Site
+from aifactory.portal.federation.selectors import WAKE_CHANNEL
 
 
 @transaction.atomic
@@ -57,3 +60,14 @@ def site_rotate_token(*, site: Site) -> str:
 
 def site_heartbeat(*, site: Site, queue_wait_s: float, backend: str) -> None:
     Site.objects.filter(pk=site.pk).update(last_seen_at=timezone.now(), queue_wait_s=queue_wait_s, backend=backend)
+
+
+def site_wake(*, site_ids: Iterable[int]) -> None:
+    """Wake the agents of these sites that wait for work (federation.selectors.site_wait). On PostgreSQL this is a
+    NOTIFY in the caller's transaction, so it is delivered when the work it announces is committed, and not at all
+    if it is rolled back. On SQLite nothing is sent: a waiting agent looks for work itself a few times a second."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for site_id in sorted(set(site_ids)):
+            cursor.execute("SELECT pg_notify(%s, %s)", [WAKE_CHANNEL, str(site_id)])

@@ -18,8 +18,16 @@ from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.federation.auth import site_auth
+from aifactory.portal.federation.selectors import site_wait
 from aifactory.portal.jobs.models import Job
-from aifactory.portal.jobs.selectors import job_get, jobs_of, jobs_open_for_site, revocations_open, usage_by_person
+from aifactory.portal.jobs.selectors import (
+    job_get,
+    jobs_of,
+    jobs_open_for_site,
+    revocations_open,
+    site_has_work,
+    usage_by_person,
+)
 from aifactory.portal.jobs.services import (
     job_apply_report,
     job_cancel,
@@ -36,6 +44,8 @@ router = Router(tags=["jobs"], auth=user_auth)
 agent_router = Router(tags=["agent"], auth=site_auth)
 
 LEGACY_FIELDS = ("name", "script", "gpus", "time_limit_s", "env")
+WAIT_MAX_S = 25.0
+"""The longest an agent's long-poll is held (below gunicorn's and proxies' usual 30 s)."""
 
 
 class JobIn(In):
@@ -291,6 +301,20 @@ class ReportIn(In):
     log_tail: str = Field("", max_length=1_000_000)
     message: str = Field("", max_length=2000)
     output_files: list[OutputFileIn] | None = Field(None, max_length=64)
+
+
+class WaitQuery(In):
+    timeout_s: float = Field(20.0, ge=0, le=WAIT_MAX_S, description="seconds to wait for work at most")
+
+
+class WaitOut(Schema):
+    work: bool
+
+
+@agent_router.get("/wait", response=WaitOut, summary="Wait (long-poll) until this site has work, or timeout_s")
+def agent_wait(request: HttpRequest, q: Query[WaitQuery]) -> dict[str, Any]:
+    site = request.auth
+    return {"work": site_wait(site=site, timeout_s=q.timeout_s, ready=lambda: site_has_work(site))}
 
 
 @agent_router.get("/jobs", response=list[AgentJobOut])

@@ -35,6 +35,7 @@ from aifactory.core.jobs import JobState, check_transition
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.services import allocation_hold, allocation_release
 from aifactory.portal.federation.selectors import site_alive, sites_lost
+from aifactory.portal.federation.services import site_wake
 from aifactory.portal.jobs.broker import candidates, decide
 from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
 from aifactory.portal.jobs.services import WAITING, _request_of, _revoke, job_reservation
@@ -118,6 +119,7 @@ def _failover_one(uid: str, result: FailoverResult) -> None:
     JobPlacement.objects.create(job=job, site=decision.site, allocation=decision.allocation, cause=cause[:200],
                                 reasons=decision.reasons, expected_start_at=decision.expected_start_at,
                                 expected_end_at=decision.expected_end_at)
+    site_wake(site_ids=[decision.site.pk, old_site.pk])
     result.moved.append(Move(uid, old_site.name, decision.site.name, decision.allocation.account))
 
 

@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet, Sum
 
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation, UsageCharge
-from aifactory.portal.allocations.selectors import UsageEvent
+from aifactory.portal.allocations.selectors import UsageEvent, orders_pending
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.jobs.models import Job, JobRevocation
@@ -40,6 +40,15 @@ def jobs_open_for_site(site: Site) -> QuerySet[Job]:
     """Jobs the site's agent must act on: not yet finished."""
     open_states = [s.value for s in JobState if not s.terminal]
     return Job.objects.select_related("allocation").filter(site=site, state__in=open_states).order_by("pk")
+
+
+def site_has_work(site: Site) -> bool:
+    """Whether the site's agent has something to do now: a provisioning order, a copy to cancel, a job to hand to
+    its scheduler, or a job to cancel there."""
+    return (orders_pending(site).exists() or revocations_open(site).exists()
+            or Job.objects.filter(site=site, state=JobState.PENDING.value).exists()
+            or Job.objects.filter(site=site, cancel_requested=True)
+            .exclude(state__in=[s.value for s in JobState if s.terminal]).exists())
 
 
 def revocations_open(site: Site) -> QuerySet[JobRevocation]:

@@ -34,6 +34,7 @@ from aifactory.portal.allocations.services import (
 from aifactory.portal.common.errors import BadRequest, Conflict, Gone, NotFound
 from aifactory.portal.common.models import remember_related
 from aifactory.portal.federation.models import Site
+from aifactory.portal.federation.services import site_wake
 from aifactory.portal.jobs.broker import Candidate, Decision, Layout, candidates, decide, reasons_of
 from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
 from aifactory.portal.jobs.selectors import UID_RE
@@ -124,6 +125,7 @@ def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: st
         expected_end_at=decision.expected_end_at,
     )
     remember_related(job, placements=[placement], revocations=[])
+    site_wake(site_ids=[decision.site.pk])
     return job
 
 
@@ -260,6 +262,7 @@ def job_cancel(*, job: Job) -> Job:
     else:
         job.cancel_requested = True  # the agent cancels it at the scheduler and reports back
         job.save(update_fields=["cancel_requested"])
+    site_wake(site_ids=[job.site_id])
     return job
 
 
