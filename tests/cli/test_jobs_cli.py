@@ -124,6 +124,12 @@ def test_submit_json_and_stdin(token, fed, capsys, monkeypatch):
     (SPEC.replace("10m", "ten minutes"), "resources.time_limit"),
     (SPEC + "env:\n  LD_PRELOAD: /x.so\n", "env.LD_PRELOAD"),
     ("name: [", "not valid YAML"),
+    (SPEC.replace("10m", "9" * 5000), "resources.time_limit"),
+    (SPEC.replace("gpus_per_node: 2", "gpus_per_node: " + "9" * 5000), "resources.gpus_per_node"),
+    (SPEC.replace("echo hello", '"echo \\ud800"'), "invalid Unicode character"),
+    ('{"name": "x", "resources": {"time_limit": ' + "9" * 5000 + '}, "commands": ["a"]}', "resources.time_limit"),
+    ('{"name": "x", "resources": {"time_limit": 60}, "commands": ["\\udfff"]}', "commands[0]"),
+    (SPEC + "env: " + "[" * 40_000, "nested too deeply"),
 ])
 def test_an_invalid_spec_is_refused_before_anything_is_sent(token, fed, capsys, tmp_path, transport, text, words):
     path = tmp_path / "bad.yaml"

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aifactory.core import jobspec
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.jobspec import (
     JobSpec,
@@ -283,3 +284,58 @@ def test_canonical_form_round_trips(name, per_node, nodes, limit, env):
     assert spec_from_dict(spec.to_dict()) == spec
     assert parse_spec(json.dumps(spec.to_dict())) == spec
     assert spec.resources.gpus == per_node * nodes
+
+
+# --- bounded reading: a hostile document is refused before the YAML or JSON reader does work that grows with it ---
+
+HEAD = "name: x\nresources: {time_limit: 60}\n"
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    (HEAD + "commands: " + "[" * 40_000 + "]" * 40_000, "nested too deeply"),
+    (HEAD + "commands: " + "{a: " * 40_000, "nested too deeply"),
+    (HEAD + "commands:\n" + "".join(" " * i + "- \n" for i in range(100)), "nested too deeply"),
+    ('{"name": "x", "commands": ' + "[" * 100 + "]" * 100 + "}", "nested too deeply"),
+    (HEAD + "commands:\n" + "- a\n" * 20_000, "more than 10000 values"),
+    ('{"name": "x", "commands": [' + ", ".join(['"a"'] * 30_000) + "]}", "more than 10000 values"),
+])
+def test_a_hostile_document_is_refused_before_it_is_read(text, words, monkeypatch):
+    import yaml as pyyaml
+
+    monkeypatch.setattr(pyyaml, "load", lambda *a, **k: pytest.fail("the whole document was read"))
+    monkeypatch.setattr(jobspec.json, "loads", lambda *a, **k: pytest.fail("the whole document was read"))
+    with pytest.raises(InvalidInput) as caught:
+        parse_spec(text)
+    assert caught.value.field == "spec" and words in caught.value.message
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    (HEAD.replace("60", "9" * 5000) + "commands: [a]", "resources.time_limit"),
+    (HEAD.replace("60", "'" + "9" * 5000 + "'") + "commands: [a]", "resources.time_limit"),
+    (HEAD.replace("60", "'" + "9" * 5000 + "h'") + "commands: [a]", "resources.time_limit"),
+    (HEAD.replace("60", "'9" + "9" * 5000 + ":00:00'") + "commands: [a]", "resources.time_limit"),
+    (HEAD.replace("60}", "60, estimate: " + "1" * 5000 + "}") + "commands: [a]", "resources.estimate"),
+    (HEAD.replace("60}", "60, nodes: -" + "1" * 5000 + "}") + "commands: [a]", "resources.nodes"),
+    (HEAD.replace("60}", "60, gpu_memory_gb: 1" + "0" * 5000 + ".5}") + "commands: [a]", "resources.gpu_memory_gb"),
+    ('{"name": "x", "resources": {"time_limit": ' + "9" * 5000 + '}, "commands": ["a"]}', "resources.time_limit"),
+    ('{"name": "x", "resources": {"time_limit": 60, "gpus_per_node": 1' + "0" * 5000 + '}, "commands": ["a"]}',
+     "resources.gpus_per_node"),
+    ('{"name": "x", "resources": {"time_limit": 60}, "commands": ["\\ud800"]}', "commands[0]"),
+    ('{"name": "x", "resources": {"time_limit": 60}, "commands": ["a"], "env": {"A": "\\udc00"}}', "env.A"),
+    ('{"name": "x", "resources": {"time_limit": 60}, "commands": ["a"], "env": {"\\udc00": "a"}}', "env"),
+])
+def test_numbers_of_thousands_of_digits_and_lone_surrogates_are_refused_naming_the_field(text, field):
+    with pytest.raises(InvalidInput) as caught:
+        parse_spec(text)
+    assert caught.value.field == field
+
+
+def test_lone_surrogates_in_parsed_data_are_refused_naming_the_field():
+    assert refused(minimal(commands=["echo \ud800"])).field == "commands[0]"
+    assert refused(minimal(name="x\udfff")).field == "name"
+
+
+def test_json_brackets_inside_texts_do_not_count_as_nesting():
+    spec = parse_spec('{"name": "x", "resources": {"time_limit": 60}, "commands": ["echo \\"[[[[' + "[" * 40
+                      + '\\" {{{{"]}')
+    assert spec.commands[0].startswith('echo "[[[[')

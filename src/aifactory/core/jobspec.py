@@ -41,6 +41,11 @@ from typing import Any
 
 import yaml
 
+try:
+    from yaml import CSafeLoader as _SafeBase  # libyaml's reader, ten times faster, where PyYAML was built with it
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _SafeBase  # type: ignore[assignment]
+
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.placement import JobRequest
 
@@ -55,6 +60,16 @@ MAX_NODES = 512
 MAX_GPUS = 1024
 MIN_TIME_LIMIT_S = 60
 MAX_TIME_LIMIT_S = 7 * 86400
+MAX_DEPTH = 16
+"""Mappings and lists inside each other: a spec needs 3 (spec, resources, a list); checked while parsing."""
+MAX_VALUES = 10_000
+"""Values in a document (keys, texts, numbers, lists, mappings); checked while parsing."""
+MAX_BRACKETS = 64
+"""Unclosed '[' and '{' anywhere in a YAML document (quoted or not), counted before PyYAML reads it: its scanner
+looks up to 1,024 characters ahead on each of them, so a line of brackets would cost a second."""
+MAX_DIGITS = 100
+"""Digits in a whole number: a longer one is read as an infinity, which every field refuses (Python itself refuses
+to read one of more than 4,300 digits, and a long one is slow to read)."""
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 GPU_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,19}$")
@@ -62,6 +77,8 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 IMAGE_URI_RE = re.compile(r"^(docker|oras|library|shub)://[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,500}$")
 PATH_PART_RE = re.compile(r"^[A-Za-z0-9_@+][A-Za-z0-9._@+-]{0,254}$")
 DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
+_BRACKET = re.compile(r"[\[\]{}]")
 CLOCK_RE = re.compile(r"^(?:(\d+)-)?(\d{1,3}):([0-5]\d):([0-5]\d)$")
 
 RESERVED_ENV = frozenset({
@@ -145,32 +162,121 @@ def parse_spec(text: str | bytes) -> JobSpec:
         raise InvalidInput("spec", f"is larger than {MAX_SPEC_BYTES // 1024} KiB")
     if "\x00" in text:
         raise InvalidInput("spec", "must not contain NUL characters")
+    _encodable(text, "spec")
     if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text, parse_constant=_no_constant)
-        except RecursionError:
-            raise InvalidInput("spec", "is nested too deeply") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidInput("spec", f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") \
-                from None
+        data = load_json(text)
     else:
         data = _load_yaml(text)
     return spec_from_dict(data)
 
 
-def _no_constant(name: str) -> Any:
-    raise InvalidInput("spec", f"{name} is not a number a job spec accepts")
+def _encodable(text: str, where: str) -> None:
+    """Text that is UTF-8 (no lone surrogates, which JSON's and YAML's \\u escapes can write)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(where, f"character {exc.start + 1} is not a Unicode character (a lone surrogate "
+                                  f"{text[exc.start]!a})") from None
+
+
+def _whole(digits: str) -> int | float:
+    """A whole number read from text; one of more than MAX_DIGITS digits is read as an infinity, which every field
+    refuses as out of its range, naming itself."""
+    if sum(ch.isdigit() for ch in digits) > MAX_DIGITS:
+        return -math.inf if digits.lstrip().startswith("-") else math.inf
+    return int(digits)
+
+
+def load_json(text: str, *, where: str = "spec", constants: bool = False) -> Any:
+    """JSON text, parsed with its depth, its size and its numbers bounded, and every text in it UTF-8; refusals are
+    InvalidInput naming `where`. NaN and Infinity are read as floats with `constants` (for the fields to refuse
+    by name), else refused. The portal's API reads every request body with it."""
+
+    def whole(digits: str) -> int | float:
+        return _whole(digits)
+
+    def constant(name: str) -> Any:
+        raise InvalidInput(where, f"{name} is not a number JSON allows")
+
+    depth = values = 0
+    for match in _JSON_TOKEN.finditer(text):  # one pass over strings and brackets bounds the depth before parsing
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InvalidInput(where, f"is nested too deeply (more than {MAX_DEPTH} levels)")
+        elif token in "]}":
+            depth = max(depth - 1, 0)
+        values += 1
+        if values > 2 * MAX_VALUES:
+            raise InvalidInput(where, f"holds more than {MAX_VALUES} values")
+    try:
+        data = json.loads(text, parse_constant=float if constants else constant, parse_int=whole)
+    except RecursionError:
+        raise InvalidInput(where, "is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(where, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") \
+            from None
+    _texts_encodable(data, where)
+    return data
+
+
+def _texts_encodable(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        _encodable(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _encodable(key, where)
+            _texts_encodable(item, f"{where}.{key}" if where not in ("spec", "body") else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _texts_encodable(item, f"{where}[{i}]")
+
+
+class _SpecLoader(_SafeBase):
+    """PyYAML's safe loader (reading with libyaml, ten times faster, when PyYAML has it), reading whole numbers of
+    at most MAX_DIGITS digits."""
+
+    def construct_bounded_int(self, node: yaml.ScalarNode) -> int | float:
+        if sum(ch.isdigit() for ch in str(node.value)) > MAX_DIGITS:
+            return _whole(str(node.value))
+        return int(self.construct_yaml_int(node))
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:int", _SpecLoader.construct_bounded_int)
 
 
 def _load_yaml(text: str) -> Any:
+    """YAML text without aliases or tags, its depth and size bounded while it is read: PyYAML's scanner takes time
+    that grows with the square of the nesting, so a deep document is refused after its first levels, long before
+    that."""
+    open_brackets = 0
+    for match in _BRACKET.finditer(text):
+        if match.group() in "[{":
+            open_brackets += 1
+            if open_brackets > MAX_BRACKETS:
+                raise InvalidInput("spec", f"is nested too deeply (more than {MAX_BRACKETS} unclosed '[' or '{{')")
+        elif open_brackets:
+            open_brackets -= 1
+    depth = values = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_SpecLoader):
             if isinstance(event, yaml.AliasEvent):
                 raise InvalidInput("spec", "YAML aliases (*name) are not accepted in a job spec")
             tag = getattr(event, "tag", None)
             if isinstance(event, yaml.NodeEvent) and tag is not None:
                 raise InvalidInput("spec", f"YAML tags ({tag}) are not accepted in a job spec")
-        return yaml.safe_load(text)
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InvalidInput("spec", f"is nested too deeply (more than {MAX_DEPTH} levels)")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            if isinstance(event, yaml.NodeEvent):
+                values += 1
+                if values > MAX_VALUES:
+                    raise InvalidInput("spec", f"holds more than {MAX_VALUES} values")
+        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a safe loader: SafeLoader with bounded numbers
     except RecursionError:
         raise InvalidInput("spec", "is nested too deeply") from None
     except yaml.YAMLError as exc:
@@ -178,6 +284,8 @@ def _load_yaml(text: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise InvalidInput("spec", f"is not valid YAML: {problem}{where}") from None
+    except ValueError as exc:  # a value PyYAML reads with Python's own conversions (a date out of range ...)
+        raise InvalidInput("spec", f"holds a value that cannot be read: {exc}") from None
 
 
 def spec_from_dict(data: Any) -> JobSpec:
@@ -224,6 +332,7 @@ def _text(value: Any, where: str) -> str:
             value, bool | int | float) else ""))
     if "\x00" in value:
         raise InvalidInput(where, "must not contain NUL characters")
+    _encodable(value, where)
     return value
 
 
@@ -253,6 +362,8 @@ def parse_duration(value: Any, where: str) -> int:
             raise InvalidInput(where, f"must be a whole number of seconds, got {value}")
         return int(value)
     text = _text(value, where).strip().lower()
+    if len(text) > MAX_DIGITS:
+        raise InvalidInput(where, f"{text[:20]!r}... is not a duration: at most {MAX_DIGITS} characters")
     if text.isascii() and text.isdigit():
         return int(text)
     match = DURATION_RE.match(text) if text else None

@@ -11,6 +11,7 @@ from aifactory.portal.access.api import router as access_router
 from aifactory.portal.allocations.api import agent_router as allocations_agent_router
 from aifactory.portal.allocations.api import router as allocations_router
 from aifactory.portal.common.errors import Refusal, refusal_of
+from aifactory.portal.common.parser import BoundedJsonParser
 from aifactory.portal.federation.api import agent_router
 from aifactory.portal.federation.api import router as federation_router
 from aifactory.portal.jobs.api import agent_router as jobs_agent_router
@@ -23,7 +24,8 @@ from aifactory.portal.siteaccess.api import public_router as siteaccess_public_r
 from aifactory.portal.siteaccess.api import router as siteaccess_router
 from aifactory.portal.support.api import router as support_router
 
-api = NinjaAPI(title="aifactory", version="1", urls_namespace="api-v1", description=__doc__ or "")
+api = NinjaAPI(title="aifactory", version="1", urls_namespace="api-v1", description=__doc__ or "",
+               parser=BoundedJsonParser())
 
 
 def _answer(request: HttpRequest, status: int, message: str, detail: object = None) -> HttpResponse:
@@ -55,6 +57,8 @@ def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, Refusal | CoreError):  # the body parser's refusal, wrapped by ninja
+        return refused(request, exc.__cause__)
     return _answer(request, exc.status_code, str(exc))
 
 
