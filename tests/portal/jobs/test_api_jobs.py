@@ -93,9 +93,18 @@ def test_submit_refuses_malformed_json(api, allocation, raw):
     assert_refused(api.post("/jobs", raw=raw), (400, 422))
 
 
-@pytest.mark.parametrize("allocation_id", [424242, 10**30, 0, -1])
-def test_submit_to_an_allocation_that_is_not_there(api, body, allocation_id):
-    assert_refused(api.post("/jobs", {**body, "allocation": allocation_id}), 404)
+@pytest.mark.parametrize(("allocation_id", "status"), [(424242, 404), (0, 404), (-1, 404), (2**63 - 1, 404),
+                                                      (2**63, 422), (10**30, 422)])
+def test_submit_to_an_allocation_that_is_not_there(api, body, allocation_id, status):
+    """An id past the databases' 64-bit range is not an id: 422 naming the field."""
+    refusal = assert_refused(api.post("/jobs", {**body, "allocation": allocation_id}), status)
+    assert status == 404 or refusal["detail"][0]["field"] == "allocation"
+
+
+@pytest.mark.parametrize("org_id", [2**63, 2**64, -(2**63) - 1, "9" * 5000])
+def test_listing_jobs_of_an_organisation_past_the_id_range_is_refused(api, allocation, org_id):
+    refusal = assert_refused(api.get("/jobs", organisation=org_id), 422)
+    assert refusal["detail"][0]["field"] == "organisation"
 
 
 def test_submit_to_another_organisations_allocation(other_api, body):
