@@ -45,6 +45,14 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+def request_failure(resource_type: str, failure: str | None) -> bool:
+    """Whether a failed request is a fault of the page. A background request (htmx's fetch or XHR) that the page
+    itself abandoned, because the person navigated away or a newer live estimate replaced it, ends with
+    net::ERR_ABORTED: a cancellation, not a failure. Every other failure counts, and so does an aborted document,
+    script or stylesheet."""
+    return not (failure == "net::ERR_ABORTED" and resource_type in ("fetch", "xhr"))
+
+
 class PageWatch:
     """Collects console errors and failed requests; every page must end with none."""
 
@@ -55,7 +63,8 @@ class PageWatch:
         self.prefix = prefix
         page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}")
+                if request_failure(r.resource_type, r.failure) else None)
         page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 500 else None)
 
     def shot(self, name: str) -> None:

@@ -1,5 +1,7 @@
 import math
 from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -8,11 +10,13 @@ from hypothesis import strategies as st
 from aifactory.core.eligibility import (
     ANNEX3_AREAS,
     ARTICLE5_PRACTICES,
+    SME_CEILINGS,
     Enterprise,
     GateDecision,
     Relation,
     SmeCategory,
     evaluate_gate,
+    exact,
     is_established_eligible,
     load_countries,
     screen,
@@ -155,7 +159,8 @@ def test_linked_turnover_and_balance_both_above():
     ("args", "partners", "field"),
     [
         ((-1, 0, 0), (), "headcount"),
-        ((1.5, 0, 0), (), "headcount"),
+        ((math.nan, 0, 0), (), "headcount"),
+        (("12", 0, 0), (), "headcount"),
         ((True, 0, 0), (), "headcount"),
         ((1, -1, 0), (), "turnover_eur"),
         ((1, math.nan, 0), (), "turnover_eur"),
@@ -347,3 +352,52 @@ def test_gate_validation(kwargs, field):
     with pytest.raises(InvalidInput) as err:
         evaluate_gate(**args)
     assert err.value.field == field
+
+
+# --- exact arithmetic ------------------------------------------------------------------------------------------------
+
+
+def test_a_firm_at_exactly_250_staff_with_a_partner_is_large():
+    # 5 + 0.35 x 700 is 249.99999999999997 in floats: the firm would be called medium
+    partner = Enterprise(Relation.PARTNER, headcount=700, turnover_eur=0, balance_sheet_eur=0, share=0.35)
+    assert 5 + 0.35 * 700 < 250
+    assert sme_category(5, 60e6, 60e6, [partner]) is SmeCategory.LARGE
+
+
+@pytest.mark.parametrize(("category", "staff_below", "turnover_max", "balance_max"), SME_CEILINGS)
+@pytest.mark.parametrize("share", [0.35, 0.45, 0.3, Decimal("0.35"), Fraction(7, 20)])
+def test_every_ceiling_is_met_exactly_through_a_partners_share(category, staff_below, turnover_max, balance_max,
+                                                               share):
+    exact_share = Fraction(str(share)) if not isinstance(share, Fraction) else share
+    own_staff = staff_below - exact_share * 10  # own + share x partner is exactly the staff ceiling
+    partner = Enterprise(Relation.PARTNER, headcount=10, turnover_eur=0, balance_sheet_eur=0, share=share)
+    at_ceiling = sme_category(own_staff, 0, 0, [partner])
+    assert at_ceiling is not category  # staff must be below the ceiling: at it, the next class up
+    partner_money = Fraction(1_000_000)
+    own_money = turnover_max - exact_share * partner_money  # turnover exactly at its ceiling: still in the class
+    money = Enterprise(Relation.PARTNER, headcount=0, turnover_eur=1_000_000, balance_sheet_eur=10**9, share=share)
+    assert sme_category(staff_below - 1, own_money, 10**9, [money]) is category
+    own_balance = balance_max - exact_share * partner_money
+    balance = Enterprise(Relation.PARTNER, headcount=0, turnover_eur=10**9, balance_sheet_eur=1_000_000, share=share)
+    assert sme_category(staff_below - 1, 10**9, own_balance, [balance]) is category
+
+
+@pytest.mark.parametrize(("headcount", "expected"), [
+    (9.5, SmeCategory.MICRO), (Decimal("9.99"), SmeCategory.MICRO), (Fraction(19, 2), SmeCategory.MICRO),
+    (10, SmeCategory.SMALL), (49.75, SmeCategory.SMALL), (Decimal("249.99"), SmeCategory.MEDIUM),
+    (250, SmeCategory.LARGE),
+])
+def test_the_organisations_own_headcount_may_be_fractional(headcount, expected):
+    assert sme_category(headcount, 1e6, 1e6) is expected
+
+
+def test_floats_are_read_as_the_decimals_they_are_written_as():
+    assert exact(0.35, "x") == Fraction(35, 100) and exact(Decimal("0.1"), "x") == Fraction(1, 10)
+    with pytest.raises(InvalidInput):
+        exact(Decimal("NaN"), "x")
+
+
+@pytest.mark.parametrize(("given", "canonical"),
+                         [("UK", "GB"), ("uk", "GB"), (" el ", "GR"), ("gb", "GB"), ("DE", "DE")])
+def test_country_aliases_have_one_canonical_code(given, canonical):
+    assert load_countries().code(given) == canonical

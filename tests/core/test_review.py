@@ -221,6 +221,10 @@ def test_every_kind_of_conflict_is_found_with_its_reason():
     assert conflicts(p, reviewer("r2", [], name="Ada  Lovelace")) == ("Ada  Lovelace is named in the proposal",)
     assert conflicts(p, reviewer("r3", [], country="DE")) == ()
     assert conflicts(p, reviewer("r3", [], country="de"), ConflictRules(same_country=True)) == ("same country (de)",)
+    uk = proposal("U", [], country="UK")  # the EU's alias and the ISO code name one country
+    assert conflicts(uk, reviewer("r6", [], country="GB"), ConflictRules(same_country=True)) == ("same country (GB)",)
+    el = proposal("E", [], country="gr")
+    assert conflicts(el, reviewer("r7", [], country="EL"), ConflictRules(same_country=True)) == ("same country (EL)",)
     assert conflicts(p, reviewer("r4", []), ConflictRules(declared=frozenset({("r4", "P")}))) == ("conflict declared",)
     assert conflicts(proposal("Q", [], org=""), reviewer("r5", [], org="")) == ()  # unknown organisations never match
 

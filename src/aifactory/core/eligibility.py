@@ -10,6 +10,9 @@ SME category (Commission Recommendation 2003/361/EC)
     figures times the share held, and, for each linked enterprise (control), 100 % of its figures:
         staff  S = own headcount + sum share_p * headcount_p + sum headcount_l     (annual work units)
         turnover T and balance-sheet total B likewise (EUR)
+    Headcounts are annual work units and may be fractional (part-time and seasonal staff), the organisation's own
+    too. The sums are exact (fractions, each figure read from its decimal writing: 0.35 is 35/100, not the binary
+    float nearest to it), so a firm at exactly a ceiling is on the side the Recommendation puts it.
     then, from the smallest class up:
         micro   S < 10   and (T <= 2 M  or B <= 2 M)
         small   S < 50   and (T <= 10 M or B <= 10 M)
@@ -34,7 +37,9 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -230,75 +235,86 @@ class Relation(StrEnum):
     LINKED = "linked"  # control: majority of voting rights, or dominant influence
 
 
+Figure = int | float | Decimal | Fraction
+"""A figure as the caller has it; the arithmetic reads it exactly (`exact`)."""
+
+
 @dataclass(frozen=True)
 class Enterprise:
     """An enterprise related to the applicant, with its own figures and how it is related."""
 
     relation: Relation
-    headcount: float
-    turnover_eur: float
-    balance_sheet_eur: float
-    share: float = 1.0  # for a partner: the larger of the capital and voting-rights shares held, 0.25..0.5
+    headcount: Figure
+    turnover_eur: Figure
+    balance_sheet_eur: Figure
+    share: Figure = 1  # for a partner: the larger of the capital and voting-rights shares held, 0.25..0.5
 
-    def weight(self) -> float:
-        return 1.0 if self.relation is Relation.LINKED else self.share
+    def weight(self) -> Fraction:
+        return Fraction(1) if self.relation is Relation.LINKED else exact(self.share, "share")
 
 
-# (category, staff below, turnover at most, balance sheet at most), smallest first
-SME_CEILINGS: tuple[tuple[SmeCategory, float, float, float], ...] = (
-    (SmeCategory.MICRO, 10, 2e6, 2e6),
-    (SmeCategory.SMALL, 50, 10e6, 10e6),
-    (SmeCategory.MEDIUM, 250, 50e6, 43e6),
+# (category, staff below, turnover at most, balance sheet at most), smallest first; exact whole numbers
+SME_CEILINGS: tuple[tuple[SmeCategory, int, int, int], ...] = (
+    (SmeCategory.MICRO, 10, 2_000_000, 2_000_000),
+    (SmeCategory.SMALL, 50, 10_000_000, 10_000_000),
+    (SmeCategory.MEDIUM, 250, 50_000_000, 43_000_000),
 )
 
 
+def exact(value: object, field: str) -> Fraction:
+    """A finite figure as an exact fraction: an int or a Fraction as it is, a Decimal exactly, a float as the
+    decimal it is written as (repr: 0.35 -> 35/100). InvalidInput naming `field` for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | Fraction):
+        raise InvalidInput(field, "must be a number")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(field, "must be a finite number")
+        return Fraction(repr(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidInput(field, "must be a finite number")
+        return Fraction(value)
+    return Fraction(value)
+
+
 def sme_category(
-    headcount: int, turnover_eur: float, balance_sheet_eur: float, partners: Sequence[Enterprise] = ()
+    headcount: Figure, turnover_eur: Figure, balance_sheet_eur: Figure, partners: Sequence[Enterprise] = ()
 ) -> SmeCategory:
-    """The SME category of an enterprise with its partner and linked enterprises (formulas in the module doc)."""
-    if isinstance(headcount, bool) or not isinstance(headcount, int) or headcount < 0:
-        raise InvalidInput("headcount", "must be a whole number of staff, 0 or more")
-    _amount(turnover_eur, "turnover_eur")
-    _amount(balance_sheet_eur, "balance_sheet_eur")
-    staff, turnover, balance = float(headcount), float(turnover_eur), float(balance_sheet_eur)
+    """The SME category of an enterprise with its partner and linked enterprises (formulas in the module doc),
+    computed exactly."""
+    staff = _non_negative(headcount, "headcount", "must be a number of staff in annual work units, 0 or more")
+    turnover = _non_negative(turnover_eur, "turnover_eur", "must be a number of euros, 0 or more")
+    balance = _non_negative(balance_sheet_eur, "balance_sheet_eur", "must be a number of euros, 0 or more")
     for i, other in enumerate(partners):
         where = f"partners[{i}]"
         if not isinstance(other, Enterprise):
             raise InvalidInput(where, "must be an Enterprise")
         if not isinstance(other.relation, Relation):
             raise InvalidInput(f"{where}.relation", "must be 'partner' or 'linked'")
-        if isinstance(other.headcount, bool) or not isinstance(other.headcount, int | float):
-            raise InvalidInput(f"{where}.headcount", "must be a number")
-        if not math.isfinite(other.headcount) or other.headcount < 0:
-            raise InvalidInput(f"{where}.headcount", "must be 0 or more")
-        _amount(other.turnover_eur, f"{where}.turnover_eur")
-        _amount(other.balance_sheet_eur, f"{where}.balance_sheet_eur")
+        other_staff = _non_negative(other.headcount, f"{where}.headcount", "must be 0 or more")
+        other_turnover = _non_negative(other.turnover_eur, f"{where}.turnover_eur", "must be 0 or more")
+        other_balance = _non_negative(other.balance_sheet_eur, f"{where}.balance_sheet_eur", "must be 0 or more")
         if other.relation is Relation.PARTNER:
-            share = other.share
-            if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share):
-                raise InvalidInput(f"{where}.share", "must be a number")
-            if share < 0.25:
+            share = exact(other.share, f"{where}.share")
+            if share < Fraction(1, 4):
                 raise InvalidInput(f"{where}.share", "below 25 % the enterprise is autonomous: leave it out")
-            if share > 0.5:
+            if share > Fraction(1, 2):
                 raise InvalidInput(f"{where}.share", "above 50 % the enterprise is linked, not a partner")
         weight = other.weight()
-        staff += weight * other.headcount
-        turnover += weight * other.turnover_eur
-        balance += weight * other.balance_sheet_eur
+        staff += weight * other_staff
+        turnover += weight * other_turnover
+        balance += weight * other_balance
     for category, staff_below, turnover_max, balance_max in SME_CEILINGS:
         if staff < staff_below and (turnover <= turnover_max or balance <= balance_max):
             return category
     return SmeCategory.LARGE
 
 
-def _amount(value: object, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(name, "must be a number of euros")
-    if value < 0:
-        raise InvalidInput(name, "must be 0 or more")
-
-
-# --- AI Act screening ---------------------------------------------------------------------------------------------
+def _non_negative(value: object, field: str, message: str) -> Fraction:
+    number = exact(value, field)
+    if number < 0:
+        raise InvalidInput(field, message)
+    return number
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,27 @@ def spec_from_dict(data: Any) -> JobSpec:
     )
 
 
+SCRIPT_FORM_FIELDS = {"commands": "script", "commands[0]": "script"}
+
+
+def check_script_job(
+    *, name: Any, script: Any, gpus: Any, time_limit_s: Any, env: Any
+) -> tuple[str, Mapping[str, str]]:
+    """The script form of a job (a name, one script, GPUs on one node, a time limit in seconds, an environment),
+    checked by the job spec's own rules, so that both ways of submitting refuse the same things (reserved
+    environment names, carriage returns, NUL characters, lone surrogates, sizes). Returns the script and the
+    environment; a refusal names the script form's field (name, script, gpus, time_limit_s, env, env.NAME)."""
+    try:
+        _name(name)
+        text = _commands([script])[0] if isinstance(script, str) else _text(script, "script")
+        _int(gpus, "gpus", 1, MAX_GPUS)
+        _int(time_limit_s, "time_limit_s", MIN_TIME_LIMIT_S, MAX_TIME_LIMIT_S)
+        return text, _env(env)
+    except InvalidInput as exc:
+        field = SCRIPT_FORM_FIELDS.get(exc.field, exc.field)
+        raise InvalidInput(field, exc.message[len(exc.field) + 2:]) from None
+
+
 def _mapping(value: Any, where: str, known: frozenset[str], required: Sequence[str] = ()) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput(where, f"must be a mapping of keys to values, got {_kind(value)}")

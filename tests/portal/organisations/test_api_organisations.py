@@ -43,7 +43,8 @@ def test_register_derives_the_sme_category(api, user):
         ({"country": 49}, "country"),
         ({"headcount": -1}, "headcount"),
         ({"headcount": "twelve"}, "headcount"),
-        ({"headcount": 1.5}, "headcount"),
+        ({"headcount": 1.555}, "headcount"),  # annual work units to the hundredth
+        ({"headcount": "NaN"}, "headcount"),
         ({"headcount": 10**30}, "headcount"),
         ({"headcount": True}, "headcount"),
         ({"turnover_eur": "a lot"}, "turnover_eur"),

@@ -14,6 +14,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array, csr_array
 from scipy.sparse.csgraph import maximum_flow
 
+from aifactory.core.eligibility import load_countries
 from aifactory.core.exceptions import InvalidInput, SolverError
 from aifactory.core.review._common import InfeasibleAssignment, _norm, _number, _text
 
@@ -88,6 +89,15 @@ class ConflictRules:
 NO_RULES = ConflictRules()
 
 
+def _same_country(a: str, b: str) -> bool:
+    """Whether two country codes name one country, read canonically (UK and GB, EL and GR are one)."""
+    countries = load_countries()
+    try:
+        return countries.code(a) == countries.code(b)
+    except InvalidInput:
+        return _norm(a) == _norm(b)
+
+
 def conflicts(proposal: ProposalProfile, reviewer: Reviewer, rules: ConflictRules = NO_RULES) -> tuple[str, ...]:
     """Every reason the reviewer may not review the proposal (empty: free of conflict)."""
     reasons = []
@@ -95,7 +105,7 @@ def conflicts(proposal: ProposalProfile, reviewer: Reviewer, rules: ConflictRule
         reasons.append(f"same organisation ({reviewer.organisation})")
     if _norm(reviewer.name) in proposal.people or _norm(reviewer.id) in proposal.people:
         reasons.append(f"{reviewer.name} is named in the proposal")
-    if rules.same_country and proposal.country.strip() and _norm(proposal.country) == _norm(reviewer.country):
+    if rules.same_country and proposal.country.strip() and _same_country(proposal.country, reviewer.country):
         reasons.append(f"same country ({reviewer.country})")
     if (reviewer.id, proposal.id) in rules.declared:
         reasons.append("conflict declared")

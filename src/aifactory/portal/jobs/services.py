@@ -10,7 +10,6 @@ Failover (moving jobs off sites whose agent stopped reporting) is in failover.py
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,9 +18,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from aifactory.core.exceptions import NoPlacement
+from aifactory.core.exceptions import InvalidInput, NoPlacement
 from aifactory.core.jobs import JobState, check_transition
-from aifactory.core.jobspec import JobSpec, spec_from_dict
+from aifactory.core.jobspec import JobSpec, check_script_job, spec_from_dict
 from aifactory.core.placement import JobRequest
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.selectors import allocation_provisioned, gpu_seconds_left
@@ -43,11 +42,6 @@ from aifactory.portal.organisations.selectors import check_acts_for
 
 log = logging.getLogger("aifactory.jobs")
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MAX_SCRIPT = 64 * 1024
-MAX_TIME_LIMIT_S = 7 * 86400
-MAX_GPUS = 1024
 LOG_TAIL_MAX = 64 * 1024
 MAX_OUTPUT_FILES = 64
 WAITING = (JobState.PENDING.value, JobState.SUBMITTED.value)
@@ -57,24 +51,14 @@ def _bad(field: str, message: str) -> BadRequest:
     return BadRequest(f"{field}: {message}", {"field": field})
 
 
-def validate_job_fields(*, name: str, script: str, gpus: int, time_limit_s: int, env: Mapping[str, str]) -> None:
-    if not NAME_RE.match(name):
-        raise _bad("name", "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    if not script.strip():
-        raise _bad("script", "must not be empty")
-    if len(script.encode("utf-8")) > MAX_SCRIPT or "\x00" in script:
-        raise _bad("script", f"at most {MAX_SCRIPT} bytes of text")
-    if not 1 <= gpus <= MAX_GPUS:
-        raise _bad("gpus", f"must be between 1 and {MAX_GPUS}")
-    if not 60 <= time_limit_s <= MAX_TIME_LIMIT_S:
-        raise _bad("time_limit_s", f"must be between 60 and {MAX_TIME_LIMIT_S} seconds")
-    if len(env) > 64:
-        raise _bad("env", "at most 64 variables")
-    for key, value in env.items():
-        if not ENV_NAME_RE.match(key):
-            raise _bad("env", f"{key!r} is not a valid variable name")
-        if not isinstance(value, str) or len(value) > 4096 or "\x00" in value:
-            raise _bad("env", f"value of {key} must be text of at most 4096 characters")
+def validate_job_fields(*, name: str, script: str, gpus: int, time_limit_s: int, env: Mapping[str, str]) -> str:
+    """The script form's fields checked by the job spec's rules (core.jobspec.check_script_job); the script as it
+    will run."""
+    try:
+        text, _ = check_script_job(name=name, script=script, gpus=gpus, time_limit_s=time_limit_s, env=env)
+    except InvalidInput as exc:
+        raise _bad(exc.field, exc.message[len(exc.field) + 2:]) from None
+    return text
 
 
 def job_reservation(job: Job) -> int:
@@ -156,7 +140,7 @@ def job_submit(
     the allocation's row (allocation_reserve), which refuses when a concurrent submission took them first."""
     check_acts_for(user, allocation.organisation_id)
     env = dict(env or {})
-    validate_job_fields(name=name, script=script, gpus=gpus, time_limit_s=time_limit_s, env=env)
+    script = validate_job_fields(name=name, script=script, gpus=gpus, time_limit_s=time_limit_s, env=env)
     allocation = Allocation.objects.select_related("machine").get(pk=allocation.pk)
     if not allocation_provisioned(allocation):
         raise Conflict("allocation: its account is not provisioned at the site yet; try again shortly")

@@ -58,10 +58,11 @@ def plain_euros(value: Any) -> Any:
 class RelatedIn(In):
     name: str = Field(..., min_length=1, max_length=200)
     relation: str = Field(..., pattern=r"^(partner|linked)$", description="partner (25-50 % held) or linked (control)")
-    headcount: float = Field(..., ge=0, le=10_000_000, description="staff in annual work units")
+    headcount: Decimal = Field(..., ge=0, le=10_000_000, decimal_places=2, description="staff in annual work units")
     turnover_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
     balance_sheet_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
-    share: float = Field(1.0, ge=0, le=1, description="for a partner: the share held, 0.25 to 0.5")
+    share: Decimal = Field(Decimal(1), ge=0, le=1, decimal_places=4,
+                           description="for a partner: the share held, 0.25 to 0.5")
 
     _euros = field_validator("turnover_eur", "balance_sheet_eur", mode="before")(plain_euros)
 
@@ -78,7 +79,8 @@ class RelatedOut(Schema):
 class OrganisationIn(In):
     name: str = Field(..., min_length=2, max_length=200)
     country: str = Field(..., pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
-    headcount: int = Field(..., ge=0, le=10_000_000, strict=True, description="staff in annual work units")
+    headcount: Decimal = Field(..., ge=0, le=10_000_000, decimal_places=2,
+                               description="staff in annual work units; fractions for part-time and seasonal staff")
     turnover_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
     balance_sheet_eur: Decimal = Field(..., ge=0, le=Decimal("1e13"), max_digits=16, decimal_places=2)
     sector: str = Field(..., min_length=2, max_length=100)
@@ -93,7 +95,7 @@ class OrganisationOut(Schema):
     id: int
     name: str
     country: str
-    headcount: int
+    headcount: float
     turnover_eur: Decimal
     balance_sheet_eur: Decimal
     sector: str

@@ -17,7 +17,8 @@ class SignupForm(forms.Form):
 class OrganisationForm(forms.Form):
     name = forms.CharField(min_length=2, max_length=200)
     country = forms.RegexField(regex=r"^[A-Za-z]{2}$", help_text="ISO code of the country of establishment, e.g. DE")
-    headcount = forms.IntegerField(min_value=0, max_value=10_000_000, help_text="staff in annual work units")
+    headcount = forms.DecimalField(min_value=0, max_value=10_000_000, decimal_places=2,
+                                   help_text="staff in annual work units; fractions for part-time and seasonal staff")
     turnover_eur = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2, label="Annual turnover (EUR)")
     balance_sheet_eur = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2, label="Balance sheet (EUR)")
     sector = forms.CharField(min_length=2, max_length=100)

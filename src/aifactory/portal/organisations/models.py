@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 
@@ -9,7 +11,8 @@ from aifactory.portal.organisations.choices import Pledge, Relation, Role, SmeCa
 class Organisation(models.Model):
     name = models.CharField(max_length=200)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code of the country of establishment")
-    headcount = models.PositiveIntegerField()
+    headcount = models.DecimalField(max_digits=10, decimal_places=2,
+                                    help_text="staff in annual work units (part-time and seasonal staff as fractions)")
     turnover_eur = models.DecimalField(max_digits=16, decimal_places=2)
     balance_sheet_eur = models.DecimalField(max_digits=16, decimal_places=2)
     sector = models.CharField(max_length=100)
@@ -20,6 +23,7 @@ class Organisation(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            models.CheckConstraint(condition=models.Q(headcount__gte=0), name="organisation_headcount_nonneg"),
             models.CheckConstraint(condition=models.Q(turnover_eur__gte=0), name="organisation_turnover_nonneg"),
             models.CheckConstraint(condition=models.Q(balance_sheet_eur__gte=0), name="organisation_balance_nonneg"),
         ]
@@ -60,10 +64,11 @@ class RelatedEnterprise(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="related_enterprises")
     name = models.CharField(max_length=200)
     relation = models.CharField(max_length=10, choices=Relation.choices)
-    headcount = models.FloatField(help_text="staff in annual work units")
+    headcount = models.DecimalField(max_digits=10, decimal_places=2, help_text="staff in annual work units")
     turnover_eur = models.DecimalField(max_digits=16, decimal_places=2)
     balance_sheet_eur = models.DecimalField(max_digits=16, decimal_places=2)
-    share = models.FloatField(default=1.0, help_text="for a partner: the share held, 0.25 to 0.5")
+    share = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal(1),
+                                help_text="for a partner: the share held, 0.25 to 0.5")
 
     class Meta:
         ordering = ["pk"]
@@ -73,8 +78,8 @@ class RelatedEnterprise(models.Model):
                 condition=models.Q(turnover_eur__gte=0, balance_sheet_eur__gte=0), name="related_figures_nonneg"
             ),
             models.CheckConstraint(
-                condition=models.Q(relation="linked", share=1.0)
-                | models.Q(relation="partner", share__gte=0.25, share__lte=0.5),
+                condition=models.Q(relation="linked", share=Decimal(1))
+                | models.Q(relation="partner", share__gte=Decimal("0.25"), share__lte=Decimal("0.5")),
                 name="related_share_by_relation",
             ),
         ]

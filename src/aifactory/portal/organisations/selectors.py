@@ -11,9 +11,19 @@ from django.utils import timezone
 from aifactory.core.eligibility import is_established_eligible, load_countries
 from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common import tokens
-from aifactory.portal.common.errors import Forbidden, NotFound
+from aifactory.portal.common.errors import BadRequest, Forbidden, NotFound
 from aifactory.portal.organisations.choices import Role
 from aifactory.portal.organisations.models import ApiToken, Organisation, UserRole
+
+
+def country_code(country: str, *, field: str = "country") -> str:
+    """The canonical ISO 3166-1 alpha-2 code of `country` (any case; the EU's aliases UK and EL as GB and GR), the
+    form in which countries are stored and compared; a 400 naming `field` for an unknown code."""
+    try:
+        return load_countries().code(country)
+    except InvalidInput:
+        raise BadRequest(f"{field}: unknown country code {country!r} (ISO 3166-1 alpha-2 expected)",
+                         {"field": field}) from None
 
 
 def country_known(country: str) -> bool:

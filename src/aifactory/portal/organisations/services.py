@@ -23,7 +23,7 @@ from aifactory.portal.common import tokens
 from aifactory.portal.common.errors import BadRequest, Conflict
 from aifactory.portal.organisations.choices import Pledge, Relation, Role
 from aifactory.portal.organisations.models import ApiToken, Organisation, PactPledge, RelatedEnterprise, UserRole
-from aifactory.portal.organisations.selectors import country_known
+from aifactory.portal.organisations.selectors import country_code
 
 User = get_user_model()
 
@@ -60,10 +60,10 @@ class RelatedFigures:
 
     name: str
     relation: str
-    headcount: float
+    headcount: Decimal
     turnover_eur: Decimal
     balance_sheet_eur: Decimal
-    share: float = 1.0
+    share: Decimal = Decimal(1)
 
 
 TOKEN_USE_RESOLUTION_S = 60
@@ -98,18 +98,15 @@ def organisation_register(
     user: AbstractBaseUser,
     name: str,
     country: str,
-    headcount: int,
+    headcount: Decimal | int,
     turnover_eur: Decimal,
     balance_sheet_eur: Decimal,
     sector: str,
     related: Sequence[RelatedFigures] = (),
 ) -> Organisation:
-    """Register an organisation and classify it (SME category with its partner and linked enterprises)."""
-    country = country.upper()
-    if not country_known(country):
-        raise BadRequest(
-            f"country: unknown country code {country!r} (ISO 3166-1 alpha-2 expected)", {"field": "country"}
-        )
+    """Register an organisation and classify it (SME category with its partner and linked enterprises, computed
+    exactly). The country is stored as its canonical code (UK as GB, EL as GR), the code every comparison reads."""
+    country = country_code(country)
     _plausible_eur(turnover_eur, "turnover_eur")
     _plausible_eur(balance_sheet_eur, "balance_sheet_eur")
     enterprises = []
@@ -119,13 +116,13 @@ def organisation_register(
             raise BadRequest(f"{where}.relation: must be 'partner' or 'linked'", {"field": f"{where}.relation"})
         _plausible_eur(other.turnover_eur, f"{where}.turnover_eur")
         _plausible_eur(other.balance_sheet_eur, f"{where}.balance_sheet_eur")
-        share = other.share if other.relation == Relation.PARTNER else 1.0
+        share = Decimal(other.share) if other.relation == Relation.PARTNER else Decimal(1)
         enterprises.append(Enterprise(
-            relation=CoreRelation(other.relation), headcount=other.headcount, turnover_eur=float(other.turnover_eur),
-            balance_sheet_eur=float(other.balance_sheet_eur), share=share,
+            relation=CoreRelation(other.relation), headcount=Decimal(other.headcount), turnover_eur=other.turnover_eur,
+            balance_sheet_eur=other.balance_sheet_eur, share=share,
         ))
     try:
-        category = sme_category(headcount, float(turnover_eur), float(balance_sheet_eur), enterprises)
+        category = sme_category(headcount, turnover_eur, balance_sheet_eur, enterprises)
     except InvalidInput as exc:
         field = exc.field.replace("partners[", "related[")
         raise BadRequest(f"{field}: {exc.message.split(': ', 1)[-1]}", {"field": field}) from exc
