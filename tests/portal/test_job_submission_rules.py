@@ -57,7 +57,7 @@ def test_the_script_form_refuses_what_a_spec_refuses(api, allocation, change, fi
 
 def test_the_script_form_keeps_windows_line_ends_as_unix_ones():
     script, env = check_script_job(name="x", script="echo a\r\necho b\r\n", gpus=1, time_limit_s=60, env={"A": "1"})
-    assert script == "echo a\necho b" and dict(env) == {"A": "1"}
+    assert script == "echo a\necho b\n" and dict(env) == {"A": "1"}
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [

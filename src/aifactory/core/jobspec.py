@@ -311,10 +311,12 @@ def check_script_job(
     """The script form of a job (a name, one script, GPUs on one node, a time limit in seconds, an environment),
     checked by the job spec's own rules, so that both ways of submitting refuse the same things (reserved
     environment names, carriage returns, NUL characters, lone surrogates, sizes). Returns the script and the
-    environment; a refusal names the script form's field (name, script, gpus, time_limit_s, env, env.NAME)."""
+    environment (Windows line ends made Unix ones); a refusal names the script form's field (name, script, gpus,
+    time_limit_s, env, env.NAME)."""
     try:
         _name(name)
-        text = _commands([script])[0] if isinstance(script, str) else _text(script, "script")
+        _commands([script])
+        text = script.replace("\r\n", "\n")
         _int(gpus, "gpus", 1, MAX_GPUS)
         _int(time_limit_s, "time_limit_s", MIN_TIME_LIMIT_S, MAX_TIME_LIMIT_S)
         return text, _env(env)

@@ -144,7 +144,7 @@ def test_submit_before_provisioning_is_a_conflict(organisation, user):
         ({"gpus": -1}, "gpus"),
         ({"time_limit_s": 30}, "time_limit_s"),
         ({"env": {"A;B": "1"}}, "env"),
-        ({"env": {"A": 1}}, "env"),
+        ({"env": {"A": 1}}, "env.A"),
     ],
 )
 def test_submit_validates_fields(allocation, fields, field):
