@@ -9,7 +9,7 @@ from django.db import transaction
 
 from aifactory.portal.access.models import Application
 from aifactory.portal.common.errors import Conflict, Forbidden
-from aifactory.portal.organisations.selectors import country_known
+from aifactory.portal.organisations.selectors import country_code
 from aifactory.portal.review.choices import (
     DECLARABLE_CALL_STATES,
 )
@@ -34,9 +34,7 @@ def reviewer_add(
 ) -> Reviewer:
     """Add a person to the reviewer pool (or update their entry)."""
     manager_only(user)
-    country = country.strip().upper()
-    if not country_known(country):
-        raise refuse("country", f"unknown country code {country!r}")
+    country = country_code(country.strip())
     if not name.strip():
         raise refuse("name", "a reviewer needs a name")
     if max_load < 0:
