@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from aifactory.portal.access.services import application_submit
 from aifactory.portal.matchmaking.services import challenge_post, interest_express, profile_save
+from aifactory.portal.monitoring.services import objectives_sync
+from aifactory.portal.obligations.models import Obligation
 from aifactory.portal.organisations.services import role_grant
 from aifactory.portal.review.services import CriterionSpec, call_assign, call_close, call_open, reviewer_add
 from aifactory.portal.siteaccess.models import SiteAccount
@@ -96,6 +98,18 @@ API = [
     ("GET", "/matchmaking/matches", AUTHENTICATED),
     ("GET", "/matchmaking/matches/{match}", frozenset({"applicant"})),
     ("POST", "/matchmaking/matches/{match}/decline", frozenset({"applicant"})),
+    ("GET", "/call-templates", AUTHENTICATED),
+    ("POST", "/call-templates/frontier-ai-grand-challenge/entry-check", AUTHENTICATED),
+    ("POST", "/call-templates/large-ai-grand-challenge/open", MANAGERS),
+    ("POST", "/licences/check", AUTHENTICATED),
+    ("POST", "/calls/{call}/obligations", MANAGERS),
+    ("GET", "/obligations", AUTHENTICATED),
+    ("GET", "/obligations/{obligation}", frozenset({"applicant", "call_manager", "staff"})),
+    ("POST", "/obligations/{obligation}/publication", frozenset({"applicant"})),
+    ("GET", "/funding/instruments", frozenset(ROLES)),
+    ("GET", "/organisations/{org}/funding", frozenset({"applicant", "staff"})),
+    ("POST", "/organisations/{org}/funding/stage", frozenset({"applicant"})),
+    ("GET", "/monitoring/objectives", frozenset({"observer", "call_manager", "staff"})),
 ]
 
 PAGES = [
@@ -127,6 +141,14 @@ PAGES = [
     ("GET", "/matchmaking/challenges/{challenge}/", AUTHENTICATED),
     ("GET", "/matchmaking/matches/{match}/", frozenset({"applicant"})),
     ("POST", "/matchmaking/matches/{match}/decline/", frozenset({"applicant"})),
+    ("GET", "/obligations/", AUTHENTICATED),
+    ("GET", "/obligations/{obligation}/", frozenset({"applicant", "call_manager", "staff"})),
+    ("GET", "/calls/templates/", AUTHENTICATED),
+    ("GET", "/organisations/{org}/funding/", frozenset({"applicant", "staff"})),
+    ("POST", "/organisations/{org}/funding/", frozenset({"applicant"})),
+    ("GET", "/monitoring/", frozenset({"observer", "call_manager", "staff"})),
+    ("GET", "/monitoring/objectives.csv", frozenset({"observer", "call_manager", "staff"})),
+    ("GET", "/monitoring/objectives.json", frozenset({"observer", "call_manager", "staff"})),
 ]
 
 BODIES = {
@@ -148,6 +170,15 @@ BODIES = {
     "/me/ssh-keys": {"public_key": SSH_PUBLIC_KEY},
     "/me/ssh-certificates": {"key": "{ssh_key}", "account": "{site_account}"},
     "/ssh/keys/": {"public_key": SSH_PUBLIC_KEY},
+    "/call-templates/frontier-ai-grand-challenge/entry-check": {"params": 5e11, "lead_eu_established": True},
+    "/call-templates/large-ai-grand-challenge/open": {
+        "title": "Template call", "deadline": "2099-01-01T00:00:00+00:00", "decision_by": "2099-02-01",
+        "criteria": [{"name": "a", "weight": 1}], "budgets": {"leonardo": 1}},
+    "/licences/check": {"licence": "MIT", "template": "large-ai-grand-challenge"},
+    "/calls/{call}/obligations": {"due_on": "2099-01-01"},
+    "/obligations/{obligation}/publication": {"identifier": "2401.01234"},
+    "/organisations/{org}/funding/stage": {"trl": 6},
+    "/organisations/{org}/funding/": {"trl": "6"},
 }
 
 
@@ -210,6 +241,11 @@ def world(site):
                            data_kinds=["images"], team_size=4)
     match = interest_express(user=applicant, challenge=challenge, profile=profile)
     ids.update({"challenge": challenge.pk, "profile": profile.pk, "match": match.pk})
+    obligation = Obligation.objects.create(call=call, application=proposal, organisation=org,
+                                           template="large-ai-grand-challenge",
+                                           due_on=timezone.localdate() + timedelta(days=30))
+    objectives_sync()
+    ids["obligation"] = obligation.pk
     return people, ids
 
 

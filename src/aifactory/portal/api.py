@@ -14,9 +14,12 @@ from aifactory.portal.common.errors import Refusal, refusal_of
 from aifactory.portal.common.parser import BoundedJsonParser
 from aifactory.portal.federation.api import agent_router
 from aifactory.portal.federation.api import router as federation_router
+from aifactory.portal.funding.api import router as funding_router
 from aifactory.portal.jobs.api import agent_router as jobs_agent_router
 from aifactory.portal.jobs.api import router as jobs_router
 from aifactory.portal.matchmaking.api import router as matchmaking_router
+from aifactory.portal.monitoring.api import router as monitoring_router
+from aifactory.portal.obligations.api import router as obligations_router
 from aifactory.portal.organisations.api import router as organisations_router
 from aifactory.portal.review.api import router as review_router
 from aifactory.portal.siteaccess.api import agent_router as siteaccess_agent_router
@@ -81,3 +84,6 @@ api.add_router("/", jobs_router)
 api.add_router("/", review_router)
 api.add_router("/", support_router)
 api.add_router("/", matchmaking_router)
+api.add_router("/", obligations_router)
+api.add_router("/", funding_router)
+api.add_router("/", monitoring_router)

@@ -33,11 +33,13 @@ def bootstrap(*, data_dir: Path, site: str, machine: str, backend: str) -> Boots
 
     from aifactory.portal.federation.models import Site
     from aifactory.portal.federation.services import catalog_sync, site_create, site_rotate_token
+    from aifactory.portal.monitoring.services import objectives_sync
     from aifactory.portal.support.services import centres_sync
 
     call_command("migrate", interactive=False, verbosity=0)
     catalog_sync()
     centres_sync()
+    objectives_sync()
     token_file = data_dir / f"agent-{site}.token"
     existing = Site.objects.filter(name=site).first()
     if existing is None:

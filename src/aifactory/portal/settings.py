@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "aifactory.portal.review",
     "aifactory.portal.support",
     "aifactory.portal.matchmaking",
+    "aifactory.portal.obligations",
+    "aifactory.portal.funding",
+    "aifactory.portal.monitoring",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,9 @@ urlpatterns = [
     path("", include("aifactory.portal.jobs.urls")),
     path("", include("aifactory.portal.support.urls")),
     path("", include("aifactory.portal.matchmaking.urls")),
+    path("", include("aifactory.portal.obligations.urls")),
+    path("", include("aifactory.portal.funding.urls")),
+    path("", include("aifactory.portal.monitoring.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

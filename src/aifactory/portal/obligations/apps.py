@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ObligationsConfig(AppConfig):
+    name = "aifactory.portal.obligations"
+    label = "obligations"
