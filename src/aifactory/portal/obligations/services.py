@@ -125,7 +125,7 @@ def _member(user: AbstractBaseUser, o: Obligation) -> None:
 
 @transaction.atomic
 def release_submit(*, user: AbstractBaseUser, obligation: Obligation, licence: str, url: str) -> Obligation:
-    o = Obligation.objects.select_for_update().select_related("organisation").get(pk=obligation.pk)
+    o = Obligation.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=obligation.pk)
     _member(user, o)
     check_obligation_transition(o.state, ObligationState.MET)
     if not url.startswith(("https://", "http://")) or len(url) > 500:
@@ -144,7 +144,7 @@ def release_submit(*, user: AbstractBaseUser, obligation: Obligation, licence: s
 
 @transaction.atomic
 def publication_submit(*, user: AbstractBaseUser, obligation: Obligation, identifier: str) -> Obligation:
-    o = Obligation.objects.select_for_update().select_related("organisation").get(pk=obligation.pk)
+    o = Obligation.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=obligation.pk)
     _member(user, o)
     check_obligation_transition(o.state, ObligationState.MET)
     t = core_templates.template(o.template)

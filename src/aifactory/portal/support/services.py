@@ -153,7 +153,8 @@ def _assign(request: SupportRequest, choice: core_support.Choice, *, actor: Abst
 
 
 def _locked(request: SupportRequest) -> SupportRequest:
-    return SupportRequest.objects.select_for_update().select_related("centre", "opened_by").get(pk=request.pk)
+    return SupportRequest.objects.select_for_update(of=("self",)).select_related("centre", "opened_by").get(
+        pk=request.pk)
 
 
 def _notify(request: SupportRequest, message: SupportMessage) -> None:
