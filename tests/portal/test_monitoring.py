@@ -65,6 +65,9 @@ def test_every_kpi_moves_with_the_records(observer, api_for, organisation, user)
     assert after["median_days_to_first_job"] is not None and after["median_days_to_first_job"] >= 0
     assert after["gpu_hours_delivered"] == 2.0
     assert after["support_within_sla"] == 1.0
+    shares = {o["kpi"]: o["basis"] for o in api.get("/monitoring/objectives").json()["objectives"]}
+    assert shares["support_within_sla"] == {"met": 1, "of": 1} and shares["open_science_met_share"] == {
+        "met": 0, "of": 0}
     assert after["matches_to_collaboration"] == 1
     data = api.get("/monitoring/objectives").json()
     assert data["details"]["gpu_hours"] == {"sector": {"health": 2.0}, "country": {"DE": 2.0}}

@@ -68,15 +68,22 @@ def gpu_hours_breakdown(at: datetime) -> dict[str, dict[str, float]]:
     return out
 
 
-def open_science_met_share(at: datetime) -> float | None:
+def open_science_counts(at: datetime) -> tuple[int, int]:
     created = Obligation.objects.filter(created_at__lte=at)
-    total = created.count()
-    if not total:
-        return None
-    return round(created.filter(met_at__lte=at).count() / total, 4)
+    return created.filter(met_at__lte=at).count(), created.count()
+
+
+def open_science_met_share(at: datetime) -> float | None:
+    met, total = open_science_counts(at)
+    return round(met / total, 4) if total else None
 
 
 def support_within_sla(at: datetime) -> float | None:
+    met, decided = support_counts(at)
+    return round(met / decided, 4) if decided else None
+
+
+def support_counts(at: datetime) -> tuple[int, int]:
     day = timezone.localdate(at)
     met = decided = 0
     for r in SupportRequest.objects.filter(opened_at__lte=at, sla_working_days__isnull=False):
@@ -86,7 +93,7 @@ def support_within_sla(at: datetime) -> float | None:
             met += timezone.localdate(r.first_answered_at) <= due
         elif day > due:
             decided += 1
-    return round(met / decided, 4) if decided else None
+    return met, decided
 
 
 def matches_to_collaboration(at: datetime) -> float:
@@ -100,6 +107,12 @@ KPIS: dict[str, Callable[[datetime], float | None]] = {
     "open_science_met_share": open_science_met_share,
     "support_within_sla": support_within_sla,
     "matches_to_collaboration": matches_to_collaboration,
+}
+
+# The counts behind a share: (how many met it, out of how many).
+BASIS: dict[str, Callable[[datetime], tuple[int, int]]] = {
+    "open_science_met_share": open_science_counts,
+    "support_within_sla": support_counts,
 }
 
 SOURCES: dict[str, str] = {

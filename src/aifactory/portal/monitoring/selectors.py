@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from aifactory.core import objectives as core_objectives
 from aifactory.portal.common.errors import Forbidden
-from aifactory.portal.monitoring.kpis import KPIS, SOURCES, details
+from aifactory.portal.monitoring.kpis import BASIS, KPIS, SOURCES, details
 from aifactory.portal.monitoring.models import Objective
 from aifactory.portal.organisations.selectors import may_see_aggregates
 
@@ -56,9 +56,11 @@ def progress(o: Objective, today: date | None = None) -> dict[str, Any]:
         series.append({"date": day, "value": value, "expected": round(core_objectives.expected(spec, day), 4),
                        "status": core_objectives.status(spec, value, day)})
     current = series[-1]
+    basis = BASIS[o.kpi](_end_of(today)) if o.kpi in BASIS else None
     return {"key": o.key, "title": o.title, "kpi": o.kpi, "unit": o.unit, "direction": o.direction,
             "baseline": o.baseline, "target": o.target, "start": o.start, "deadline": o.deadline,
-            "value": current["value"], "expected": current["expected"], "status": current["status"],
+            "value": current["value"], "basis": None if basis is None else {"met": basis[0], "of": basis[1]},
+            "expected": current["expected"], "status": current["status"],
             "computed_from": SOURCES[o.kpi], "series": series}
 
 
