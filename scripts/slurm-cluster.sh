@@ -23,8 +23,13 @@
 # budget of N GPU-minutes: with `safe`, a job whose GPUs x time limit does not fit in what is left
 # stays pending (reason AssocGrpGRESMinutes) instead of starting.
 #
+# Node shape, to mirror a site profile (applies to the clusters named in this `up`; a change restarts them):
+# AIFACTORY_SLURM_PARTITIONS, partitions as "NAME[:MAXMINUTES] ..." (the first is the default; default
+# "main"), AIFACTORY_SLURM_GPUS (GPUs the node declares, default 8), AIFACTORY_SLURM_CPUS (CPUs the node
+# declares, default 16; slurmd takes the declared shape as it is, config_overrides).
+#
 # Environment: AIFACTORY_SLURM_ROOT (state folder), AIFACTORY_SLURM_TIMEOUT (seconds to wait for a
-# node to be idle, default 90), AIFACTORY_SLURM_CPUS (CPUs each node declares, default 16),
+# node to be idle, default 90),
 # AIFACTORY_SLURMDBD_PORT, AIFACTORY_SLURM_DB and AIFACTORY_SLURM_DB_USER (MariaDB database and user
 # of slurmdbd; a second state folder on the same machine needs its own port, database and user).
 set -euo pipefail
@@ -35,8 +40,8 @@ NODE_CPUS="${AIFACTORY_SLURM_CPUS:-16}"
 DBD_PORT="${AIFACTORY_SLURMDBD_PORT:-6819}"
 DB_NAME="${AIFACTORY_SLURM_DB:-aifactory_slurm_acct}"
 DB_USER="${AIFACTORY_SLURM_DB_USER:-aifactory_slurm}"
-GPUS_PER_NODE=8
-PARTITION="main"
+GPUS_PER_NODE="${AIFACTORY_SLURM_GPUS:-8}"
+PARTITIONS="${AIFACTORY_SLURM_PARTITIONS:-main}"
 DBD_DIR="$ROOT/slurmdbd"
 HOST="$(hostname -s)"
 
@@ -333,8 +338,26 @@ MinJobAge=300
 InactiveLimit=0
 KillWait=5
 NodeName=$node NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=$NODE_CPUS RealMemory=$mem Gres=gpu:$GPUS_PER_NODE State=UNKNOWN
-PartitionName=$PARTITION Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
+    local entry pname ptime default=YES
+    for entry in $PARTITIONS; do
+        pname="${entry%%:*}"
+        ptime=INFINITE
+        [[ "$entry" == *:* ]] && ptime="${entry#*:}"
+        printf 'PartitionName=%s Nodes=%s Default=%s MaxTime=%s State=UP\n' "$pname" "$node" "$default" "$ptime"
+        default=NO
+    done
+}
+
+check_shape() {
+    local entry
+    [[ "$GPUS_PER_NODE" =~ ^[1-9][0-9]?$ ]] || die "AIFACTORY_SLURM_GPUS must be 1..99"
+    [[ "$NODE_CPUS" =~ ^[1-9][0-9]{0,3}$ ]] || die "AIFACTORY_SLURM_CPUS must be 1..9999"
+    [[ -n "$PARTITIONS" ]] || die "AIFACTORY_SLURM_PARTITIONS is empty"
+    for entry in $PARTITIONS; do
+        [[ "$entry" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(:[1-9][0-9]{0,5})?$ ]] ||
+            die "partition '$entry' must be NAME or NAME:MAXMINUTES"
+    done
 }
 
 render_gres_conf() {
@@ -467,6 +490,7 @@ cmd_up() {
     local names=("$@") name started=$SECONDS
     ((${#names[@]})) || names=(aif-a)
     for name in "${names[@]}"; do check_name "$name"; done
+    check_shape
     [[ "$(id -u)" == 0 ]] || die "'up' must run as root (it installs packages and starts daemons as root)"
     take_lock
     install_packages

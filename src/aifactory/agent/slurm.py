@@ -83,7 +83,9 @@ from aifactory.agent.slurm_output import (
     parse_squeue_line,
     parse_time,
 )
+from aifactory.core.exceptions import InvalidInput
 from aifactory.core.jobs import JobState
+from aifactory.core.sites import SiteProfile, sbatch_options
 
 __all__ = [
     "CommandResult",
@@ -156,15 +158,22 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], timeout_s: float) -
     return CommandResult(done.returncode, done.stdout, done.stderr)
 
 
-def batch_script(job: BatchJob, job_dir: Path, container_runtime: str = "apptainer") -> str:
+def batch_script(
+    job: BatchJob, job_dir: Path, container_runtime: str = "apptainer", profile: SiteProfile | None = None
+) -> str:
     """The batch script sbatch runs: the start gate (gated jobs), environment (every value quoted), the inputs'
     check, then the user's file, in the job's image when it has one, and the list of its outputs.
 
     Only the values the backend controls are spelled out; the user's script text never appears here, and every
     other value the user gave (name, environment values, image, paths) is one shell-quoted word.
+
+    With a site profile, the site's setup lines (`module use|load`, checked when the profiles are read) run first
+    where a `module` command exists, its variables are exported, and its container GPU flag (e.g. --nv) is passed.
     """
     q = shlex.quote
     lines = ["#!/bin/bash", f"# aifactory job {job.uid}; the user's commands are in {USER_SCRIPT}."]
+    if profile is not None:
+        lines += profile_setup_lines(profile)
     if job.gated:
         lines += [
             "# Start gate: the commands run only once the site's agent has released the job, which it does when the",
@@ -196,6 +205,8 @@ def batch_script(job: BatchJob, job_dir: Path, container_runtime: str = "apptain
     run = f"/bin/bash {q(str(job_dir / USER_SCRIPT))}"
     if job.image:
         binds = [f"--bind {q(str(job_dir))}"] + [f"--bind {q(f'{p}:{p}:ro')}" for p in job.inputs]
+        if profile is not None and profile.container_gpu_flag:
+            binds.insert(0, profile.container_gpu_flag)
         run = f"{q(container_runtime)} exec {' '.join(binds)} --pwd {q(str(job_dir))} {q(job.image)} {run}"
     if not job.outputs:
         lines.append(f"exec {run}")
@@ -208,6 +219,20 @@ def batch_script(job: BatchJob, job_dir: Path, container_runtime: str = "apptain
         lines.append(f"if [ -e {target} ]; then printf '%s\\t%s\\n' \"{size}\" {q(rel)} >> {listing}; fi")
     lines.append('exit "$aif_status"')
     return "\n".join(lines) + "\n"
+
+
+def profile_setup_lines(profile: SiteProfile) -> list[str]:
+    """The site's module lines (where a module command exists) and variables, for the top of a batch script."""
+    lines = [f"# Site profile {profile.key} ({profile.name})."]
+    if profile.setup:
+        lines.append("if type module >/dev/null 2>&1; then")
+        lines += [f"  {line}" for line in profile.setup]
+        skipped = f"aifactory: no module command here; skipped the {profile.key} setup"
+        lines.append(f"else echo {shlex.quote(skipped)} >&2")
+        lines.append("fi")
+    for key, value in profile.env.items():
+        lines.append(f"export {key}={shlex.quote(value)}")
+    return lines
 
 
 def _check_text(what: str, value: str) -> None:
@@ -237,6 +262,7 @@ class SlurmBackend(Backend):
         runner: Runner | None = None,
         container_runtime: str = "apptainer",
         helper: Sequence[str] | None = None,
+        profile: SiteProfile | None = None,
     ) -> None:
         if not CLUSTER_RE.match(cluster):
             raise ValueError(f"cluster name {cluster!r} is not a valid Slurm ClusterName")
@@ -259,6 +285,7 @@ class SlurmBackend(Backend):
             raise ValueError(f"container runtime {container_runtime!r} must be a command name or an absolute path")
         self.container_runtime = container_runtime
         self.helper = list(helper) if helper else None
+        self.profile = profile
         self.cluster = cluster
         self.slurm_conf = slurm_conf
         self.workdir = workdir
@@ -440,10 +467,17 @@ class SlurmBackend(Backend):
             f"--chdir={job_dir}",
             "--no-requeue",
         ]
-        if job.gpus:
-            argv.append(f"--gres={self.gres}:{job.gpus // job.nodes}")
-        if self.partition is not None:
-            argv.append(f"--partition={self.partition}")
+        if self.profile is not None:
+            try:
+                argv += sbatch_options(self.profile, nodes=job.nodes, gpus_per_node=job.gpus // job.nodes,
+                                       time_min=minutes, partition=self.partition, gres=self.gres)
+            except InvalidInput as exc:
+                raise BackendError(exc.message) from None
+        else:
+            if job.gpus:
+                argv.append(f"--gres={self.gres}:{job.gpus // job.nodes}")
+            if self.partition is not None:
+                argv.append(f"--partition={self.partition}")
         argv.append(str(job_dir / BATCH_SCRIPT))
         return argv
 
@@ -462,7 +496,7 @@ class SlurmBackend(Backend):
         if job.gated:
             (job_dir / GATED_FILE).touch()
         batch = job_dir / BATCH_SCRIPT
-        batch.write_text(batch_script(job, job_dir, self.container_runtime), encoding="utf-8")
+        batch.write_text(batch_script(job, job_dir, self.container_runtime, self.profile), encoding="utf-8")
         batch.chmod(0o700)
         if job.user and job.user != self.user:
             out = self._helper("sbatch", "--slurm-conf", self.slurm_conf or "", job.user, "--", *argv[1:]).strip()

@@ -16,6 +16,8 @@ from aifactory.agent.client import PortalClient
 from aifactory.agent.isolation import IsolationError, job_account
 from aifactory.agent.local import LocalBackend
 from aifactory.agent.runner import Agent
+from aifactory.core.exceptions import InvalidInput
+from aifactory.core.sites import site_profile
 
 
 def register(sub: Any) -> None:
@@ -37,8 +39,12 @@ def register(sub: Any) -> None:
                         "has work (long-poll) and jobs started at their gate are released at once")
     p.add_argument("--start-wait", type=int, default=int(os.environ.get("AIFACTORY_AGENT_START_WAIT_S", "300")),
                    help="seconds a started job waits for this agent's release before it ends having run nothing")
-    p.add_argument("--container-runtime", default=os.environ.get("AIFACTORY_CONTAINER_RUNTIME", "apptainer"),
-                   help="the Apptainer (or Singularity) command for jobs with an image (slurm backend)")
+    p.add_argument("--container-runtime", default=os.environ.get("AIFACTORY_CONTAINER_RUNTIME"),
+                   help="the Apptainer (or Singularity) command for jobs with an image (slurm backend; default: the "
+                   "profile's runtime, else apptainer)")
+    p.add_argument("--profile", default=os.environ.get("AIFACTORY_SITE_PROFILE"),
+                   help="the site profile batch scripts are rendered from (slurm backend): partition, GPU request, "
+                   "cores, exclusive nodes, modules, container runtime; see `aifactory catalog --profiles`")
     p.add_argument("--slurm-conf", help="SLURM_CONF of the cluster (slurm backend)")
     p.add_argument("--cluster", help="Slurm cluster name (slurm backend)")
     p.add_argument("--partition", help="Slurm partition (slurm backend)")
@@ -57,8 +63,15 @@ def make_backend(args: argparse.Namespace) -> Backend:
         return LocalBackend(workdir, job_account(args.job_user) if args.job_user else None, args.job_root)
     from aifactory.agent.slurm import SlurmBackend
 
+    profile = None
+    if args.profile:
+        try:
+            profile = site_profile(args.profile)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+    runtime = args.container_runtime or (profile.container_runtime if profile else None) or "apptainer"
     return SlurmBackend(cluster=args.cluster or args.site, slurm_conf=args.slurm_conf, workdir=workdir,
-                        partition=args.partition, container_runtime=args.container_runtime,
+                        partition=args.partition, container_runtime=runtime, profile=profile,
                         helper=shlex.split(args.helper) or None)
 
 

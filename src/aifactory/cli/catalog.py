@@ -10,6 +10,7 @@ from typing import Any
 
 from aifactory.core.catalog import Machine, load_catalog
 from aifactory.core.exceptions import CoreError
+from aifactory.core.sites import load_profiles
 
 UNKNOWN = "?"
 
@@ -22,10 +23,45 @@ def register(sub: Any) -> None:
         "approximate one. GPUs are counted as the scheduler shows them (per GCD on LUMI).",
     )
     parser.add_argument("--json", action="store_true", help="print machines, factories and sources as JSON")
+    parser.add_argument("--profiles", action="store_true",
+                        help="the site profiles instead: queues and limits, GPU request, cores, billing, container "
+                        "runtime, launcher, each value with its source ('?' not confirmed)")
     parser.set_defaults(func=run)
 
 
+def run_profiles(args: argparse.Namespace) -> int:
+    profiles = load_profiles()
+    if args.json:
+        data = {"collected": profiles.collected, "sources": dict(profiles.sources),
+                "profiles": [p.to_dict() for p in profiles.profiles]}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    header = ["profile", "queues (partition/qos: max time, nodes)", "GPUs/node", "GPU request", "cores/GPU",
+              "exclusive", "billing per node-hour", "container", "launcher"]
+    rows = []
+    for p in profiles.profiles:
+        queues = ", ".join(
+            f"{q.partition}{'/' + q.qos if q.qos else ''}: "
+            f"{UNKNOWN if q.max_time_min is None else f'{q.max_time_min / 60:g} h'}, "
+            f"{q.min_nodes or 1}-{q.max_nodes or UNKNOWN}"
+            for q in p.queues
+        ) or UNKNOWN
+        billing = UNKNOWN if p.billing is None else f"{p.billing.per_node_hour:g} {p.billing.unit}"
+        rows.append([p.key, queues, str(p.gpus_per_node), p.gpu_request or UNKNOWN,
+                     UNKNOWN if p.cpus_per_gpu is None else str(p.cpus_per_gpu),
+                     UNKNOWN if p.exclusive is None else ("yes" if p.exclusive else "no"), billing,
+                     p.container_runtime or UNKNOWN, p.launcher or UNKNOWN])
+    print(table(header, rows, right={2, 4}))
+    print()
+    print("Sources:")
+    for key, text in profiles.sources.items():
+        print(f"  {key}  {text}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.profiles:
+        return run_profiles(args)
     try:
         catalog = load_catalog()
     except CoreError as exc:
