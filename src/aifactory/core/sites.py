@@ -50,8 +50,8 @@ _GPU_FLAG = re.compile(r"^--[a-z]+$")
 _HOST = re.compile(r"^[a-z0-9.-]+$")
 
 
-class ProfileError(InvalidInput):
-    """A profile of the data file is malformed: which profile and which field."""
+# A malformed profile of the data file: InvalidInput naming the profile and the field.
+ProfileError = InvalidInput
 
 
 @dataclass(frozen=True)
