@@ -19,6 +19,13 @@ reasons and send the request to a person (technical review) where the mode asses
 The sharding the fit needs (none, or full: ZeRO-3 / FSDP) is named in a note, as are values that could not be
 checked because the catalog does not know them.
 
+With the run planned on the machine (aifactory.core.training.plan_run: layout, memory with activations, the GPU
+family's MFU prior, the site's queues), more rules:
+    run fit        no parallel layout fits the GPUs' memory, or no queue of the site takes the nodes     blocking
+    planned hours  H is the run plan's GPU-hours (attention, layout overheads, the GPU family's MFU prior), so
+                   over-, under-request and duration are judged against it
+    segments       the run is longer than the site's wall-time limit: it runs as a managed run        note
+
 Split over several machines (assess_split)
     A request of R_m GPU-hours on each machine m covers the share R_m / H_m of the run there, so the request
     covers Q = sum_m R_m / H_m runs; over- and under-requests compare Q with 1 within the same tolerance. The mode's
@@ -35,6 +42,7 @@ from typing import Any
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.modes import AccessMode
 from aifactory.core.planner import Sharding, TrainingPlan, estimate_for
+from aifactory.core.training import RunPlan
 
 TOLERANCE = 0.25
 HOURS_PER_MONTH = 730.0  # 8,760 hours a year / 12
@@ -120,6 +128,7 @@ def assess(
     mode: AccessMode,
     gpu: str | None = None,
     tolerance: float = TOLERANCE,
+    run: RunPlan | None = None,
 ) -> TechnicalAssessment:
     """Assess a request against the plan on one machine and the mode's limits (rules in the module doc)."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not math.isfinite(tolerance):
@@ -174,7 +183,7 @@ def assess(
     else:
         flags.append(Flag("note", "gpus", f"The memory of one {estimate.gpu_model} is not known: fit not checked.",
                           False))
-    planned = estimate.gpu_hours
+    planned = estimate.gpu_hours if run is None or run.gpu_hours is None else run.gpu_hours
     ratio: float | None = None
     if planned is None:
         flags.append(Flag("note", "requested_gpu_hours",
@@ -196,7 +205,7 @@ def assess(
                 f"needs on {estimate.name} (tolerance {tolerance:.0%}): the run would not finish.",
                 False,
             ))
-        wall = planned / plan.gpus
+        wall = planned / plan.gpus if run is None or run.wall_hours is None else run.wall_hours
         if wall > months * HOURS_PER_MONTH:
             flags.append(Flag(
                 "duration", "months",
@@ -204,6 +213,8 @@ def assess(
                 "for: ask for more GPUs or a longer allocation.",
                 False,
             ))
+    if run is not None:
+        flags += run_flags(run)
     return TechnicalAssessment(
         machine=estimate.machine,
         gpu_model=estimate.gpu_model,
@@ -215,6 +226,24 @@ def assess(
         memory_per_gpu_gb=memory,
         flags=tuple(flags),
     )
+
+
+def run_flags(run: RunPlan) -> list[Flag]:
+    """The rules that come from the run planned on the machine (module doc), besides the planned hours."""
+    if not run.can_run:
+        return [Flag("run_fit", "gpus", f"The plan on {run.machine_name} says the run cannot go there: "
+                     + " ".join(r for r in run.reasons if "segments" not in r), True)]
+    flags: list[Flag] = []
+    if run.layout is not None and run.memory is not None:
+        flags.append(Flag("note", "gpus", f"Planned layout on {run.nodes:,} node(s): tensor parallel {run.layout.tp}, "
+                          f"pipeline {run.layout.pp}, data parallel {run.layout.dp} with {run.layout.sharding}, "
+                          f"recomputation {run.layout.recompute.value}; {run.memory.total_gb:,.1f} GB per GPU with "
+                          f"activations; MFU {run.mfu or 0:.2f}.", False))
+    if run.segments is not None and run.segments > 1:
+        flags.append(Flag("note", "months", f"The run takes {run.wall_hours or 0:,.0f} h on {run.nodes:,} node(s), "
+                          f"longer than the {run.queue_limit_hours:g} h a job may run: {run.segments} segments "
+                          "resuming from checkpoints (a managed run).", False))
+    return flags
 
 
 def _gpus_to_fit(plan: TrainingPlan, memory_gb: float | None) -> int:

@@ -9,15 +9,15 @@ import pytest
 from django.utils import timezone
 
 from aifactory.core.modes import add_working_days
-from aifactory.core.planner import estimate_for, plan_training
 from aifactory.portal.access.models import Application, Route
+from aifactory.portal.access.services import planned_run
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.organisations.services import role_grant
 from tests.conftest import UserFactory, assert_refused
 
 pytestmark = pytest.mark.django_db
 
-PLANNED = estimate_for(plan_training(1e8, 2e9, gpus=2), "leonardo").gpu_hours  # about 2.67 GPU-hours
+PLANNED = planned_run("leonardo", params=1e8, tokens=2e9, gpus=2).gpu_hours  # about 4.5 GPU-hours
 
 
 @pytest.fixture
@@ -155,3 +155,23 @@ def test_every_route_and_state_change_is_kept(api, body, site):
     out = api.post("/applications", body).json()
     assert Route.objects.filter(application_id=out["id"]).count() == 1
     assert Application.objects.get(pk=out["id"]).history.count() == 2
+
+
+@pytest.mark.parametrize("mode", ["playground", "fast_lane"])
+def test_a_run_the_plan_says_cannot_run_is_refused_not_approved(api, body, site, mode):
+    # Model states fit fully sharded (56 GB of 64 per GPU), but with activations no layout of two Leonardo nodes does.
+    change = {"mode": mode, "params": 2.8e10, "gpus": 8, "tokens": 1e9, "requested_gpu_hours": 2000}
+    answer = assert_refused(api.post("/applications", {**body, **change}), 400)
+    assert answer["detail"] == {"field": "gpus"}
+    assert "No layout fits" in answer["message"] and "ask for more nodes" in answer["message"]
+    assert not Application.objects.exists()
+
+
+def test_the_run_plan_is_kept_and_its_layout_and_segments_are_noted(api, body, site):
+    change = {"params": 2e10, "gpus": 8, "tokens": 1e9, "requested_gpu_hours": 1000, "mode": "playground"}
+    out = api.post("/applications", {**body, **change}).json()
+    run = Application.objects.get(pk=out["id"]).plan["run"]
+    assert run["can_run"] and run["nodes"] == 2 and run["layout"]["tensor_parallel"] in (1, 2, 4)
+    assert run["memory"]["total_gb"] <= 64 * 0.9 and run["mfu_prior"]["value"] == 0.44
+    assert any("Planned layout on 2 node(s)" in r for r in out["reasons"])
+    assert any("segments resuming from checkpoints" in r for r in out["reasons"])

@@ -29,6 +29,7 @@ corrected and sent again as a new one (its form is filled from the refused one).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -39,13 +40,15 @@ from django.utils import timezone
 
 from aifactory.core.aiact_text import screen_text
 from aifactory.core.assessment import TOLERANCE, SplitAssessment, TechnicalAssessment, assess, assess_split
-from aifactory.core.catalog import GPU_MODELS
+from aifactory.core.catalog import GPU_MODELS, load_catalog
 from aifactory.core.eligibility import evaluate_gate, screen
 from aifactory.core.exceptions import InvalidInput, InvalidTransition
 from aifactory.core.modes import AccessMode as ModeSpec
 from aifactory.core.modes import load_modes
 from aifactory.core.planner import estimate_for, plan_training
 from aifactory.core.routing import route
+from aifactory.core.sites import load_profiles
+from aifactory.core.training import RunPlan, plan_run
 from aifactory.portal.access.choices import AccessMode, ApplicationState, RouteMethod, check_application_transition
 from aifactory.portal.access.models import Application, Route, StateChange
 from aifactory.portal.access.routing import factory_name, open_capacity, project_of, target_of
@@ -172,6 +175,22 @@ def _check_request_covers_plan(plan: Any, *, machine: Machine, requested_gpu_hou
     )
 
 
+def planned_run(machine_key: str, *, params: float, tokens: float, gpus: int) -> RunPlan | None:
+    """The run planned on the machine for the GPUs asked for (whole nodes above one node); None where the planner
+    cannot plan it
+    (no GPUs per node known, or a machine outside the catalog)."""
+    try:
+        machine = load_catalog().machine(machine_key)
+    except (KeyError, InvalidInput):
+        return None
+    profile = next((p for p in load_profiles().profiles if p.machine == machine.key), None)
+    per_node = profile.gpus_per_node if profile else machine.gpus_per_node
+    if not per_node or not machine.gpu_model:
+        return None
+    return plan_run(machine=machine.key, nodes=max(1, math.ceil(gpus / per_node)), tokens=tokens, params=params,
+                    gpus_per_node=min(gpus, per_node))
+
+
 def _assessment_reasons(assessment: TechnicalAssessment | SplitAssessment, spec: ModeSpec) -> list[str]:
     head = "Technical assessment" if spec.technical_assessment else "Plan check"
     return [f"{head}: {message}" for message in assessment.reasons()]
@@ -218,10 +237,11 @@ def application_submit(
     gpu_model = _gpu(gpu)
     try:
         plan = plan_training(params, tokens, gpus=gpus)
+        run = planned_run(machine_key, params=params, tokens=tokens, gpus=gpus) if len(lines) == 1 else None
         assessment: TechnicalAssessment | SplitAssessment
         if len(lines) == 1:
             assessment = assess(plan, machine=machine_key, requested_gpu_hours=requested_gpu_hours, months=months,
-                                mode=spec, gpu=gpu_model or None)
+                                mode=spec, gpu=gpu_model or None, run=run)
         else:
             assessment = assess_split(plan, hours=lines, months=months, mode=spec, gpu=gpu_model or None)
         assessment.check()
@@ -267,7 +287,8 @@ def application_submit(
         areas=list(areas),
         open_science=open_science,
         pledges=pledges,
-        plan={"plan": plan.to_dict(), "machine": estimate_for(plan, machine_key).to_dict()},
+        plan={"plan": plan.to_dict(), "machine": estimate_for(plan, machine_key).to_dict(),
+              "run": None if run is None else run.to_dict()},
         assessment=assessment.to_dict(),
         high_risk=gate.high_risk,
         systemic_risk=gate.systemic_risk,
