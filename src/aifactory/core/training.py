@@ -408,7 +408,8 @@ def plan_run(
             queue = profile.queue_for(nodes)
         except InvalidInput as exc:
             can_run = False
-            reasons.append(f"No queue of {m.name} takes {nodes:,} nodes: {exc.message.split('(', 1)[-1].rstrip(')')}.")
+            limits = exc.message.split(" (", 1)[-1].rstrip(")")
+            reasons.append(f"No queue of {m.name} takes {nodes:,} nodes ({limits}).")
             queue = None
         if queue is not None and queue.max_time_min is not None:
             queue_limit = queue.max_time_min / 60

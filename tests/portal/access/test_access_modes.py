@@ -175,3 +175,10 @@ def test_the_run_plan_is_kept_and_its_layout_and_segments_are_noted(api, body, s
     assert run["memory"]["total_gb"] <= 64 * 0.9 and run["mfu_prior"]["value"] == 0.44
     assert any("Planned layout on 2 node(s)" in r for r in out["reasons"])
     assert any("segments resuming from checkpoints" in r for r in out["reasons"])
+
+
+def test_more_nodes_than_the_sites_largest_queue_takes_is_refused(api, body, site):
+    change = {"mode": "fast_lane", "gpus": 4096, "requested_gpu_hours": 40_000}
+    answer = assert_refused(api.post("/applications", {**body, **change}), 400)
+    assert answer["detail"] == {"field": "gpus"} and "No queue of Leonardo takes 1,024 nodes" in answer["message"]
+    assert "nodes 65-256" in answer["message"]

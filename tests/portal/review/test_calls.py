@@ -327,10 +327,11 @@ def test_a_high_risk_proposal_passes_the_ethics_review_before_peer_review(federa
 
 
 def test_a_systemic_risk_plan_is_recorded_with_its_notice_not_refused(federation, manager, api, organisation):
-    # 7e10 parameters on 2.4e13 tokens: 1.008e25 FLOP, just above the AI Act's presumption of systemic risk
-    planned = estimate_for(plan_training(7e10, 2.4e13, gpus=4096), "leonardo").gpu_hours
+    # 7e10 parameters on 2.4e13 tokens: 1.008e25 FLOP, just above the AI Act's presumption of systemic risk; on 256
+    # nodes, the most a Leonardo queue takes
+    planned = estimate_for(plan_training(7e10, 2.4e13, gpus=1024), "leonardo").gpu_hours
     call = manager.post("/calls", call_body(budgets={"leonardo": 3e7})).json()
-    out = api.post("/applications", proposal(organisation.pk, call["id"], params=7e10, tokens=2.4e13, gpus=4096,
+    out = api.post("/applications", proposal(organisation.pk, call["id"], params=7e10, tokens=2.4e13, gpus=1024,
                                              requested_gpu_hours=round(planned))).json()
     assert out["state"] == "in_review", out["reasons"]
     assert out["systemic_risk"] is True
