@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module defines register(subparsers) and sets a `func` default taking the parsed args.
-COMMANDS = ("run", "agent", "failover", "jobs", "demo", "challenge", "catalog", "plan", "bench")
+COMMANDS = ("run", "agent", "init", "failover", "jobs", "demo", "challenge", "catalog", "plan", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,287 @@
+"""A decoder-only transformer trained with PyTorch, one process per GPU (or per CPU slot), resumable.
+
+`aifactory init` copies this file next to run.json, launch.sh and job.sbatch; it needs only PyTorch.
+
+    python train.py --config run.json [--checkpoint-dir DIR]
+
+run.json gives the model (layers, hidden, heads, ffn_hidden, glu, seq_len, vocab), the training (steps,
+micro_batch, lr, checkpoint_every steps, checkpoint_seconds, log_every, seed, data: a file of uint16 tokens or null
+for a synthetic corpus) and the layout the planner chose (zero_stage: FSDP when > 0 and CUDA is there, else DDP).
+
+Distributed set-up from the environment torchrun or srun gives: RANK/WORLD_SIZE/LOCAL_RANK (torchrun) or
+SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID (srun, one task per GPU), MASTER_ADDR and MASTER_PORT. NCCL on GPUs,
+gloo on CPUs.
+
+Surviving time limits: a checkpoint every `checkpoint_every` steps or `checkpoint_seconds` seconds, and one more
+before stopping when the job's end is near (AIF_DEADLINE, seconds since the epoch, given by launch.sh from Slurm;
+the margin is three step times plus the last checkpoint's duration, at least AIF_DEADLINE_MARGIN_S) or when SIGUSR1
+or SIGTERM arrives (Slurm's --signal warning). Every rank agrees on stopping at the same step. Checkpoints are
+written to a temporary file and renamed, `latest` names the last complete one, and the two newest are kept; a start
+resumes from `latest`. The exit status is 0 when the steps are done, 3 (STOPPED_EXIT) when it stopped early with a
+checkpoint (and a file `stopped` next to the checkpoints says so, for launch.sh), so the next segment resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+import torch.nn.functional as F  # noqa: N812
+
+import torch
+from torch import nn
+
+STOPPED_EXIT = 3
+_signalled: list[int] = []
+
+
+class Block(nn.Module):
+    def __init__(self, hidden: int, heads: int, kv_heads: int, ffn: int, glu: bool) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, hidden // heads
+        self.norm1 = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, hidden + 2 * kv_heads * self.head_dim, bias=False)
+        self.proj = nn.Linear(hidden, hidden, bias=False)
+        self.norm2 = nn.LayerNorm(hidden)
+        self.glu = glu
+        self.up = nn.Linear(hidden, (2 if glu else 1) * ffn, bias=False)
+        self.down = nn.Linear(ffn, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, h = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split([h, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim], -1)
+        q = q.view(b, s, self.heads, self.head_dim).transpose(1, 2)
+        k = k.view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = v.view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        if self.kv_heads != self.heads:
+            k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
+            v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
+        attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(attn.transpose(1, 2).reshape(b, s, h))
+        up = self.up(self.norm2(x))
+        if self.glu:
+            gate, value = up.chunk(2, dim=-1)
+            up = F.silu(gate) * value
+        else:
+            up = F.gelu(up)
+        return x + self.down(up)
+
+
+class Transformer(nn.Module):
+    def __init__(self, model: dict[str, Any]) -> None:
+        super().__init__()
+        hidden, layers = int(model["hidden"]), int(model["layers"])
+        self.embed = nn.Embedding(int(model["vocab"]), hidden)
+        self.pos = nn.Embedding(int(model["seq_len"]), hidden)
+        ffn = int(model.get("ffn_hidden") or 4 * hidden)
+        kv = int(model.get("kv_heads") or model["heads"])
+        self.blocks = nn.ModuleList(Block(hidden, int(model["heads"]), kv, ffn, bool(model.get("glu"))) for _ in
+                                    range(layers))
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, int(model["vocab"]), bias=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        x = self.embed(tokens) + self.pos(positions)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))  # type: ignore[no-any-return]
+
+
+class Corpus:
+    """Training tokens: a file of uint16 tokens, or a synthetic corpus with structure a model can learn (each token
+    follows from the one before it by a fixed rule, with 5 % noise)."""
+
+    def __init__(self, data: str | None, vocab: int, seed: int) -> None:
+        self.vocab = vocab
+        self.tokens: torch.Tensor | None = None
+        if data:
+            raw = Path(data).read_bytes()
+            self.tokens = torch.frombuffer(bytearray(raw), dtype=torch.int16).to(torch.long) % vocab
+        self.seed = seed
+
+    def batch(self, step: int, rank: int, size: int, seq: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step * 1009 + rank)
+        if self.tokens is not None:
+            starts = torch.randint(0, len(self.tokens) - seq - 1, (size,), generator=gen)
+            return torch.stack([self.tokens[s: s + seq] for s in starts.tolist()])
+        out = torch.empty(size, seq, dtype=torch.long)
+        out[:, 0] = torch.randint(0, self.vocab, (size,), generator=gen)
+        for i in range(1, seq):
+            out[:, i] = (out[:, i - 1] * 5 + 3) % self.vocab
+        noise = torch.rand(size, seq, generator=gen) < 0.05
+        out[noise] = torch.randint(0, self.vocab, (int(noise.sum()),), generator=gen)
+        return out
+
+
+def distributed_env() -> tuple[int, int, int]:
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if "SLURM_PROCID" in os.environ and "MASTER_ADDR" in os.environ:
+        rank, world = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=os.environ.get("SLURM_LOCALID", "0"))
+        return rank, world, int(os.environ["LOCAL_RANK"])
+    return 0, 1, 0
+
+
+def log(rank: int, text: str) -> None:
+    if rank == 0:
+        print(f"[train] {text}", flush=True)
+
+
+def save(path: Path, state: dict[str, Any], keep: int = 2) -> float:
+    started = time.monotonic()
+    path.mkdir(parents=True, exist_ok=True)
+    name = f"step-{state['step']:08d}.pt"
+    tmp = path / f".{name}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path / name)
+    latest_tmp = path / ".latest.tmp"
+    latest_tmp.write_text(name + "\n", encoding="utf-8")
+    os.replace(latest_tmp, path / "latest")
+    for old in sorted(path.glob("step-*.pt"))[:-keep]:
+        old.unlink()
+    return time.monotonic() - started
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    try:
+        name = (path / "latest").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not name.startswith("step-") or "/" in name:
+        raise SystemExit(f"train.py: {path / 'latest'} does not name a checkpoint")
+    state: dict[str, Any] = torch.load(path / name, map_location="cpu", weights_only=False)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--checkpoint-dir", type=Path)
+    args = parser.parse_args(argv)
+    config = json.loads(args.config.read_text(encoding="utf-8"))
+    model_cfg, train = config["model"], config["train"]
+    ckpt_dir = args.checkpoint_dir or Path(config["checkpoint_dir"])
+    for sig in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(sig, lambda number, _frame: _signalled.append(number))
+
+    rank, world, local_rank = distributed_env()
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    torch.manual_seed(int(train.get("seed", 0)))
+    model: nn.Module = Transformer(model_cfg).to(device)
+    wrapped: nn.Module = model
+    fsdp = False
+    if world > 1:
+        if cuda and int(config.get("layout", {}).get("zero_stage", 0)) > 0:
+            from torch.distributed.fsdp import FullyShardedDataParallel
+
+            wrapped, fsdp = FullyShardedDataParallel(model, device_id=device), True
+        else:
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if cuda else None)
+    optimizer = torch.optim.AdamW(wrapped.parameters(), lr=float(train.get("lr", 3e-3)))
+
+    step, losses = 0, []
+    if rank == 0:
+        (ckpt_dir / "stopped").unlink(missing_ok=True)
+    state = load(ckpt_dir)
+    if state is not None:
+        model.load_state_dict(state["model"]) if not fsdp else _fsdp_load(wrapped, state["model"])
+        if not fsdp:
+            optimizer.load_state_dict(state["optimizer"])
+        step, losses = int(state["step"]), list(state.get("losses", []))
+        log(rank, f"resumed from checkpoint step={step} path={ckpt_dir}")
+    else:
+        wrap = "FSDP" if fsdp else "DDP" if world > 1 else "-"
+        backend = dist.get_backend() if world > 1 else "none"
+        log(rank, f"starting: world={world} device={device.type} backend={backend} wrap={wrap}")
+
+    seq, micro = int(model_cfg["seq_len"]), int(train.get("micro_batch", 4))
+    total, every = int(train["steps"]), int(train.get("checkpoint_every", 50))
+    every_s = float(train.get("checkpoint_seconds", 1800))
+    log_every = int(train.get("log_every", 10))
+    deadline = float(os.environ.get("AIF_DEADLINE", "0") or 0)
+    margin_min = float(os.environ.get("AIF_DEADLINE_MARGIN_S", "10"))
+    corpus = Corpus(train.get("data"), int(model_cfg["vocab"]), int(train.get("seed", 0)))
+    last_ckpt, ckpt_cost, step_cost = time.monotonic(), 0.0, 0.0
+    window_tokens, window_start = 0, time.monotonic()
+    stopped = False
+    while step < total:
+        started = time.monotonic()
+        tokens = corpus.batch(step, rank, micro, seq + 1).to(device)
+        logits = wrapped(tokens[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        value = float(loss.detach())
+        losses.append(value)
+        window_tokens += micro * seq * world
+        step_cost = time.monotonic() - started
+        if step % log_every == 0 or step == total:
+            elapsed = time.monotonic() - window_start
+            log(rank, f"step={step} loss={value:.4f} tokens/s={window_tokens / max(elapsed, 1e-9):,.0f}")
+            window_tokens, window_start = 0, time.monotonic()
+        near_end = bool(deadline) and time.time() + max(margin_min, 3 * step_cost + ckpt_cost) >= deadline
+        stop = torch.tensor([1.0 if (_signalled or near_end) else 0.0], device=device)
+        if world > 1:
+            dist.all_reduce(stop, op=dist.ReduceOp.MAX)
+        stopped = bool(stop.item()) and step < total
+        due = step % every == 0 or time.monotonic() - last_ckpt >= every_s or step == total or stopped
+        if due:
+            full = _fsdp_state(wrapped) if fsdp else model.state_dict()
+            if rank == 0:
+                ckpt_cost = save(ckpt_dir, {"step": step, "model": full, "losses": losses,
+                                            "optimizer": None if fsdp else optimizer.state_dict()})
+                log(rank, f"checkpoint step={step} seconds={ckpt_cost:.2f} path={ckpt_dir}")
+            last_ckpt = time.monotonic()
+            if world > 1:
+                dist.barrier()
+        if stopped:
+            if rank == 0:
+                (ckpt_dir / "stopped").write_text(f"{step}\n", encoding="utf-8")
+            why = "signal" if _signalled else "time limit near"
+            log(rank, f"stopping at step={step} of {total} ({why}); resume from the checkpoint")
+            break
+    if rank == 0 and losses:
+        first = sum(losses[:5]) / len(losses[:5])
+        last = sum(losses[-5:]) / len(losses[-5:])
+        log(rank, f"done={not stopped} steps={step} loss_first={first:.4f} loss_last={last:.4f}")
+    if world > 1:
+        dist.destroy_process_group()
+    return STOPPED_EXIT if stopped else 0
+
+
+def _fsdp_state(wrapped: nn.Module) -> dict[str, Any]:
+    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: N817
+
+    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT,
+                              FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
+        return dict(wrapped.state_dict())
+
+
+def _fsdp_load(wrapped: nn.Module, state: dict[str, Any]) -> None:
+    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: N817
+
+    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT,
+                              FullStateDictConfig(offload_to_cpu=True, rank0_only=False)):
+        wrapped.load_state_dict(state)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
