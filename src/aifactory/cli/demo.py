@@ -25,6 +25,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from aifactory.launch.tiny import tiny_training
 from aifactory.sdk import Client
 
 
@@ -155,13 +156,15 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _print(steps: list[Step], *, as_json: bool, error: str | None) -> None:
+def _print(steps: list[Step], *, as_json: bool, error: str | None, training: dict[str, Any] | None = None) -> None:
     if as_json:
-        body = {"ok": error is None, "error": error, "steps": [s.to_dict() for s in steps]}
+        body = {"ok": error is None, "error": error, "steps": [s.to_dict() for s in steps], "training": training}
         print(json.dumps(body, indent=2), flush=True)
         return
     for s in steps:
         print(f"{s.at_s:8.2f} s  (+{s.seconds:6.2f} s)  {s.step}")
+    if training is not None:
+        print(training["message"])
     if error:
         print(f"failed: {error}", file=sys.stderr)
 
@@ -177,5 +180,5 @@ def run(args: argparse.Namespace) -> int:
             return 1
         finally:
             client.close()
-    _print(steps, as_json=args.json, error=None)
+    _print(steps, as_json=args.json, error=None, training=tiny_training())
     return 0

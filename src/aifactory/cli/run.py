@@ -20,6 +20,7 @@ from aifactory.agent.isolation import (
     job_root_for,
     secure_data_dir,
 )
+from aifactory.launch.tiny import tiny_training
 from aifactory.portal.serve import start_portal, stop, wait_until_up
 
 # The repository's example jobs (an installed package without them seeds the demo login without jobs).
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             print("local jobs run as this account and can read what it can (start as root to run them as an "
                   "unprivileged account)", flush=True)
         print("Ctrl-C stops them all.", flush=True)
+        print(tiny_training()["message"], flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while portal.poll() is None and agent.poll() is None and failover.poll() is None:
             time.sleep(0.5)
