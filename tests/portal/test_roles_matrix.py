@@ -121,6 +121,7 @@ PAGES = [
     ("GET", "/reviews/", AUTHENTICATED),
     ("GET", "/reviews/{assignment}/", frozenset({"reviewer"})),
     ("GET", "/applications/{app}/", frozenset({"applicant", "call_manager", "staff", "operator"})),
+    ("GET", "/applications/{app}/training/launch.sh", frozenset({"applicant", "call_manager", "staff", "operator"})),
     ("POST", "/applications/{review_app}/decide/", MANAGERS),
     ("GET", "/figures/", frozenset({"observer", "call_manager", "staff"})),
     ("GET", "/operator/", frozenset({"operator", "other_operator"})),

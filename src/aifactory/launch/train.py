@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         last = sum(losses[-5:]) / len(losses[-5:])
         log(rank, f"done={not stopped} steps={step} loss_first={first:.4f} loss_last={last:.4f}")
     if world > 1:
+        dist.barrier()  # no rank leaves while another is still in a collective (gloo aborts at teardown otherwise)
         dist.destroy_process_group()
     return STOPPED_EXIT if stopped else 0
 

@@ -127,3 +127,19 @@ def test_usage_by_machine_and_sector(site):
     assert by_sector["energy"]["gpu_hours_used"] == 0
     (machine,) = usage_by("machine__key")
     assert machine == {"key": "leonardo", "allocations": 2, "gpu_hours_granted": 70.0, "gpu_hours_used": 5.0}
+
+
+def test_the_application_page_offers_the_training_run(user, organisation, site):  # type: ignore[no-untyped-def]
+    client = Client()
+    from aifactory.portal.access.services import application_submit
+
+    app = application_submit(organisation=organisation, user=user, title="Run", machine_key="leonardo", params=1e8,
+                             tokens=2e9, gpus=8, requested_gpu_hours=100, months=1, civil_use=True)
+    client.force_login(user)
+    page = client.get(f"/applications/{app.pk}/").content.decode()
+    assert "tensor parallel" in page and "launch.sh" in page and "aifactory init --machine leonardo" in page
+    launch = client.get(f"/applications/{app.pk}/training/launch.sh")
+    assert launch.status_code == 200 and "torch.distributed.run" in launch.content.decode()
+    assert "boost_usr_prod" in client.get(f"/applications/{app.pk}/training/job.sbatch").content.decode()
+    assert client.get(f"/applications/{app.pk}/training/secrets.txt").status_code == 404
+    assert client.get(f"/applications/{app.pk}/training/..%2Fsettings.py").status_code == 404

@@ -10,12 +10,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from aifactory.core.exceptions import InvalidInput
+from aifactory.core.launch import ACCOUNT_RE, render_launch
 from aifactory.core.modes import load_modes
+from aifactory.core.sites import load_profiles
 from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.access.forms import ApplicationForm, DecisionForm
 from aifactory.portal.access.models import Application
 from aifactory.portal.access.selectors import application_get, calls, decision_working_days, on_time, stats
-from aifactory.portal.access.services import application_decide, application_submit
+from aifactory.portal.access.services import application_decide, application_submit, planned_run
 from aifactory.portal.allocations.selectors import usage_by
 from aifactory.portal.common.charts import bar_chart
 from aifactory.portal.common.errors import REFUSALS
@@ -101,10 +104,63 @@ def _application_page(request: HttpRequest, app: Application, decision_form: Dec
         "any_provisioned": any(a.provisioned for a in app.allocations.prefetch_related("orders")),
         "working_days": decision_working_days(app), "mode": load_modes().get(app.mode),
         "flags": app.assessment.get("flags", []),
+        "training": _training_summary(app),
         "decision_form": (decision_form or DecisionForm()) if decidable and is_call_manager(request.user) else None,
         "may_resubmit": app.state == ApplicationState.REFUSED
         and app.organisation.members.filter(pk=request.user.pk).exists(),
     })
+
+
+TRAINING_FILES = ("job.sbatch", "launch.sh", "run.json", "train.py", "job.yaml")
+
+
+def _training(app: Application) -> tuple[Any, Any]:
+    """The application's run planned on its machine, and the launch files (None with the reason when it cannot)."""
+    run = planned_run(app.machine.key, params=app.params, tokens=app.tokens, gpus=app.gpus)
+    if run is None:
+        return None, "the planner has no GPU shape for this machine"
+    profile = next((p for p in load_profiles().profiles if p.machine == app.machine.key), None)
+    if profile is None:
+        return run, f"{app.machine.name} has no site profile"
+    try:
+        files = render_launch(profile, run, name=f"app-{app.pk}", account=_site_account(app),
+                              time_min=_job_minutes(run))
+    except InvalidInput as exc:
+        return run, exc.message
+    return run, files
+
+
+def _site_account(app: Application) -> str:
+    allocation = app.allocations.first()
+    account = allocation.account if allocation is not None else ""
+    return account if ACCOUNT_RE.match(account or "") else f"project-{app.pk}"
+
+
+def _job_minutes(run: Any) -> int:
+    """One job: the queue's limit where known, else a day."""
+    return int(run.queue_limit_hours * 60) if run.queue_limit_hours else 24 * 60
+
+
+@login_required
+def application_training_file(request: HttpRequest, app_id: int, filename: str) -> HttpResponse:
+    """One launch file of the application's training run, rendered from its machine's profile and the plan."""
+    app = application_get(user=request.user, pk=app_id)
+    if filename not in TRAINING_FILES:
+        raise Http404("no such file")
+    _, files = _training(app)
+    if isinstance(files, str):
+        return HttpResponse(f"No training run for this application: {files}\n", status=409,
+                            content_type="text/plain; charset=utf-8")
+    response = HttpResponse(files.files[filename], content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _training_summary(app: Application) -> dict[str, Any]:
+    run, files = _training(app)
+    return {"run": None if run is None else run.to_dict(), "files": TRAINING_FILES if not isinstance(files, str)
+            else (), "why_not": files if isinstance(files, str) else None,
+            "checkpoint_dir": None if isinstance(files, str) else files.checkpoint_dir}
 
 
 @login_required
