@@ -21,6 +21,7 @@ from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from factory.django import DjangoModelFactory
+from hypothesis import settings as hypothesis_settings
 
 from aifactory.core.jobs import JobState
 from aifactory.portal.access.choices import ApplicationState
@@ -33,6 +34,10 @@ from aifactory.portal.jobs.broker import size_limits_forget
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.services import api_token_create
+
+# Examples are judged by their properties, never by how long one took: a loaded machine must not fail them.
+hypothesis_settings.register_profile("aifactory", deadline=None)
+hypothesis_settings.load_profile("aifactory")
 
 PASSWORD = "correct-horse-battery-staple"
 MACHINE = "leonardo"

@@ -159,9 +159,10 @@ def _gpu(gpu: str) -> str:
     raise _refuse("gpu", f"unknown GPU model {gpu!r} (known: {', '.join(GPU_MODELS)})")
 
 
-def _check_request_covers_plan(plan: Any, *, machine: Machine, requested_gpu_hours: float, spec: ModeSpec) -> None:
-    """A mode decided at once never grants a run that the planner's estimate says cannot finish on what is asked."""
-    needed = estimate_for(plan, machine.key).gpu_hours
+def _check_request_covers_plan(needed: float | None, *, machine: Machine, requested_gpu_hours: float,
+                               spec: ModeSpec) -> None:
+    """A mode decided at once never grants a run that the plan (the assessment's planned GPU-hours) says cannot
+    finish on what is asked."""
     if needed is None or needed <= requested_gpu_hours * (1 + TOLERANCE):
         return
     cap = spec.gpu_hours_at_most
@@ -246,7 +247,9 @@ def application_submit(
             assessment = assess_split(plan, hours=lines, months=months, mode=spec, gpu=gpu_model or None)
         assessment.check()
         if not spec.technical_assessment and not spec.call:
-            _check_request_covers_plan(plan, machine=machine, requested_gpu_hours=requested_gpu_hours, spec=spec)
+            needed = (assessment.planned_gpu_hours if isinstance(assessment, TechnicalAssessment)
+                      else estimate_for(plan, machine.key).gpu_hours)
+            _check_request_covers_plan(needed, machine=machine, requested_gpu_hours=requested_gpu_hours, spec=spec)
         screening = screen(practices=practices, areas=areas, flops=plan.flops)
         gate = evaluate_gate(
             country=organisation.country, on=timezone.localdate(), civil_use=civil_use, screening=screening
