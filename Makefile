@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -m "not slurm and not browser and not sshd and not torch"
+	$(BIN)/python -m pytest -m "not slurm and not browser and not sshd and not torch and not oidc"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -100,7 +100,7 @@ class OrganisationFactory(DjangoModelFactory):
     @factory.post_generation
     def members(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
-            self.members.add(*extracted)
+            self.members.add(*extracted, through_defaults={"role": "pi"})
 
 
 class ApplicationFactory(DjangoModelFactory):
@@ -324,3 +324,19 @@ class DjangoTransport(httpx.BaseTransport):
 @pytest.fixture
 def transport(db: None) -> Iterator[DjangoTransport]:
     yield DjangoTransport()
+
+
+# --- the task runner ----------------------------------------------------------------------------------------------
+
+
+def run_worker() -> None:
+    """Run django-tasks' database worker once over every task that is due (what `aifactory run`'s worker does).
+
+    Inside a test's transaction the worker must not close the connection between tasks, as it does between
+    requests: that housekeeping is switched off here."""
+    from unittest import mock
+
+    from django.core.management import call_command
+
+    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
+        call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)

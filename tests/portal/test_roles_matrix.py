@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from aifactory.portal.access.services import application_submit
+from aifactory.portal.federation.services import terms_publish
 from aifactory.portal.matchmaking.services import challenge_post, interest_express, profile_save
 from aifactory.portal.monitoring.services import objectives_sync
 from aifactory.portal.obligations.models import Obligation
@@ -110,6 +111,13 @@ API = [
     ("GET", "/organisations/{org}/funding", frozenset({"applicant", "staff"})),
     ("POST", "/organisations/{org}/funding/stage", frozenset({"applicant"})),
     ("GET", "/monitoring/objectives", frozenset({"observer", "call_manager", "staff"})),
+    ("GET", "/organisations/{org}/members", frozenset({"applicant", "staff"})),
+    ("GET", "/organisations/{org}/invitations", frozenset({"applicant", "staff"})),
+    ("POST", "/organisations/{org}/invitations", frozenset({"applicant", "staff"})),
+    ("GET", "/organisations/{org}/team-log", frozenset({"applicant", "staff"})),
+    ("GET", "/sites/{site}/terms", AUTHENTICATED),
+    ("POST", "/sites/{site}/terms/accept", AUTHENTICATED),
+    ("POST", "/sites/{site}/terms", frozenset({"operator", "staff"})),
 ]
 
 PAGES = [
@@ -150,6 +158,12 @@ PAGES = [
     ("GET", "/monitoring/", frozenset({"observer", "call_manager", "staff"})),
     ("GET", "/monitoring/objectives.csv", frozenset({"observer", "call_manager", "staff"})),
     ("GET", "/monitoring/objectives.json", frozenset({"observer", "call_manager", "staff"})),
+    ("GET", "/organisations/{org}/team/", frozenset({"applicant", "staff"})),
+    ("POST", "/organisations/{org}/team/invite/", frozenset({"applicant", "staff"})),
+    ("GET", "/terms/", AUTHENTICATED),
+    ("GET", "/outbox/", frozenset({"staff"})),
+    ("GET", "/sites/{site}/terms/", AUTHENTICATED),
+    ("POST", "/sites/{site}/terms/", AUTHENTICATED),
 ]
 
 BODIES = {
@@ -180,6 +194,11 @@ BODIES = {
     "/obligations/{obligation}/publication": {"identifier": "2401.01234"},
     "/organisations/{org}/funding/stage": {"trl": 6},
     "/organisations/{org}/funding/": {"trl": "6"},
+    "/organisations/{org}/invitations": {"email": "new@example.org"},
+    "/organisations/{org}/team/invite/": {"email": "new@example.org", "role": "member"},
+    "/sites/{site}/terms/accept": {"version": 1},
+    "/sites/{site}/terms": {"text": "Version two."},
+    "/sites/{site}/terms/": {"version": "1"},
 }
 
 
@@ -247,6 +266,8 @@ def world(site):
                                            due_on=timezone.localdate() + timedelta(days=30))
     objectives_sync()
     ids["obligation"] = obligation.pk
+    terms_publish(site=site.site, text="The site's rules.", actor=people["staff"])
+    ids["site"] = site.site.name
     return people, ids
 
 

@@ -39,6 +39,17 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def mail_destination() -> str:
+    """Where the portal's e-mail goes, in words (the settings are read from the environment)."""
+    from django.conf import settings
+
+    if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+        return f"written as files into {settings.EMAIL_FILE_PATH} (set AIFACTORY_EMAIL_HOST to send through SMTP)"
+    if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
+        return "printed on this console by the background worker"
+    return f"sent through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+
+
 def run(args: argparse.Namespace) -> int:
     from aifactory.portal.bootstrap import (
         DEMO_PASSWORD,
@@ -70,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
         isolation += ["--job-root", str(job_root_for(data_dir, boot.site))]
     url = f"http://{args.host}:{args.port}"
     env = {**os.environ, "AIFACTORY_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings"}
+    env.setdefault("AIFACTORY_PUBLIC_URL", url)
     portal = start_portal(host=args.host, port=args.port, workers=args.workers, env=env)
-    agent = failover = None
+    agent = failover = worker = None
     try:
         if not wait_until_up(url, portal):
             print("aifactory run: the portal did not start", file=sys.stderr)
@@ -89,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         if demo_allocation is not None:  # the demo login's finished jobs, once the agent has made its account
             threading.Thread(target=seed_demo_jobs, daemon=True,
                              kwargs={"allocation_id": demo_allocation, "examples": EXAMPLES}).start()
+        # Background work on the task runner (django-tasks, queue in the portal's database): e-mail delivery.
+        worker = subprocess.Popen([sys.executable, "-m", "django", "db_worker", "--interval", "1"], env=env)
         print(f"\naifactory is running at {url}/  (API: {url}/api/v1/docs)", flush=True)
         print(f"demo login: {DEMO_USER} / {DEMO_PASSWORD}   (an organisation, an allocation and finished jobs; or "
               f"sign up at {url}/signup/ to walk the path yourself)", flush=True)
@@ -99,14 +113,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("local jobs run as this account and can read what it can (start as root to run them as an "
                   "unprivileged account)", flush=True)
+        print(f"e-mail: {mail_destination()}", flush=True)
         print("Ctrl-C stops them all.", flush=True)
         print(tiny_training()["message"], flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while portal.poll() is None and agent.poll() is None and failover.poll() is None:
+        while all(p.poll() is None for p in (portal, agent, failover, worker)):
             time.sleep(0.5)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for proc in (failover, agent, portal):
+        for proc in (worker, failover, agent, portal):
             stop(proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -27,6 +28,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",  # the API docs load Swagger UI from the package's static files, not from a CDN
+    "django_tasks",
+    "django_tasks_db",
+    "aifactory.portal.mail",
     "aifactory.portal.federation",
     "aifactory.portal.organisations",
     "aifactory.portal.access",
@@ -112,14 +116,41 @@ ACCESS_SHARE = float(os.environ.get("AIFACTORY_ACCESS_SHARE", "0.05"))
 # An agent that has not reported for this long is taken as lost.
 AGENT_STALE_AFTER_S = int(os.environ.get("AIFACTORY_AGENT_STALE_AFTER_S", "120"))
 
-# Mail: SMTP when AIFACTORY_EMAIL_HOST is set, otherwise written to the console.
+# Background work (mail delivery, failover) runs on django-tasks with its database backend: the queue is a table in
+# the portal's own database (PostgreSQL or SQLite); `aifactory run` starts a worker (`django-admin db_worker`).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# E-mail through Django's mail framework. Without AIFACTORY_EMAIL_HOST, messages are written as files into
+# AIFACTORY_MAIL_DIR (default: <data dir>/mail); with it, they go to that SMTP server.
 EMAIL_HOST = os.environ.get("AIFACTORY_EMAIL_HOST", "")
 EMAIL_PORT = int(os.environ.get("AIFACTORY_EMAIL_PORT", "25"))
-EMAIL_BACKEND = os.environ.get(
-    "AIFACTORY_EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+EMAIL_HOST_USER = os.environ.get("AIFACTORY_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("AIFACTORY_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("AIFACTORY_EMAIL_TLS", "0") == "1"
+EMAIL_TIMEOUT = float(os.environ.get("AIFACTORY_EMAIL_TIMEOUT_S", "10"))
+EMAIL_FILE_PATH = os.environ.get("AIFACTORY_MAIL_DIR", str(DATA_DIR / "mail"))
+EMAIL_BACKEND = os.environ.get("AIFACTORY_EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend"
 )
+# The portal's address as people reach it, for the links in e-mails sent by background work.
+PUBLIC_URL = os.environ.get("AIFACTORY_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = os.environ.get("AIFACTORY_EMAIL_FROM", "aifactory <noreply@localhost>")
+# A failed delivery is tried again after MAIL_RETRY_BASE_S, doubling, up to MAIL_MAX_ATTEMPTS attempts in all.
+MAIL_MAX_ATTEMPTS = int(os.environ.get("AIFACTORY_MAIL_MAX_ATTEMPTS", "8"))
+MAIL_RETRY_BASE_S = float(os.environ.get("AIFACTORY_MAIL_RETRY_BASE_S", "30"))
+
+# Federated login through OpenID Connect (MyAccessID in production): off unless an issuer and a client are given.
+# The local password stays for `make run` and for staff.
+OIDC_ISSUER = os.environ.get("AIFACTORY_OIDC_ISSUER", "")
+OIDC_CLIENT_ID = os.environ.get("AIFACTORY_OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = os.environ.get("AIFACTORY_OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = os.environ.get("AIFACTORY_OIDC_SCOPES", "openid email profile eduperson_assurance eduperson_entitlement")
+OIDC_PROVIDER_NAME = os.environ.get("AIFACTORY_OIDC_NAME", "MyAccessID")
+# Clock skew tolerated on the ID token's times.
+OIDC_LEEWAY_S = int(os.environ.get("AIFACTORY_OIDC_LEEWAY_S", "30"))
+
+# A team invitation's link is valid this long.
+INVITATION_TTL = timedelta(hours=float(os.environ.get("AIFACTORY_INVITATION_TTL_H", "72")))
 
 # Support centres: first answer due within this many working days where a centre has set none (this portal's
 # policy figure; no public source gives one).

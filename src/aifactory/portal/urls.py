@@ -8,6 +8,7 @@ from aifactory.portal.api import api
 urlpatterns = [
     path("", include("aifactory.portal.pages.urls")),
     path("", include("aifactory.portal.organisations.urls")),
+    path("", include("aifactory.portal.mail.urls")),
     path("", include("aifactory.portal.federation.urls")),
     path("", include("aifactory.portal.allocations.urls")),
     path("", include("aifactory.portal.siteaccess.urls")),

@@ -9,7 +9,7 @@ from django.core import mail
 
 from aifactory.core.exceptions import InvalidTransition
 from aifactory.portal.matchmaking.choices import MATCH_TRANSITIONS, MatchState, check_match_transition
-from tests.conftest import OrganisationFactory, UserFactory, login
+from tests.conftest import OrganisationFactory, UserFactory, login, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +73,7 @@ def test_from_challenge_to_mutual_interest_and_a_collaboration(sides, django_cap
     assert mutual["challenge"]["company"] == "Big Motors SpA"
     assert mutual["challenge"]["contact"] == {"name": "Carla Rossi", "email": "carla@example.org"}
     assert capi.get(f"/matchmaking/matches/{mutual['id']}").json()["startup"]["contact"]["email"] == "sam@example.org"
+    run_worker()
     assert sorted(m.to[0] for m in mail.outbox) == ["carla@example.org", "sam@example.org"]
     done = capi.post(f"/matchmaking/matches/{mutual['id']}/collaboration", {"note": "pilot signed"}).json()
     assert done["state"] == "collaboration" and done["collaboration_at"]

@@ -14,7 +14,7 @@ from aifactory.portal.organisations.services import role_grant
 from aifactory.portal.support.choices import REQUEST_TRANSITIONS, RequestState, check_request_transition
 from aifactory.portal.support.models import SupportRequest
 from aifactory.portal.support.selectors import centre_queue, clock_of
-from tests.conftest import UserFactory, login
+from tests.conftest import UserFactory, login, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +24,11 @@ EDGES = {
     ("waiting_user", "assigned"), ("waiting_user", "closed"),
     ("answered", "assigned"), ("answered", "closed"),
 }
+
+
+def deliver():
+    """Run the task worker once: it delivers the queued mail."""
+    run_worker()
 
 
 def test_the_state_machine_allows_exactly_these_moves():
@@ -63,12 +68,14 @@ def test_a_request_from_opening_to_answer_within_its_clock(api, organisation, st
     with django_capture_on_commit_callbacks(execute=True):
         asked = staff.post(f"/support/requests/{row['id']}/ask", {"body": "Which NCCL version?"})
     assert asked.json()["state"] == "waiting_user"
+    deliver()
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["alice@example.org"]
     assert api.post(f"/support/requests/{row['id']}/reply", {"body": "2.21"}).json()["state"] == "assigned"
     with django_capture_on_commit_callbacks(execute=True):
         answered = staff.post(f"/support/requests/{row['id']}/answer", {"body": "Set NCCL_IB_TIMEOUT=22."})
     data = answered.json()
     assert data["state"] == "answered" and data["clock"]["state"] == "met"
+    deliver()
     assert len(mail.outbox) == 2 and "NCCL_IB_TIMEOUT" in mail.outbox[1].body
     assert api.get(f"/support/requests/{row['id']}").json()["messages"][-1]["mailed_to"] == "alice@example.org"
     assert [m["kind"] for m in data["messages"]] == ["request", "question", "reply", "answer"]
@@ -164,6 +171,7 @@ def test_pages_walk_a_request(user, organisation, staff_it4lia, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         staff.post(f"/support/requests/{request.pk}/answer/", {"body": "Here is how."})
     request.refresh_from_db()
+    deliver()
     assert request.state == "answered" and len(mail.outbox) == 1
     empty = staff.post(f"/support/requests/{request.pk}/answer/", {"body": ""})
     assert empty.status_code == 302

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -56,8 +57,10 @@ from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.services import _add_months, allocation_create
 from aifactory.portal.common.errors import BadRequest, Conflict, Forbidden
 from aifactory.portal.federation.models import Machine
+from aifactory.portal.mail.choices import MailKind
+from aifactory.portal.mail.services import mail_send
 from aifactory.portal.organisations.models import Organisation
-from aifactory.portal.organisations.selectors import check_acts_for, is_call_manager
+from aifactory.portal.organisations.selectors import check_acts_for, is_call_manager, team_addresses
 
 
 def _field_error(exc: InvalidInput) -> BadRequest:
@@ -77,6 +80,23 @@ def _move(application: Application, target: ApplicationState, *, actor: Abstract
     if target.decision and application.decided_at is None:
         application.decided_at = timezone.now()
     application.save(update_fields=["state", "decided_at", "reasons"])
+    if target.decision:
+        _mail_decision(application, target, reason)
+
+
+def _mail_decision(application: Application, target: ApplicationState, reason: str) -> None:
+    """E-mail a decision to who submitted the application and to the organisation's PIs and contacts (queued)."""
+    submitter = getattr(application.submitted_by, "email", "")
+    to = list(dict.fromkeys([a for a in [submitter, *team_addresses(application.organisation)] if a]))
+    if not to:
+        return
+    mail_send(
+        to=to, kind=MailKind.DECISION, key=f"decision-{application.pk}-{target.value}",
+        subject=f"{application.title}: {target.value.replace('_', ' ')}",
+        body=(f"The application {application.title!r} of {application.organisation.name} is now "
+              f"{target.value.replace('_', ' ')}.\n\n" + (f"Reason: {reason}\n\n" if reason else "")
+              + f"Details: {settings.PUBLIC_URL}/applications/{application.pk}/\n"),
+    )
 
 
 def mode_spec(key: str) -> ModeSpec:

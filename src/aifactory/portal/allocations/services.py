@@ -22,6 +22,9 @@ from aifactory.portal.allocations.models import (
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.federation.models import Machine, Site
 from aifactory.portal.federation.services import site_wake
+from aifactory.portal.mail.choices import MailKind
+from aifactory.portal.mail.services import mail_send
+from aifactory.portal.organisations.selectors import team_addresses
 
 
 def _add_months(start: date, months: int) -> date:
@@ -149,8 +152,24 @@ def allocation_add_usage(*, allocation: Allocation, gpu_seconds: float) -> list[
             continue
         try:
             with transaction.atomic():
-                raised.append(Notice.objects.create(allocation=fresh, threshold=threshold,
-                                                    gpu_hours_used=used_hours, gpu_hours=fresh.gpu_hours))
+                notice = Notice.objects.create(allocation=fresh, threshold=threshold, gpu_hours_used=used_hours,
+                                               gpu_hours=fresh.gpu_hours)
         except IntegrityError:
-            pass  # recorded by a concurrent charge: once per threshold
+            continue  # recorded by a concurrent charge: once per threshold
+        raised.append(notice)
+        _mail_notice(notice)
     return raised
+
+
+def _mail_notice(notice: Notice) -> None:
+    """E-mail the allocation's principal investigators and contacts (queued; once per notice)."""
+    to = team_addresses(notice.allocation.organisation)
+    if not to:
+        return
+    mail_send(
+        to=to, kind=MailKind.ALLOCATION_100 if notice.threshold >= 100 else MailKind.ALLOCATION_80,
+        key=f"allocation-notice-{notice.pk}",
+        subject=f"{notice.allocation.account}: {notice.threshold} % of the GPU-hours used",
+        body=(f"{notice.message}.\n\nThe allocation's usage, job by job: "
+              f"{settings.PUBLIC_URL}/allocations/{notice.allocation_id}/\n"),
+    )

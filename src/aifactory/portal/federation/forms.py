@@ -26,3 +26,13 @@ class PlanForm(forms.Form):
     def clean_mfu(self) -> float:
         value = self.cleaned_data.get("mfu")
         return DEFAULT_MFU if value is None else float(value)
+
+
+class TermsPublishForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea, max_length=100_000, label="Terms of use")
+    url = forms.URLField(required=False, max_length=200, assume_scheme="https",
+                         help_text="where the site publishes them, if anywhere")
+
+
+class TermsAcceptForm(forms.Form):
+    version = forms.IntegerField(min_value=1, max_value=1_000_000)

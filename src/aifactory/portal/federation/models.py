@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -44,3 +45,42 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SiteTerms(models.Model):
+    """One version of a site's terms of use. The highest version is the current one; publishing a new version asks
+    everyone again."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="terms")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    url = models.URLField(blank=True, help_text="where the site publishes these terms, if anywhere")
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "version"], name="terms_version_once_per_site"),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="terms_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} terms v{self.version}"
+
+
+class TermsAcceptance(models.Model):
+    """A person's acceptance of one version of a site's terms: who, which version, when."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_accepted")
+    terms = models.ForeignKey(SiteTerms, on_delete=models.PROTECT, related_name="acceptances")
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["accepted_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["user", "terms"], name="terms_accepted_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} accepted {self.terms}"

@@ -6,12 +6,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from aifactory.portal.common import tokens
-from aifactory.portal.federation.models import Machine, Site
+from aifactory.portal.common.errors import NotFound
+from aifactory.portal.federation.models import Machine, Site, SiteTerms, TermsAcceptance
+from aifactory.portal.organisations.selectors import operator_factories
 
 WAKE_CHANNEL = "aifactory_site"
 """The PostgreSQL NOTIFY channel on which a site's agent is woken; the payload is the site's id."""
@@ -88,3 +91,52 @@ def site_wait(*, site: Site, timeout_s: float, ready: Callable[[], bool]) -> boo
                 if note.payload == mine and ready():
                     return True
         return ready()
+# --- terms of use -----------------------------------------------------------------------------------------------------
+
+
+def site_get(name: str) -> Site:
+    site = Site.objects.select_related("machine").filter(name=name).first()
+    if site is None:
+        raise NotFound(f"site {name!r} not found", {"field": "site"})
+    return site
+
+
+def current_terms(site: Site) -> SiteTerms | None:
+    """The site's current terms (its highest version), or None where the site has published none."""
+    return SiteTerms.objects.filter(site=site).order_by("-version").first()
+
+
+def has_accepted_current_terms(user: AbstractBaseUser | AnonymousUser, site: Site) -> bool:
+    """Whether the person may have an account and place jobs at the site: they accepted its current terms of use.
+    A site that has published no terms asks for nothing; a new version asks again."""
+    terms = current_terms(site)
+    if terms is None:
+        return True
+    if not user.is_authenticated:
+        return False
+    return TermsAcceptance.objects.filter(user=user, terms=terms).exists()
+
+
+def terms_acceptance(user: AbstractBaseUser | AnonymousUser, terms: SiteTerms) -> TermsAcceptance | None:
+    if not user.is_authenticated:
+        return None
+    return TermsAcceptance.objects.filter(user=user, terms=terms).first()
+
+
+def terms_status_of(user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+    """Every site with terms, its current version and whether (and when) the person accepted it."""
+    rows = []
+    for site in Site.objects.select_related("machine"):
+        terms = current_terms(site)
+        if terms is None:
+            continue
+        accepted = terms_acceptance(user, terms)
+        rows.append({"site": site, "terms": terms, "accepted_at": accepted.accepted_at if accepted else None})
+    return rows
+
+
+def may_publish_terms(user: AbstractBaseUser | AnonymousUser, site: Site) -> bool:
+    """Staff, and the operators of the AI Factory the site's machine belongs to, publish its terms."""
+    if not user.is_authenticated:
+        return False
+    return bool(user.is_staff) or (bool(site.machine.factory) and site.machine.factory in operator_factories(user))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from aifactory.core.catalog import load_catalog
 from aifactory.portal.common import tokens
-from aifactory.portal.common.errors import BadRequest, Conflict
-from aifactory.portal.federation.models import Machine, Site
-from aifactory.portal.federation.selectors import WAKE_CHANNEL
+from aifactory.portal.common.errors import BadRequest, Conflict, Forbidden
+from aifactory.portal.federation.models import Machine, Site, SiteTerms, TermsAcceptance
+from aifactory.portal.federation.selectors import WAKE_CHANNEL, current_terms, may_publish_terms
 
 
 @transaction.atomic
@@ -71,3 +72,39 @@ def site_wake(*, site_ids: Iterable[int]) -> None:
     with connection.cursor() as cursor:
         for site_id in sorted(set(site_ids)):
             cursor.execute("SELECT pg_notify(%s, %s)", [WAKE_CHANNEL, str(site_id)])
+# --- terms of use -----------------------------------------------------------------------------------------------------
+
+MAX_TERMS_CHARS = 100_000
+
+
+@transaction.atomic
+def terms_publish(*, site: Site, text: str, actor: AbstractBaseUser, url: str = "") -> SiteTerms:
+    """Publish a new version of the site's terms; everyone is asked again."""
+    if not may_publish_terms(actor, site):
+        raise Forbidden("only staff and the site's factory operators publish its terms")
+    text = text.strip()
+    if not text:
+        raise BadRequest("text: the terms are empty", {"field": "text"})
+    if len(text) > MAX_TERMS_CHARS:
+        raise BadRequest(f"text: longer than {MAX_TERMS_CHARS} characters", {"field": "text"})
+    Site.objects.select_for_update().filter(pk=site.pk).first()  # one publisher at a time per site
+    current = current_terms(site)
+    return SiteTerms.objects.create(site=site, version=(current.version + 1) if current else 1, text=text,
+                                    url=url.strip(), published_by=actor)
+
+
+@transaction.atomic
+def terms_accept(*, site: Site, user: AbstractBaseUser, version: int) -> TermsAcceptance:
+    """Record that the person accepted the site's current terms (the version they read). Accepting again is
+    harmless."""
+    current = current_terms(site)
+    if current is None:
+        raise BadRequest(f"site: {site.name} has published no terms", {"field": "site"})
+    if version != current.version:
+        raise Conflict(f"version: {site.name}'s current terms are version {current.version}, not {version}; read "
+                       "them again", {"field": "version", "current": current.version})
+    try:
+        with transaction.atomic():
+            return TermsAcceptance.objects.create(user=user, terms=current)
+    except IntegrityError:
+        return TermsAcceptance.objects.get(user=user, terms=current)

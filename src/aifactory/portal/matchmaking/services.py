@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from aifactory.core import matchmaking as core
 from aifactory.portal.common.errors import BadRequest, Forbidden
-from aifactory.portal.common.mail import mail_send
+from aifactory.portal.mail.services import mail_send
 from aifactory.portal.matchmaking.choices import ChallengeState, MatchState, check_match_transition
 from aifactory.portal.matchmaking.models import Challenge, Match, MatchStateChange, StartupProfile
 from aifactory.portal.matchmaking.selectors import core_challenge, core_startup, is_member, proposed
@@ -104,10 +104,12 @@ def _mail_contacts(match: Match) -> None:
     if company is None or startup is None:
         return
     subject = f"[aifactory] Mutual interest: {match.challenge.title}"
-    mail_send(to=company.email, subject=subject,
+    if not (company.email and startup.email):
+        return
+    mail_send(to=[company.email], subject=subject,
               body=f"{match.profile.organisation.name} is interested in your challenge too.\n"
                    f"Contact: {startup.get_full_name() or startup.get_username()} <{startup.email}>\n")
-    mail_send(to=startup.email, subject=subject,
+    mail_send(to=[startup.email], subject=subject,
               body=f"{match.challenge.organisation.name} is interested in working with you too.\n"
                    f"Contact: {company.get_full_name() or company.get_username()} <{company.email}>\n")
 

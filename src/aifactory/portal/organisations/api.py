@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,11 +14,26 @@ from aifactory.portal.common.errors import Forbidden, NotFound, Unauthorized
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.organisations.auth import user_auth
-from aifactory.portal.organisations.models import Organisation
-from aifactory.portal.organisations.selectors import operator_factories, organisation_get, organisations_of, roles_of
+from aifactory.portal.organisations.models import Invitation, Membership, Organisation
+from aifactory.portal.organisations.selectors import (
+    invitation_open,
+    may_manage_team,
+    operator_factories,
+    organisation_get,
+    organisations_of,
+    roles_of,
+    team_events,
+    team_invitations,
+    team_members,
+)
 from aifactory.portal.organisations.services import (
     RelatedFigures,
     api_token_create,
+    invitation_accept,
+    invitation_revoke,
+    invitation_send,
+    membership_remove,
+    membership_set_role,
     organisation_pledge,
     organisation_register,
     role_grant,
@@ -200,3 +216,141 @@ def grant(request: HttpRequest, body: RoleIn) -> Any:
         raise NotFound(f"username: no user {body.username!r}", {"field": "username"})
     row = role_grant(user=person, role=body.role, factory=body.factory, granted_by=request.user)
     return answer(201, {"username": person.get_username(), "role": row.role, "factory": row.factory})
+
+
+# --- teams ------------------------------------------------------------------------------------------------------------
+
+
+class MemberOut(Schema):
+    username: str
+    name: str
+    email: str
+    role: str
+    added_at: datetime
+
+
+class InvitationIn(In):
+    email: str = Field(..., max_length=254)
+    role: str = Field("member", max_length=10, description="pi, member or contact")
+
+
+class InvitationOut(Schema):
+    id: int
+    email: str
+    role: str
+    state: str
+    open: bool
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationSentOut(InvitationOut):
+    link: str = Field(..., description="the link that was e-mailed (shown to the inviter once)")
+
+
+class AcceptIn(In):
+    token: str = Field(..., min_length=10, max_length=100)
+
+
+class MembershipOut(Schema):
+    organisation: int
+    username: str
+    role: str
+
+
+class RoleChangeIn(In):
+    role: str = Field(..., max_length=10, description="pi, member or contact")
+
+
+class TeamEventOut(Schema):
+    at: datetime
+    actor: str | None
+    action: str
+    subject: str
+    role: str
+    detail: str
+
+
+def _member(m: Membership) -> dict[str, Any]:
+    return {"username": m.user.get_username(), "name": m.user.get_full_name(), "email": m.user.email,
+            "role": m.role, "added_at": m.added_at}
+
+
+def _invitation(i: Invitation) -> dict[str, Any]:
+    return {"id": i.pk, "email": i.email, "role": i.role, "state": i.state, "open": invitation_open(i),
+            "invited_by": i.invited_by.get_username(), "created_at": i.created_at, "expires_at": i.expires_at}
+
+
+def _team_org(request: HttpRequest, org_id: int, *, manage: bool = False) -> Organisation:
+    org = organisation_get(user=request.user, pk=org_id)
+    if manage and not may_manage_team(request.user, org):
+        raise Forbidden("only the organisation's principal investigator (or staff) manages its team")
+    return org
+
+
+def _person(org: Organisation, username: str) -> Any:
+    m = org.memberships.select_related("user").filter(user__username=username).first()
+    if m is None:
+        raise NotFound(f"username: {username!r} is not in this team", {"field": "username"})
+    return m.user
+
+
+@router.get("/organisations/{org_id}/members", response=list[MemberOut], auth=user_auth, tags=["teams"])
+def members(request: HttpRequest, org_id: int) -> list[dict[str, Any]]:
+    return [_member(m) for m in team_members(_team_org(request, org_id))]
+
+
+@router.patch("/organisations/{org_id}/members/{username}", response=MemberOut, auth=user_auth, tags=["teams"],
+              summary="Change a member's role (PI only)")
+def member_role(request: HttpRequest, org_id: int, username: str, body: RoleChangeIn) -> dict[str, Any]:
+    org = _team_org(request, org_id, manage=True)
+    return _member(membership_set_role(organisation=org, user=_person(org, username), role=body.role,
+                                       actor=request.user))
+
+
+@router.delete("/organisations/{org_id}/members/{username}", response={204: None}, auth=user_auth, tags=["teams"],
+               summary="Remove a member (PI only; anyone may leave)")
+def member_remove(request: HttpRequest, org_id: int, username: str) -> Any:
+    org = _team_org(request, org_id)
+    membership_remove(organisation=org, user=_person(org, username), actor=request.user)
+    return answer(204, None)
+
+
+@router.get("/organisations/{org_id}/invitations", response=list[InvitationOut], auth=user_auth, tags=["teams"])
+def invitations(request: HttpRequest, org_id: int) -> list[dict[str, Any]]:
+    return [_invitation(i) for i in team_invitations(_team_org(request, org_id, manage=True))]
+
+
+@router.post("/organisations/{org_id}/invitations", response={201: InvitationSentOut}, auth=user_auth,
+             tags=["teams"], summary="Invite a colleague by e-mail (PI only)")
+def invite(request: HttpRequest, org_id: int, body: InvitationIn) -> Any:
+    org = _team_org(request, org_id, manage=True)
+    invitation, link = invitation_send(organisation=org, invited_by=request.user, email=body.email, role=body.role,
+                                       base_url=request.build_absolute_uri("/"))
+    return answer(201, {**_invitation(invitation), "link": link})
+
+
+@router.delete("/organisations/{org_id}/invitations/{invitation_id}", response=InvitationOut, auth=user_auth,
+               tags=["teams"], summary="Revoke an invitation (PI only)")
+def revoke(request: HttpRequest, org_id: int, invitation_id: int) -> dict[str, Any]:
+    org = _team_org(request, org_id, manage=True)
+    invitation = org.invitations.filter(pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound(f"invitation {invitation_id} not found")
+    return _invitation(invitation_revoke(invitation=invitation, actor=request.user))
+
+
+@router.post("/invitations/accept", response={201: MembershipOut}, auth=user_auth, tags=["teams"],
+             summary="Accept an invitation (signed in, as the invited address)")
+def accept(request: HttpRequest, body: AcceptIn) -> Any:
+    m = invitation_accept(token=body.token, user=request.user)
+    return answer(201, {"organisation": m.organisation_id, "username": m.user.get_username(), "role": m.role})
+
+
+@router.get("/organisations/{org_id}/team-log", response=list[TeamEventOut], auth=user_auth, tags=["teams"],
+            summary="The team's audit log")
+def team_log(request: HttpRequest, org_id: int) -> list[dict[str, Any]]:
+    org = _team_org(request, org_id)
+    return [{"at": e.at, "actor": e.actor.get_username() if e.actor else None, "action": e.action,
+             "subject": e.subject, "role": e.role, "detail": e.detail} for e in team_events(org)]

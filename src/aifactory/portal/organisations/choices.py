@@ -1,3 +1,5 @@
+from enum import StrEnum
+
 from django.db import models
 
 
@@ -27,3 +29,40 @@ class Relation(models.TextChoices):
 
     PARTNER = "partner", "Partner enterprise (25 % to 50 % held, either way)"
     LINKED = "linked", "Linked enterprise (control)"
+
+
+class TeamRole(models.TextChoices):
+    """A person's role in an organisation's team."""
+
+    PI = "pi", "Principal investigator"
+    MEMBER = "member", "Member"
+    CONTACT = "contact", "Billing or administrative contact"
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+
+
+class InvitationMove(StrEnum):
+    ACCEPT = "accept"
+    REVOKE = "revoke"
+
+
+# The allowed moves of an invitation: (from, move) -> to. An expired one stays pending and can only be revoked.
+INVITATION_MOVES: dict[tuple[str, str], str] = {
+    (InvitationState.PENDING, InvitationMove.ACCEPT): InvitationState.ACCEPTED,
+    (InvitationState.PENDING, InvitationMove.REVOKE): InvitationState.REVOKED,
+}
+
+
+class TeamAction(models.TextChoices):
+    """What a team audit row records."""
+
+    CREATED = "created", "Organisation registered (its PI added)"
+    INVITED = "invited", "Invitation sent"
+    ACCEPTED = "accepted", "Invitation accepted"
+    REVOKED = "revoked", "Invitation revoked"
+    ROLE_CHANGED = "role_changed", "Role changed"
+    REMOVED = "removed", "Member removed"

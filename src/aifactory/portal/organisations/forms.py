@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 
-from aifactory.portal.organisations.choices import Pledge
+from aifactory.portal.organisations.choices import Pledge, TeamRole
 from aifactory.portal.organisations.services import RelatedFigures
 
 
@@ -67,3 +67,12 @@ class OrganisationForm(forms.Form):
 
 class PledgeForm(forms.Form):
     pledges = forms.MultipleChoiceField(choices=Pledge.choices, widget=forms.CheckboxSelectMultiple)
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(max_length=254, help_text="the colleague's address; the link is e-mailed to it")
+    role = forms.ChoiceField(choices=TeamRole.choices, initial=TeamRole.MEMBER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=TeamRole.choices)

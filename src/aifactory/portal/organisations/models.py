@@ -5,7 +5,15 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from aifactory.portal.organisations.choices import Pledge, Relation, Role, SmeCategory
+from aifactory.portal.organisations.choices import (
+    InvitationState,
+    Pledge,
+    Relation,
+    Role,
+    SmeCategory,
+    TeamAction,
+    TeamRole,
+)
 
 
 class Organisation(models.Model):
@@ -17,7 +25,10 @@ class Organisation(models.Model):
     balance_sheet_eur = models.DecimalField(max_digits=16, decimal_places=2)
     sector = models.CharField(max_length=100)
     sme_category = models.CharField(max_length=10, choices=SmeCategory.choices)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="organisations", blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", through_fields=("organisation", "user"),
+        related_name="organisations", blank=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,3 +123,98 @@ class UserRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.role}{' of ' + self.factory if self.factory else ''}"
+
+
+class Membership(models.Model):
+    """A person in an organisation's team, with their role in it (principal investigator, member, contact)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=TeamRole.choices, default=TeamRole.MEMBER)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organisation_id", "role", "user_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "user"], name="membership_once_per_person"),
+            models.CheckConstraint(condition=models.Q(role__in=TeamRole.values), name="membership_role_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organisation} ({self.role})"
+
+
+class Invitation(models.Model):
+    """An invitation to join a team, sent by e-mail. The link carries a token kept here as a digest only; it
+    expires, is used once, and is accepted by a signed-in person."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=TeamRole.choices, default=TeamRole.MEMBER)
+    token_digest = models.CharField(max_length=64, unique=True)
+    state = models.CharField(max_length=10, choices=InvitationState.choices, default=InvitationState.PENDING)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(role__in=TeamRole.values), name="invitation_role_known"),
+            models.CheckConstraint(
+                condition=models.Q(state="accepted", accepted_by__isnull=False) | ~models.Q(state="accepted"),
+                name="invitation_accepted_names_person",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organisation} ({self.state})"
+
+
+class TeamEvent(models.Model):
+    """The team's audit log: every invitation, acceptance, role change and removal, by whom and when."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="team_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    action = models.CharField(max_length=20, choices=TeamAction.choices)
+    subject = models.CharField(max_length=254, help_text="the person's user name or the invited e-mail address")
+    role = models.CharField(max_length=10, blank=True)
+    detail = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.action} {self.subject}"
+
+
+class FederatedIdentity(models.Model):
+    """A person's identity at an OpenID Connect provider (MyAccessID in production): the stable subject finds the
+    person again at each login; the claims are those of the last login."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="identities")
+    issuer = models.URLField(max_length=300)
+    subject = models.CharField(max_length=255)
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=300, blank=True)
+    assurance = models.JSONField(default=list, blank=True, help_text="eduperson_assurance values")
+    entitlements = models.JSONField(default=list, blank=True, help_text="eduperson_entitlement values")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["issuer", "subject"]
+        verbose_name_plural = "federated identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="identity_subject_once_per_issuer")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

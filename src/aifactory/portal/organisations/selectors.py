@@ -12,8 +12,8 @@ from aifactory.core.eligibility import is_established_eligible, load_countries
 from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common import tokens
 from aifactory.portal.common.errors import BadRequest, Forbidden, NotFound
-from aifactory.portal.organisations.choices import Role
-from aifactory.portal.organisations.models import ApiToken, Organisation, UserRole
+from aifactory.portal.organisations.choices import InvitationState, Role, TeamRole
+from aifactory.portal.organisations.models import ApiToken, Invitation, Membership, Organisation, TeamEvent, UserRole
 
 
 def country_code(country: str, *, field: str = "country") -> str:
@@ -151,3 +151,61 @@ def readable_by(user: AbstractBaseUser | AnonymousUser, qs: QuerySet[RowT], *, o
     if factories:
         visible |= Q(**{f"{factory}__in": factories, **(also or {})})
     return qs.filter(visible).distinct()
+
+
+# --- teams ------------------------------------------------------------------------------------------------------------
+
+
+def team_role(user: AbstractBaseUser | AnonymousUser, organisation: Organisation) -> str | None:
+    """The person's role in the organisation's team, or None."""
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(organisation=organisation, user=user).values_list("role", flat=True).first()
+
+
+def may_manage_team(user: AbstractBaseUser | AnonymousUser, organisation: Organisation) -> bool:
+    """The organisation's principal investigators and staff invite, remove and change roles."""
+    if not user.is_authenticated:
+        return False
+    return bool(user.is_staff) or team_role(user, organisation) == TeamRole.PI
+
+
+def team_members(organisation: Organisation) -> QuerySet[Membership]:
+    return organisation.memberships.select_related("user").order_by("role", "user__username")
+
+
+def team_invitations(organisation: Organisation) -> QuerySet[Invitation]:
+    return organisation.invitations.select_related("invited_by", "accepted_by")
+
+
+def team_events(organisation: Organisation) -> QuerySet[TeamEvent]:
+    return organisation.team_events.select_related("actor")
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    """The invitation a link carries (any state; the accepting service says what is wrong with it)."""
+    return Invitation.objects.select_related("organisation", "invited_by").filter(
+        token_digest=tokens.digest(token)).first()
+
+
+def invitation_open(invitation: Invitation) -> bool:
+    return invitation.state == InvitationState.PENDING and invitation.expires_at > timezone.now()
+
+
+def organisations_with_member(user: AbstractBaseUser | AnonymousUser, *, role: str | None = None
+                              ) -> QuerySet[Organisation]:
+    """The organisations the person is in (optionally with one role), whether or not they are staff."""
+    if not user.is_authenticated:
+        return Organisation.objects.none()
+    qs = Membership.objects.filter(user=user)
+    if role is not None:
+        qs = qs.filter(role=role)
+    return Organisation.objects.filter(pk__in=qs.values("organisation_id"))
+
+
+def team_addresses(organisation: Organisation, *, roles: tuple[str, ...] = (TeamRole.PI, TeamRole.CONTACT)
+                   ) -> list[str]:
+    """The e-mail addresses of the team's people in these roles (by default the PIs and the contacts), for
+    notices."""
+    rows = organisation.memberships.filter(role__in=roles).exclude(user__email="").order_by("user__username")
+    return list(dict.fromkeys(rows.values_list("user__email", flat=True)))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,12 +22,33 @@ from django.utils import timezone
 from aifactory.core.catalog import load_catalog
 from aifactory.core.eligibility import Enterprise, sme_category
 from aifactory.core.eligibility import Relation as CoreRelation
-from aifactory.core.exceptions import InvalidInput
+from aifactory.core.exceptions import InvalidInput, InvalidTransition
 from aifactory.portal.common import tokens
-from aifactory.portal.common.errors import BadRequest, Conflict
-from aifactory.portal.organisations.choices import Pledge, Relation, Role
-from aifactory.portal.organisations.models import ApiToken, Organisation, PactPledge, RelatedEnterprise, UserRole
-from aifactory.portal.organisations.selectors import country_code
+from aifactory.portal.common.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from aifactory.portal.mail.choices import MailKind
+from aifactory.portal.mail.services import mail_send
+from aifactory.portal.organisations.choices import (
+    INVITATION_MOVES,
+    InvitationMove,
+    InvitationState,
+    Pledge,
+    Relation,
+    Role,
+    TeamAction,
+    TeamRole,
+)
+from aifactory.portal.organisations.models import (
+    ApiToken,
+    FederatedIdentity,
+    Invitation,
+    Membership,
+    Organisation,
+    PactPledge,
+    RelatedEnterprise,
+    TeamEvent,
+    UserRole,
+)
+from aifactory.portal.organisations.selectors import country_code, may_manage_team
 
 User = get_user_model()
 
@@ -140,7 +165,8 @@ def organisation_register(
             organisation=org, name=other.name.strip(), relation=other.relation, headcount=other.headcount,
             turnover_eur=other.turnover_eur, balance_sheet_eur=other.balance_sheet_eur, share=enterprise.share,
         )
-    org.members.add(user)
+    Membership.objects.create(organisation=org, user=user, role=TeamRole.PI, added_by=user)
+    _audit(organisation=org, actor=user, action=TeamAction.CREATED, subject=user.get_username(), role=TeamRole.PI)
     return org
 
 
@@ -181,3 +207,251 @@ def role_grant(
 def role_revoke(*, user: AbstractBaseUser, role: str, factory: str = "") -> bool:
     deleted, _ = UserRole.objects.filter(user=user, role=role, factory=factory.strip()).delete()
     return deleted > 0
+
+
+# --- teams: members with roles, invitations, removals; every change in the team's audit log -------------------------
+
+
+def _audit(*, organisation: Organisation, actor: AbstractBaseUser | None, action: str, subject: str,
+           role: str = "", detail: str = "") -> TeamEvent:
+    return TeamEvent.objects.create(organisation=organisation, actor=actor, action=action, subject=subject,
+                                    role=role, detail=detail)
+
+
+def _team_role(role: str) -> str:
+    if role not in TeamRole.values:
+        raise BadRequest(f"role: unknown team role {role!r}; known: {', '.join(TeamRole.values)}", {"field": "role"})
+    return role
+
+
+def _require_manager(organisation: Organisation, actor: AbstractBaseUser) -> None:
+    if not may_manage_team(actor, organisation):
+        raise Forbidden("only the organisation's principal investigator (or staff) manages its team")
+
+
+@transaction.atomic
+def invitation_create(
+    *, organisation: Organisation, invited_by: AbstractBaseUser, email: str, role: str = TeamRole.MEMBER
+) -> tuple[Invitation, str]:
+    """Invite a colleague by e-mail. Returns the invitation and its token (shown once: it is only in the link)."""
+    _require_manager(organisation, invited_by)
+    email = email.strip()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise BadRequest(f"email: {email!r} is not an e-mail address", {"field": "email"}) from exc
+    _team_role(role)
+    if organisation.memberships.filter(user__email__iexact=email).exists():
+        raise Conflict(f"email: {email} is already in the team", {"field": "email"})
+    now = timezone.now()
+    if organisation.invitations.filter(email__iexact=email, state=InvitationState.PENDING, expires_at__gt=now).exists():
+        raise Conflict(f"email: {email} has an open invitation already; revoke it to send another",
+                       {"field": "email"})
+    token = tokens.new_token("i")
+    invitation = Invitation.objects.create(
+        organisation=organisation, email=email, role=role, token_digest=tokens.digest(token), invited_by=invited_by,
+        expires_at=now + settings.INVITATION_TTL,
+    )
+    _audit(organisation=organisation, actor=invited_by, action=TeamAction.INVITED, subject=email, role=role)
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_send(
+    *, organisation: Organisation, invited_by: AbstractBaseUser, email: str, base_url: str,
+    role: str = TeamRole.MEMBER,
+) -> tuple[Invitation, str]:
+    """Invite a colleague and e-mail them the link (queued: the request does not wait for the mail server).
+    Returns the invitation and the link."""
+    invitation, token = invitation_create(organisation=organisation, invited_by=invited_by, email=email, role=role)
+    link = base_url.rstrip("/") + f"/invitations/{token}/"
+    inviter = invited_by.get_full_name() or invited_by.get_username()
+    hours = round(settings.INVITATION_TTL.total_seconds() / 3600)
+    mail_send(
+        to=[invitation.email], kind=MailKind.INVITATION,
+        subject=f"{inviter} invites you to {organisation.name} on aifactory",
+        body=(f"{inviter} invites you to join the team of {organisation.name} as "
+              f"{TeamRole(invitation.role).label.lower()}.\n\nSign in (or create your account) and open this link "
+              f"within {hours} hours to accept; it works once:\n\n{link}\n\nIf you did not expect this, ignore it.\n"),
+    )
+    return invitation, link
+
+
+def _move(invitation: Invitation, move: InvitationMove) -> str:
+    target = INVITATION_MOVES.get((invitation.state, move))
+    if target is None:
+        raise InvalidTransition("invitation", invitation.state, move.value)
+    return target
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
+    """The signed-in invited person joins the team. The link works once, before it expires, for the address it was
+    sent to."""
+    invitation = (Invitation.objects.select_for_update().select_related("organisation")
+                  .filter(token_digest=tokens.digest(token)).first())
+    if invitation is None:
+        raise NotFound("token: no such invitation", {"field": "token"})
+    if invitation.state == InvitationState.ACCEPTED:
+        raise Gone("token: this invitation has been used already", {"field": "token"})
+    if invitation.state == InvitationState.REVOKED:
+        raise Gone("token: this invitation was revoked", {"field": "token"})
+    if invitation.expires_at <= timezone.now():
+        raise Gone("token: this invitation has expired; ask for a new one", {"field": "token"})
+    user_email = (getattr(user, "email", "") or "").strip()
+    if user_email.lower() != invitation.email.lower():
+        raise Forbidden(f"this invitation was sent to {invitation.email}; you are signed in as "
+                        f"{user_email or 'a person without an e-mail address'}")
+    organisation = invitation.organisation
+    if organisation.memberships.filter(user=user).exists():
+        raise Conflict("you are already in this team")
+    invitation.state = _move(invitation, InvitationMove.ACCEPT)
+    invitation.accepted_by = user
+    invitation.closed_at = timezone.now()
+    invitation.save(update_fields=["state", "accepted_by", "closed_at"])
+    membership = Membership.objects.create(organisation=organisation, user=user, role=invitation.role,
+                                           added_by=invitation.invited_by)
+    _audit(organisation=organisation, actor=user, action=TeamAction.ACCEPTED, subject=user.get_username(),
+           role=invitation.role, detail=f"invited as {invitation.email}")
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: AbstractBaseUser) -> Invitation:
+    _require_manager(invitation.organisation, actor)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    invitation.state = _move(invitation, InvitationMove.REVOKE)
+    invitation.closed_at = timezone.now()
+    invitation.save(update_fields=["state", "closed_at"])
+    _audit(organisation=invitation.organisation, actor=actor, action=TeamAction.REVOKED, subject=invitation.email,
+           role=invitation.role)
+    return invitation
+
+
+def _lock_membership(organisation: Organisation, user: AbstractBaseUser) -> Membership:
+    # Lock the whole team: the last-PI rule reads the other rows.
+    rows = {m.user_id: m for m in Membership.objects.select_for_update().filter(organisation=organisation)}
+    membership = rows.get(user.pk)
+    if membership is None:
+        raise NotFound(f"username: {user.get_username()!r} is not in this team", {"field": "username"})
+    return membership
+
+
+def _other_pis(organisation: Organisation, user: AbstractBaseUser) -> bool:
+    return organisation.memberships.filter(role=TeamRole.PI).exclude(user=user).exists()
+
+
+@transaction.atomic
+def membership_set_role(
+    *, organisation: Organisation, user: AbstractBaseUser, role: str, actor: AbstractBaseUser
+) -> Membership:
+    _require_manager(organisation, actor)
+    _team_role(role)
+    membership = _lock_membership(organisation, user)
+    if membership.role == role:
+        return membership
+    if membership.role == TeamRole.PI and not _other_pis(organisation, user):
+        raise Conflict("role: the team's last principal investigator keeps the role; name another PI first",
+                       {"field": "role"})
+    before = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    _audit(organisation=organisation, actor=actor, action=TeamAction.ROLE_CHANGED, subject=user.get_username(),
+           role=role, detail=f"was {before}")
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, organisation: Organisation, user: AbstractBaseUser, actor: AbstractBaseUser) -> None:
+    """A PI removes a member (a person may also leave). The team keeps at least one PI."""
+    if actor.pk != user.pk:
+        _require_manager(organisation, actor)
+    membership = _lock_membership(organisation, user)
+    if membership.role == TeamRole.PI and not _other_pis(organisation, user):
+        raise Conflict("username: the team's last principal investigator cannot be removed; name another PI first",
+                       {"field": "username"})
+    role = membership.role
+    membership.delete()
+    _audit(organisation=organisation, actor=actor, action=TeamAction.REMOVED, subject=user.get_username(), role=role)
+
+
+# --- federated login: the claims of an OpenID Connect provider mapped to a person -------------------------------------
+
+MAX_CLAIM_VALUES = 200
+_USERNAME_CHARS = re.compile(r"[^A-Za-z0-9@.+_-]")
+
+
+def _claim_str(claims: Mapping[str, Any], name: str, max_length: int) -> str:
+    value = claims.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"login: the provider's {name} claim is not a string", {"field": name})
+    return value.strip()[:max_length]
+
+
+def _claim_list(claims: Mapping[str, Any], name: str) -> list[str]:
+    """A multi-valued claim (eduperson_assurance, eduperson_entitlement): a list of strings, or one string."""
+    value = claims.get(name)
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise BadRequest(f"login: the provider's {name} claim is not a list of strings", {"field": name})
+    return sorted({v.strip()[:500] for v in values if v.strip()})[:MAX_CLAIM_VALUES]
+
+
+def _free_username(wanted: str) -> str:
+    base = _USERNAME_CHARS.sub("", wanted)[:140] or "user"
+    name, n = base, 1
+    while User.objects.filter(username__iexact=name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+@transaction.atomic
+def person_login_federated(*, issuer: str, claims: Mapping[str, Any]) -> AbstractBaseUser:
+    """The person behind verified OpenID Connect claims. The stable subject (`sub`, per issuer) finds them again;
+    the first login creates them. Name, e-mail, assurance (eduperson_assurance) and entitlements
+    (eduperson_entitlement) are refreshed at each login. An e-mail address is required (invitations and notices go
+    to it); one the provider marks as unverified is refused."""
+    subject = _claim_str(claims, "sub", 255)
+    if not subject:
+        raise BadRequest("login: the provider sent no subject (sub)", {"field": "sub"})
+    email = _claim_str(claims, "email", 254)
+    if not email:
+        raise BadRequest("login: the identity provider sent no e-mail address; allow it to release your e-mail "
+                         "address to this service and sign in again", {"field": "email"})
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise BadRequest(f"login: {email!r} from the provider is not an e-mail address", {"field": "email"}) from exc
+    if claims.get("email_verified") is False:
+        raise BadRequest("login: the provider says your e-mail address is not verified", {"field": "email"})
+    given = _claim_str(claims, "given_name", 150)
+    family = _claim_str(claims, "family_name", 150)
+    name = _claim_str(claims, "name", 300) or " ".join(p for p in (given, family) if p)
+    if name and not (given or family):
+        given, _, family = name.partition(" ")
+    assurance = _claim_list(claims, "eduperson_assurance")
+    entitlements = _claim_list(claims, "eduperson_entitlement")
+
+    identity = (FederatedIdentity.objects.select_for_update().select_related("user")
+                .filter(issuer=issuer, subject=subject).first())
+    if identity is None:
+        wanted = _claim_str(claims, "preferred_username", 150) or email.split("@", 1)[0]
+        user = User.objects.create_user(username=_free_username(wanted), email=email)
+        user.set_unusable_password()
+        identity = FederatedIdentity(user=user, issuer=issuer, subject=subject)
+    user = identity.user
+    if not user.is_active:
+        raise Forbidden("login: this account is closed")
+    user.email = email
+    user.first_name, user.last_name = given[:150], family[:150]
+    user.save()
+    identity.email, identity.name = email, name
+    identity.assurance, identity.entitlements = assurance, entitlements
+    identity.last_login_at = timezone.now()
+    identity.save()
+    return user

@@ -36,6 +36,7 @@ from aifactory.portal.organisations.selectors import (
     organisation_get,
     organisations_of,
     roles_of,
+    team_members,
 )
 from aifactory.portal.organisations.services import organisation_pledge
 
@@ -73,7 +74,7 @@ def _organisation_page(request: HttpRequest, org: Organisation, pledge_form: Ple
     apps = applications_of(request.user).filter(organisation=org).prefetch_related("allocations")
     return render(request, "organisation_detail.html", {
         "org": org, "eligibility": organisation_eligibility(org), "pledge_form": pledge_form,
-        "pledged": org.pledges.all(), "related": org.related_enterprises.all(), "members": org.members.all(),
+        "pledged": org.pledges.all(), "related": org.related_enterprises.all(), "members": team_members(org),
         "applications": [(a, on_time(a)) for a in apps[:100]],
     })
 

@@ -24,8 +24,9 @@ from django.utils import timezone
 from aifactory.core import support as core_support
 from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common.errors import BadRequest, Forbidden
-from aifactory.portal.common.mail import mail_send
 from aifactory.portal.federation.models import Machine
+from aifactory.portal.mail.choices import MailKind
+from aifactory.portal.mail.services import mail_send
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.support.choices import OPEN_STATES, RequestState, Topic, check_request_transition
 from aifactory.portal.support.models import SupportCentre, SupportMessage, SupportRequest, SupportRequestStateChange
@@ -163,9 +164,12 @@ def _notify(request: SupportRequest, message: SupportMessage) -> None:
     body = (f"{centre} {what} your support request #{request.pk} ({request.title}):\n\n{message.body}\n\n"
             f"Reply or close it on the portal: /support/requests/{request.pk}/\n")
     to = request.opened_by.email
-    if mail_send(to=to, subject=f"[aifactory] Support request #{request.pk}: {request.title}", body=body):
-        message.mailed_to = to
-        message.save(update_fields=["mailed_to"])
+    if not to.strip():
+        return
+    mail_send(to=[to], subject=f"[aifactory] Support request #{request.pk}: {request.title}", body=body,
+              kind=MailKind.SUPPORT)
+    message.mailed_to = to
+    message.save(update_fields=["mailed_to"])
 
 
 def _staff_reply(request: SupportRequest, user: AbstractBaseUser, body: str, kind: str,
