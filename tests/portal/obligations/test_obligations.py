@@ -26,7 +26,7 @@ from aifactory.portal.review.services import (
     review_submit,
     reviewer_add,
 )
-from tests.conftest import OrganisationFactory, UserFactory, login
+from tests.conftest import OrganisationFactory, UserFactory, login, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -127,11 +127,14 @@ def test_a_publication_is_checked_for_form_and_reminders_go_once(site, api_for):
     (o,) = mapi.post(f"/calls/{call.pk}/obligations",
                      {"due_on": (timezone.localdate() + timedelta(days=5)).isoformat()}).json()
     sent = obligations_remind()
+    run_worker()
     assert [r.days_before for r in sent] == [7] and mail.outbox[0].to == ["alice@example.org"]
     assert obligations_remind() == []
     call_command("obligations_remind", stdout=io.StringIO())
+    run_worker()
     assert len(mail.outbox) == 1
     late = obligations_remind(today=timezone.localdate() + timedelta(days=6))
+    run_worker()
     assert [r.days_before for r in late] == [0] and "overdue" in mail.outbox[-1].body
     Obligation.objects.filter(pk=o["id"]).update(due_on=timezone.localdate() - timedelta(days=1))
     page = login(manager).get("/obligations/")

@@ -27,8 +27,8 @@ from aifactory.core import openscience
 from aifactory.core.catalog import load_catalog
 from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.common.errors import BadRequest, Forbidden
-from aifactory.portal.common.mail import mail_send
 from aifactory.portal.federation.models import Site
+from aifactory.portal.mail.services import mail_send
 from aifactory.portal.obligations.choices import (
     REMIND_DAYS_BEFORE,
     EvidenceKind,
@@ -185,6 +185,7 @@ def obligations_remind(*, today: date | None = None) -> list[Reminder]:
         except IntegrityError:
             continue
         for address in to:
-            mail_send(to=address, subject=f"[aifactory] Open-science obligation: {o.call.title}", body=body)
+            if address.strip():
+                mail_send(to=[address], subject=f"[aifactory] Open-science obligation: {o.call.title}", body=body)
         sent.append(reminder)
     return sent

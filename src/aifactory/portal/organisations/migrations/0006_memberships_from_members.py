@@ -19,7 +19,7 @@ def copy_back(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("organisations", "0003_team_invitations"),
+        ("organisations", "0005_team_invitations"),
     ]
 
     operations = [migrations.RunPython(copy_members, copy_back)]
