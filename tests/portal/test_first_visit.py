@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -113,7 +114,8 @@ def test_partner_and_linked_enterprises_are_declared_on_the_form(user, site):
     assert response.status_code == 302
     org = Organisation.objects.get(name="Bologna AI")
     rows = list(RelatedEnterprise.objects.filter(organisation=org).values_list("name", "relation", "share"))
-    assert rows == [("Holding SpA", "partner", 0.3), ("Sister Srl", "linked", 1.0)]
+    assert [(name, relation, Decimal(share)) for name, relation, share in rows] == [
+        ("Holding SpA", "partner", Decimal("0.3")), ("Sister Srl", "linked", Decimal("1"))]
     assert org.sme_category == "medium"  # 40 + 0.3 x 100 + 20 = 90 staff
 
 
