@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import load_ssh_public_identit
 from django.test import override_settings
 
 from aifactory.core.exceptions import InvalidTransition
+from aifactory.portal.federation.services import terms_accept, terms_publish
 from aifactory.portal.siteaccess.choices import (
     SITE_ACCOUNT_TRANSITIONS,
     SiteAccountState,
@@ -272,3 +273,36 @@ def test_a_certificate_is_refused_after_the_account_closes(api: ApiClient, activ
     site_api.get("/agent/site-accounts")
     body = assert_refused(api.post("/me/ssh-certificates", {"key": key["id"], "account": active.pk}), 409)
     assert "closing" in body["message"]
+
+
+# --- terms of use and team roles ------------------------------------------------------------------------------------
+
+
+def test_no_account_and_no_job_before_the_sites_current_terms(personal_site: SiteWithToken, site_api: ApiClient,
+                                                              allocation: Any, user: Any, api: ApiClient) -> None:
+    staff = UserFactory(username="staffer", is_staff=True)
+    site = personal_site.site
+    terms_publish(site=site, text="Use the machine for the project only.", actor=staff)
+    assert site_api.get("/agent/site-accounts").json() == []
+    job = {"allocation": allocation.pk, "name": "t", "script": "id", "gpus": 1, "time_limit_s": 600}
+    assert "own account at this site is not open yet" in str(assert_refused(api.post("/jobs", job), 400))
+    terms_accept(site=site, user=user, version=1)
+    assert [o["action"] for o in site_api.get("/agent/site-accounts").json()] == ["open"]
+    open_all(site_api)
+    assert api.post("/jobs", job).status_code == 201
+
+    terms_publish(site=site, text="Version two.", actor=staff)  # a new version asks again: closed meanwhile
+    assert [(o["action"], o["lock"]) for o in site_api.get("/agent/site-accounts").json()] == [("close", True)]
+    open_all(site_api)
+    assert "own account at this site is not open yet" in str(assert_refused(api.post("/jobs", job), 400))
+    terms_accept(site=site, user=user, version=2)
+    assert [o["action"] for o in site_api.get("/agent/site-accounts").json()] == ["open"]
+
+
+def test_a_billing_contact_gets_no_site_account(personal_site: SiteWithToken, site_api: ApiClient, allocation: Any,
+                                                organisation: Any) -> None:
+    contact = UserFactory(username="carol")
+    organisation.members.add(contact, through_defaults={"role": "contact"})
+    site_api.get("/agent/site-accounts")
+    assert SiteAccount.objects.filter(user=contact).count() == 0
+    assert SiteAccount.objects.count() == 1

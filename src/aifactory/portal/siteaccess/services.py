@@ -1,8 +1,8 @@
 """Writes of site accounts, SSH keys and certificates.
 
 Site accounts follow the people: `site_accounts_sync` compares, for one site that runs jobs under personal accounts,
-who should have an account (every member of an organisation holding an allocation on the site's machine that has
-not ended, who has accepted the site's current terms of use) with the accounts recorded, opens what is missing and
+who should have an account (`wanted_accounts`: the PIs and members of organisations holding an allocation on the
+site's machine, who have accepted the site's current terms of use) with the accounts recorded, opens what is missing and
 closes what is no longer wanted. The site's agent runs it when it asks for its work, so a member added or removed
 reaches the site on its next pass, and reports back with `site_account_done`.
 
@@ -32,6 +32,9 @@ from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.federation.models import Site
+from aifactory.portal.federation.selectors import has_accepted_current_terms
+from aifactory.portal.organisations.choices import TeamRole
+from aifactory.portal.organisations.models import Membership
 from aifactory.portal.siteaccess.choices import (
     OPEN_STATES,
     SiteAccountState,
@@ -60,14 +63,26 @@ def _move(account: SiteAccount, target: SiteAccountState, *, actor: AbstractBase
 
 
 def wanted_accounts(site: Site) -> set[tuple[int, int]]:
-    """(user pk, allocation pk) of everyone who should have an account at the site now."""
+    """(user pk, allocation pk) of everyone who should have an account at the site now: the principal investigators
+    and members (not the billing or administrative contacts) of each organisation holding an allocation on the site's
+    machine that has not ended, who have accepted the site's current terms of use (a new version asks again: until
+    then the account is closed to new jobs)."""
     today = timezone.localdate()
+    allocations = list(Allocation.objects.filter(machine_id=site.machine_id, ends_on__gte=today))
+    memberships = Membership.objects.filter(
+        organisation_id__in={a.organisation_id for a in allocations}, role__in=[TeamRole.PI, TeamRole.MEMBER]
+    ).select_related("user")
+    people: dict[int, list[AbstractBaseUser]] = {}
+    for membership in memberships:
+        people.setdefault(membership.organisation_id, []).append(membership.user)
+    accepted: dict[int, bool] = {}
     wanted: set[tuple[int, int]] = set()
-    allocations = Allocation.objects.filter(machine_id=site.machine_id, ends_on__gte=today).select_related(
-        "organisation")
     for allocation in allocations:
-        for user in allocation.organisation.members.all():
-            wanted.add((user.pk, allocation.pk))
+        for user in people.get(allocation.organisation_id, []):
+            if user.pk not in accepted:
+                accepted[user.pk] = has_accepted_current_terms(user, site)
+            if accepted[user.pk]:
+                wanted.add((user.pk, allocation.pk))
     return wanted
 
 
