@@ -285,4 +285,9 @@ def _fsdp_load(wrapped: nn.Module, state: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is saved and the process group is gone: leave without the C++ destructors at interpreter teardown,
+    # where gloo's threads can still abort the process ("terminate called without an active exception").
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
