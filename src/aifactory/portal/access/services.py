@@ -179,10 +179,9 @@ def _gpu(gpu: str) -> str:
     raise _refuse("gpu", f"unknown GPU model {gpu!r} (known: {', '.join(GPU_MODELS)})")
 
 
-def _check_request_covers_plan(needed: float | None, *, machine: Machine, requested_gpu_hours: float,
-                               spec: ModeSpec) -> None:
-    """A mode decided at once never grants a run that the plan (the assessment's planned GPU-hours) says cannot
-    finish on what is asked."""
+def _check_request_covers_plan(plan: Any, *, machine: Machine, requested_gpu_hours: float, spec: ModeSpec) -> None:
+    """A mode decided at once never grants a run that the planner's estimate says cannot finish on what is asked."""
+    needed = estimate_for(plan, machine.key).gpu_hours
     if needed is None or needed <= requested_gpu_hours * (1 + TOLERANCE):
         return
     cap = spec.gpu_hours_at_most
@@ -267,9 +266,7 @@ def application_submit(
             assessment = assess_split(plan, hours=lines, months=months, mode=spec, gpu=gpu_model or None)
         assessment.check()
         if not spec.technical_assessment and not spec.call:
-            needed = (assessment.planned_gpu_hours if isinstance(assessment, TechnicalAssessment)
-                      else estimate_for(plan, machine.key).gpu_hours)
-            _check_request_covers_plan(needed, machine=machine, requested_gpu_hours=requested_gpu_hours, spec=spec)
+            _check_request_covers_plan(plan, machine=machine, requested_gpu_hours=requested_gpu_hours, spec=spec)
         screening = screen(practices=practices, areas=areas, flops=plan.flops)
         gate = evaluate_gate(
             country=organisation.country, on=timezone.localdate(), civil_use=civil_use, screening=screening
