@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
@@ -57,9 +58,19 @@ class IdentityPortal:
     data_dir: Path
 
 
-@pytest.fixture(scope="module")
-def identity_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityPortal]:
-    tmp = tmp_path_factory.mktemp("identity")
+@dataclass(frozen=True)
+class RunningPortal:
+    url: str
+    issuer: str
+    inbox: Inbox
+    data_dir: Path
+    log_path: Path
+
+
+@contextmanager
+def running_portal(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[RunningPortal]:
+    """`aifactory run` in its own process, logging in through a real OpenID provider and mailing through a real SMTP
+    server; everything is stopped on leaving."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     portal_client = client_spec("portal", f"{url}/oidc/callback/")
@@ -67,30 +78,40 @@ def identity_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Identi
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    with start_provider([portal_client], tmp) as provider:
-        env = {**os.environ, "AIFACTORY_AGENT_INTERVAL_S": "0.3", "AIFACTORY_OIDC_ISSUER": provider.issuer,
-               "AIFACTORY_OIDC_CLIENT_ID": "portal", "AIFACTORY_OIDC_CLIENT_SECRET": portal_client["client_secret"],
-               "AIFACTORY_EMAIL_HOST": "127.0.0.1", "AIFACTORY_EMAIL_PORT": str(smtp_port),
-               "AIFACTORY_MAIL_RETRY_BASE_S": "1"}
-        log_path = tmp / "run.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "aifactory.cli.main", "run", "--port", str(port),
-                                     "--data-dir", str(tmp / "data")], stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 90
-            while b"aifactory is running" not in log_path.read_bytes():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("aifactory run did not start:\n" + log_path.read_text(errors="replace"))
-                time.sleep(0.3)
-            assert b"e-mail: sent through 127.0.0.1" in log_path.read_bytes()
-            yield IdentityPortal(url=url, issuer=provider.issuer, inbox=inbox, data_dir=tmp / "data")
-        finally:
-            proc.send_signal(signal.SIGINT)
+    try:
+        with start_provider([portal_client], tmp) as provider:
+            env = {**os.environ, "AIFACTORY_AGENT_INTERVAL_S": "0.3", "AIFACTORY_OIDC_ISSUER": provider.issuer,
+                   "AIFACTORY_OIDC_CLIENT_ID": "portal", "AIFACTORY_OIDC_CLIENT_SECRET": portal_client["client_secret"],
+                   "AIFACTORY_EMAIL_HOST": "127.0.0.1", "AIFACTORY_EMAIL_PORT": str(smtp_port),
+                   "AIFACTORY_MAIL_RETRY_BASE_S": "1", **(extra_env or {})}
+            log_path = tmp / "run.log"
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen([sys.executable, "-m", "aifactory.cli.main", "run", "--port", str(port),
+                                         "--data-dir", str(tmp / "data")], stdout=log, stderr=subprocess.STDOUT,
+                                        env=env)
             try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            smtp.stop()
+                deadline = time.monotonic() + 90
+                while b"aifactory is running" not in log_path.read_bytes():
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail("aifactory run did not start:\n" + log_path.read_text(errors="replace"))
+                    time.sleep(0.3)
+                yield RunningPortal(url=url, issuer=provider.issuer, inbox=inbox, data_dir=tmp / "data",
+                                    log_path=log_path)
+            finally:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    finally:
+        smtp.stop()
+
+
+@pytest.fixture(scope="module")
+def identity_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityPortal]:
+    with running_portal(tmp_path_factory.mktemp("identity")) as running:
+        assert b"e-mail: sent through 127.0.0.1" in running.log_path.read_bytes()
+        yield IdentityPortal(url=running.url, issuer=running.issuer, inbox=running.inbox, data_dir=running.data_dir)
 
 
 def _manage(portal: IdentityPortal, *args: str) -> str:

@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,14 +28,13 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
 from aifactory.agent.client import PortalClient
 from aifactory.agent.runner import Agent
 from aifactory.agent.slurm import SlurmBackend
-from tests.browser.test_identity_journey import Inbox, Watch
-from tests.oidc.provider import ACCOUNTS, client_spec, free_port, start_provider
+from tests.browser.test_identity_journey import Inbox, Watch, running_portal
+from tests.oidc.provider import ACCOUNTS
 from tests.slurm.conftest import SlurmCluster, default_conf, probe
 from tests.slurm.test_slurm_backend import drop_account
 from tests.sshd.conftest import Sshd, new_posix_user, sshd, user_key  # noqa: F401 - the sshd fixture, started here too
@@ -90,43 +88,17 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JourneyPortal]
     (site_root / "helper.json").write_text(json.dumps({
         "workdir": str(site_root / "jobs"), "group": "aifusers", "agent_group": "root",
         "home_root": str(site_root / "home"), "shell": "/bin/sh", "slurm_confs": [cluster.conf]}), encoding="utf-8")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    portal_client = client_spec("portal", f"{url}/oidc/callback/")
-    smtp_port = free_port()
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
     prefix = f"aifj{secrets.token_hex(3)}"  # scheduler accounts of this run only: budgets are never reset
-    with start_provider([portal_client], tmp) as provider:
-        env = {**os.environ, "AIFACTORY_AGENT_INTERVAL_S": "0.3", "AIFACTORY_OIDC_ISSUER": provider.issuer,
-               "AIFACTORY_OIDC_CLIENT_ID": "portal", "AIFACTORY_OIDC_CLIENT_SECRET": portal_client["client_secret"],
-               "AIFACTORY_EMAIL_HOST": "127.0.0.1", "AIFACTORY_EMAIL_PORT": str(smtp_port),
-               "AIFACTORY_MAIL_RETRY_BASE_S": "1", "AIFACTORY_ACCOUNT_PREFIX": prefix}
-        log_path = tmp / "run.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "aifactory.cli.main", "run", "--port", str(port),
-                                     "--data-dir", str(tmp / "data")], stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 90
-            while b"aifactory is running" not in log_path.read_bytes():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("aifactory run did not start:\n" + log_path.read_text(errors="replace"))
-                time.sleep(0.3)
-            yield JourneyPortal(url=url, issuer=provider.issuer, inbox=inbox, data_dir=tmp / "data", cluster=cluster,
-                                site_root=site_root, prefix=prefix)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            smtp.stop()
-            for line in Path("/etc/passwd").read_text().splitlines():
-                fields = line.split(":")
-                if fields[5].startswith(str(site_root / "home") + "/"):
-                    subprocess.run(["userdel", fields[0]], check=False, capture_output=True)
-            shutil.rmtree(site_root, ignore_errors=True)
+    try:
+        with running_portal(tmp, {"AIFACTORY_ACCOUNT_PREFIX": prefix}) as running:
+            yield JourneyPortal(url=running.url, issuer=running.issuer, inbox=running.inbox, data_dir=running.data_dir,
+                                cluster=cluster, site_root=site_root, prefix=prefix)
+    finally:
+        for line in Path("/etc/passwd").read_text().splitlines():
+            fields = line.split(":")
+            if fields[5].startswith(str(site_root / "home") + "/"):
+                subprocess.run(["userdel", fields[0]], check=False, capture_output=True)
+        shutil.rmtree(site_root, ignore_errors=True)
 
 
 class AgentThread:
