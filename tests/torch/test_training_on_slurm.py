@@ -187,3 +187,47 @@ def test_a_lost_site_resumes_on_another_from_the_last_checkpoint(site_for, work:
     assert there.wait(second, timeout_s=300).startswith("COMPLETED")
     log2 = log_of(run_dir, second)
     assert f"resumed from checkpoint step={saved}" in log2 and "done=True steps=400" in log2
+
+
+def test_a_sharded_layout_trains_with_fsdp_on_cpu_and_resumes_exactly(site_for, work: Path) -> None:  # type: ignore[no-untyped-def]
+    """zero_stage > 0 in the layout: FSDP2 over two gloo processes, a DCP checkpoint of each rank's shards; resuming
+    from the earlier checkpoint repeats the same losses (model and AdamW state restored), and one process resumes
+    from the two processes' shards."""
+    site = site_for("leonardo")
+    run_dir = work / "run"
+    init(run_dir, "leonardo", "--steps", "16", "--checkpoint-every", "8")
+    edit_run(run_dir, log_every=1)
+    run = json.loads((run_dir / "run.json").read_text())
+    run["layout"]["zero_stage"] = 3  # the tiny model fits unsharded; a large one is planned at stage 3
+    (run_dir / "run.json").write_text(json.dumps(run))
+    first = site.sbatch(run_dir)
+    state = site.wait(first)
+    log1 = log_of(run_dir, first)
+    assert state.startswith("COMPLETED"), log1[-3000:]
+    assert "world=2 device=cpu backend=gloo wrap=FSDP2 zero_stage=3" in log1
+    seen = losses(log1)
+    assert len(seen) == 16 and seen[-1] < seen[0], seen
+    ckpt = run_dir / "ckpt"
+    assert "checkpoint step=16" in log1 and (ckpt / "latest").read_text().strip() == "step-00000016.dcp"
+    assert sorted(p.name for p in (ckpt / "step-00000016.dcp").iterdir()) == \
+        [".metadata", "__0_0.distcp", "__1_0.distcp", "train.json"]
+
+    # Back to step 8, as after a site lost there: the next job repeats steps 9-16 as they were.
+    (ckpt / "latest").write_text("step-00000008.dcp\n")
+    second = site.sbatch(run_dir)
+    state = site.wait(second)
+    log2 = log_of(run_dir, second)
+    assert state.startswith("COMPLETED"), log2[-3000:]
+    assert "wrap=FSDP2" in log2 and "resumed from checkpoint step=8" in log2 and "done=True steps=16" in log2
+    again = losses(log2)
+    assert len(again) == 8 and all(abs(a - b) <= 1e-3 for a, b in zip(again, seen[8:], strict=True)), (again, seen)
+
+    # One process resumes from the two processes' shards (DCP reshards on load).
+    edit_run(run_dir, steps=20)
+    alone = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "MASTER_"))}
+    done = subprocess.run([PYTHON, "train.py", "--config", "run.json", "--checkpoint-dir", str(ckpt)], cwd=run_dir,
+                          env=alone, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "world=1" in done.stdout and "resumed from checkpoint step=16" in done.stdout, done.stdout
+    assert "done=True steps=20" in done.stdout and losses(done.stdout)[-1] < seen[0]
+    assert (ckpt / "latest").read_text().strip() == "step-00000020.pt"

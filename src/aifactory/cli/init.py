@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "init", help="write a training run (job spec, launch script, training program) for a machine",
         description="Plan the run on the machine's nodes and write, into --out: run.json (model, training, layout), "
-        "train.py (PyTorch, DDP or FSDP), launch.sh (site modules, Slurm rendezvous, srun + torchrun, container), "
+        "train.py (PyTorch, DDP or FSDP2), launch.sh (site modules, Slurm rendezvous, srun + torchrun, container), "
         "job.sbatch (the site profile's Slurm options) and job.yaml (an aifactory job spec).")
     p.add_argument("--machine", required=True, help="catalog machine with a site profile, e.g. leonardo")
     p.add_argument("--nodes", type=int, required=True, help="nodes of the machine")

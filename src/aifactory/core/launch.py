@@ -1,7 +1,7 @@
 """Launch templates: the files that train a model on a machine, rendered from its site profile and the plan.
 
     run.json     the model, the training settings and the layout the planner chose (data, read by train.py)
-    train.py     the training program (aifactory/launch/train.py, copied as it is: PyTorch, DDP or FSDP)
+    train.py     the training program (aifactory/launch/train.py, copied as it is: PyTorch, DDP or FSDP2)
     launch.sh    runs inside a Slurm allocation: the site's modules and variables, the rendezvous taken from Slurm
                  (MASTER_ADDR the job's first node, MASTER_PORT from the job id), the job's end time for train.py,
                  then one srun step: torchrun on each node (one task per node) or one task per GPU (the site's srun

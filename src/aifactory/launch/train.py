@@ -6,11 +6,14 @@
 
 run.json gives the model (layers, hidden, heads, ffn_hidden, glu, seq_len, vocab), the training (steps,
 micro_batch, lr, checkpoint_every steps, checkpoint_seconds, log_every, seed, data: a file of uint16 tokens or null
-for a synthetic corpus) and the layout the planner chose (zero_stage: FSDP when > 0 and CUDA is there, else DDP).
+for a synthetic corpus) and the layout the planner chose (zero_stage).
 
 Distributed set-up from the environment torchrun or srun gives: RANK/WORLD_SIZE/LOCAL_RANK (torchrun) or
 SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID (srun, one task per GPU), MASTER_ADDR and MASTER_PORT. NCCL on GPUs,
-gloo on CPUs.
+gloo on CPUs. With more than one process the model is sharded with FSDP2 (`fully_shard`, each block and the whole
+model) when zero_stage > 0 (parameters resharded after the forward pass at stage 3, kept until the backward pass at
+stages 1-2), else replicated with DDP; DDP also when this PyTorch refuses to shard (the log says why). The first log
+line names the wrapping (wrap=FSDP2, DDP or -).
 
 Surviving time limits: a checkpoint every `checkpoint_every` steps or `checkpoint_seconds` seconds, and one more
 before stopping when the job's end is near (AIF_DEADLINE, seconds since the epoch, given by launch.sh from Slurm;
@@ -19,6 +22,11 @@ or SIGTERM arrives (Slurm's --signal warning). Every rank agrees on stopping at 
 written to a temporary file and renamed, `latest` names the last complete one, and the two newest are kept; a start
 resumes from `latest`. The exit status is 0 when the steps are done, 3 (STOPPED_EXIT) when it stopped early with a
 checkpoint (and a file `stopped` next to the checkpoints says so, for launch.sh), so the next segment resumes.
+
+A checkpoint holds the model, the AdamW state, the step and the losses so far. Unsharded: one file
+`step-NNNNNNNN.pt` (torch.save, written by rank 0). Sharded: a folder `step-NNNNNNNN.dcp` written by every rank with
+torch.distributed.checkpoint (`.metadata` and one `__R_0.distcp` per rank) plus `train.json` (step, losses). Either
+kind resumes with any number of processes and either wrapping (DCP reshards on load).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -33,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
 import torch.nn.functional as F  # noqa: N812
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 import torch
 from torch import nn
@@ -136,30 +147,82 @@ def log(rank: int, text: str) -> None:
         print(f"[train] {text}", flush=True)
 
 
-def save(path: Path, state: dict[str, Any], keep: int = 2) -> float:
+def save(path: Path, step: int, losses: list[float], model: nn.Module, optimizer: torch.optim.Optimizer,
+         sharded: bool, rank: int, keep: int = 2) -> float:
+    """Write a checkpoint (every rank calls this) and point `latest` at it; the time it took."""
     started = time.monotonic()
     path.mkdir(parents=True, exist_ok=True)
-    name = f"step-{state['step']:08d}.pt"
+    # Sharded: each rank's shards; else full tensors (on the CPU), which only rank 0 writes.
+    model_state, optim_state = get_state_dict(model, optimizer, options=StateDictOptions(
+        full_state_dict=not sharded, cpu_offload=not sharded))
+    name = f"step-{step:08d}.dcp" if sharded else f"step-{step:08d}.pt"
     tmp = path / f".{name}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path / name)
-    latest_tmp = path / ".latest.tmp"
-    latest_tmp.write_text(name + "\n", encoding="utf-8")
-    os.replace(latest_tmp, path / "latest")
-    for old in sorted(path.glob("step-*.pt"))[:-keep]:
-        old.unlink()
+    if sharded:
+        if rank == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        dist.barrier()
+        dcp.save({"model": model_state, "optimizer": optim_state}, checkpoint_id=tmp)
+        if rank == 0:
+            (tmp / "train.json").write_text(json.dumps({"step": step, "losses": losses}), encoding="utf-8")
+    elif rank == 0:
+        torch.save({"step": step, "model": model_state, "optimizer": optim_state, "losses": losses}, tmp)
+    if rank == 0:
+        shutil.rmtree(path / name, ignore_errors=True)
+        os.replace(tmp, path / name)
+        latest_tmp = path / ".latest.tmp"
+        latest_tmp.write_text(name + "\n", encoding="utf-8")
+        os.replace(latest_tmp, path / "latest")
+        for old in sorted(path.glob("step-*"), key=lambda p: p.name.split(".")[0])[:-keep]:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
     return time.monotonic() - started
 
 
-def load(path: Path) -> dict[str, Any] | None:
+def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, list[float]] | None:
+    """Resume model and optimizer from the checkpoint `latest` names (every rank calls this): its step and losses,
+    or None when there is none."""
     try:
         name = (path / "latest").read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
-    if not name.startswith("step-") or "/" in name:
+    if not name.startswith("step-") or "/" in name or not name.endswith((".pt", ".dcp")):
         raise SystemExit(f"train.py: {path / 'latest'} does not name a checkpoint")
+    if name.endswith(".dcp"):
+        # Read into this process's own layout (shards, or full tensors); DCP reshards from the saved one.
+        model_state, optim_state = get_state_dict(model, optimizer)
+        dcp.load({"model": model_state, "optimizer": optim_state}, checkpoint_id=path / name)
+        meta = json.loads((path / name / "train.json").read_text(encoding="utf-8"))
+        set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optim_state)
+        return int(meta["step"]), [float(x) for x in meta.get("losses", [])]
     state: dict[str, Any] = torch.load(path / name, map_location="cpu", weights_only=False)
-    return state
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
+                   options=StateDictOptions(full_state_dict=True))
+    return int(state["step"]), list(state.get("losses", []))
+
+
+def build(model_cfg: dict[str, Any], seed: int, zero_stage: int, world: int, device: torch.device,
+          rank: int) -> tuple[nn.Module, nn.Module, str]:
+    """The model, the module that trains it with `world` processes (the model itself when sharded or alone, else
+    its DDP wrapper) and the name of the wrapping."""
+    torch.manual_seed(seed)  # every rank starts from the same weights
+    model: nn.Module = Transformer(model_cfg).to(device)
+    if world == 1:
+        return model, model, "-"
+    if zero_stage > 0:
+        try:
+            from torch.distributed.device_mesh import init_device_mesh
+            from torch.distributed.fsdp import fully_shard
+
+            mesh = init_device_mesh(device.type, (world,))
+            for block in model.blocks:  # type: ignore[union-attr]
+                fully_shard(block, mesh=mesh, reshard_after_forward=zero_stage >= 3)
+            fully_shard(model, mesh=mesh, reshard_after_forward=zero_stage >= 3)
+            return model, model, "FSDP2"
+        except (ImportError, NotImplementedError, RuntimeError, ValueError) as exc:
+            log(rank, f"FSDP2 refused ({type(exc).__name__}: {exc}); DDP instead")
+            torch.manual_seed(seed)
+            model = Transformer(model_cfg).to(device)
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return model, ddp, "DDP"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,33 +243,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.set_device(device)
     if world > 1:
         dist.init_process_group("nccl" if cuda else "gloo")
-    torch.manual_seed(int(train.get("seed", 0)))
-    model: nn.Module = Transformer(model_cfg).to(device)
-    wrapped: nn.Module = model
-    fsdp = False
-    if world > 1:
-        if cuda and int(config.get("layout", {}).get("zero_stage", 0)) > 0:
-            from torch.distributed.fsdp import FullyShardedDataParallel
-
-            wrapped, fsdp = FullyShardedDataParallel(model, device_id=device), True
-        else:
-            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if cuda else None)
-    optimizer = torch.optim.AdamW(wrapped.parameters(), lr=float(train.get("lr", 3e-3)))
+    zero_stage = int(config.get("layout", {}).get("zero_stage", 0))
+    model, wrapped, wrapping = build(model_cfg, int(train.get("seed", 0)), zero_stage, world, device, rank)
+    sharded = wrapping == "FSDP2"
+    optimizer = torch.optim.AdamW(model.parameters(), lr=float(train.get("lr", 3e-3)))
+    backend = dist.get_backend() if world > 1 else "none"
+    log(rank, f"starting: world={world} device={device.type} backend={backend} wrap={wrapping} zero_stage={zero_stage}")
 
     step, losses = 0, []
     if rank == 0:
         (ckpt_dir / "stopped").unlink(missing_ok=True)
-    state = load(ckpt_dir)
-    if state is not None:
-        model.load_state_dict(state["model"]) if not fsdp else _fsdp_load(wrapped, state["model"])
-        if not fsdp:
-            optimizer.load_state_dict(state["optimizer"])
-        step, losses = int(state["step"]), list(state.get("losses", []))
+    resumed = load(ckpt_dir, model, optimizer)
+    if resumed is not None:
+        step, losses = resumed
         log(rank, f"resumed from checkpoint step={step} path={ckpt_dir}")
-    else:
-        wrap = "FSDP" if fsdp else "DDP" if world > 1 else "-"
-        backend = dist.get_backend() if world > 1 else "none"
-        log(rank, f"starting: world={world} device={device.type} backend={backend} wrap={wrap}")
 
     seq, micro = int(model_cfg["seq_len"]), int(train.get("micro_batch", 4))
     total, every = int(train["steps"]), int(train.get("checkpoint_every", 50))
@@ -242,11 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         stopped = bool(stop.item()) and step < total
         due = step % every == 0 or time.monotonic() - last_ckpt >= every_s or step == total or stopped
         if due:
-            full = _fsdp_state(wrapped) if fsdp else model.state_dict()
-            if rank == 0:
-                ckpt_cost = save(ckpt_dir, {"step": step, "model": full, "losses": losses,
-                                            "optimizer": None if fsdp else optimizer.state_dict()})
-                log(rank, f"checkpoint step={step} seconds={ckpt_cost:.2f} path={ckpt_dir}")
+            ckpt_cost = save(ckpt_dir, step, losses, model, optimizer, sharded, rank)
+            log(rank, f"checkpoint step={step} seconds={ckpt_cost:.2f} path={ckpt_dir}")
             last_ckpt = time.monotonic()
             if world > 1:
                 dist.barrier()
@@ -264,24 +311,6 @@ def main(argv: list[str] | None = None) -> int:
         dist.barrier()  # no rank leaves while another is still in a collective (gloo aborts at teardown otherwise)
         dist.destroy_process_group()
     return STOPPED_EXIT if stopped else 0
-
-
-def _fsdp_state(wrapped: nn.Module) -> dict[str, Any]:
-    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: N817
-
-    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT,
-                              FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
-        return dict(wrapped.state_dict())
-
-
-def _fsdp_load(wrapped: nn.Module, state: dict[str, Any]) -> None:
-    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: N817
-
-    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT,
-                              FullStateDictConfig(offload_to_cpu=True, rank0_only=False)):
-        wrapped.load_state_dict(state)
 
 
 if __name__ == "__main__":
