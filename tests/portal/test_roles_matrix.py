@@ -162,6 +162,7 @@ PAGES = [
     ("POST", "/organisations/{org}/team/invite/", frozenset({"applicant", "staff"})),
     ("GET", "/terms/", AUTHENTICATED),
     ("GET", "/outbox/", frozenset({"staff"})),
+    ("GET", "/periodic/", frozenset({"staff"})),
     ("GET", "/sites/{site}/terms/", AUTHENTICATED),
     ("POST", "/sites/{site}/terms/", AUTHENTICATED),
 ]

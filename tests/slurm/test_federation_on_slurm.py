@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from aifactory.agent.client import PortalClient
 from aifactory.agent.runner import Agent
@@ -31,10 +32,11 @@ from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.services import allocation_create
 from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.services import site_create
-from aifactory.portal.jobs.failover import jobs_failover
+from aifactory.portal.jobs import tasks
 from aifactory.portal.jobs.models import Job, JobRevocation
 from aifactory.portal.jobs.services import job_submit_spec
-from tests.conftest import ApplicationFactory, DjangoTransport, OrganisationFactory, UserFactory, machine
+from aifactory.portal.periodic.services import periodic_enqueue_due
+from tests.conftest import ApplicationFactory, DjangoTransport, OrganisationFactory, UserFactory, machine, run_worker
 from tests.slurm.conftest import SlurmCluster, default_conf, probe
 from tests.slurm.test_slurm_backend import drop_account
 
@@ -166,10 +168,13 @@ def test_jobs_on_two_clusters_and_failover_when_an_agent_stops(world):
     # aif-a's agent stops: nothing calls its cycle any more, and its last report is older than the stale limit.
     Site.objects.filter(pk=a.site.pk).update(
         last_seen_at=timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S + 1))
-    result = jobs_failover()
-    assert sorted(m.uid for m in result.moved) == sorted(j.uid for j in waiting)
-    assert {(m.from_site, m.to_site) for m in result.moved} == {("leonardo-a", "jupiter-b")}
-    assert sorted(result.stuck) == []  # the running blockers are not waiting: they stay
+    # The task runner's scheduler enqueues the failover task and a worker runs it.
+    periodic_enqueue_due()
+    run_worker()
+    result = DBTaskResult.objects.get(task_path=tasks.failover.module_path, status="SUCCESSFUL").return_value
+    assert sorted(m["uid"] for m in result["moved"]) == sorted(j.uid for j in waiting)
+    assert {(m["from_site"], m["to_site"]) for m in result["moved"]} == {("leonardo-a", "jupiter-b")}
+    assert sorted(result["stuck"]) == []  # the running blockers are not waiting: they stay
 
     # aif-a's agent comes back at once: the jobs are no longer its own; it cancels its copies, still queued behind
     # the blockers, before they can start.

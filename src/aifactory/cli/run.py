@@ -1,4 +1,5 @@
-"""`aifactory run`: the portal (gunicorn, SQLite by default) and one local agent, ready to click through."""
+"""`aifactory run`: the portal (gunicorn, SQLite by default), one local agent and the task runner's workers (mail,
+failover, reminders: `django-admin tasks_worker`), ready to click through."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, default=int(os.environ.get("AIFACTORY_PORT", "8000")))
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("AIFACTORY_DATA_DIR", "var")))
     p.add_argument("--machine", default="leonardo", help="machine the local agent stands in for")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="the portal's web workers (gunicorn)")
+    p.add_argument("--task-workers", type=int, default=2,
+                   help="the task runner's workers (mail, failover, reminders); one that dies is started again")
     p.add_argument("--job-user", default=os.environ.get("AIFACTORY_JOB_USER", JOB_USER),
                    help="as root: the unprivileged account local jobs run as (made if missing)")
     p.set_defaults(func=run)
@@ -83,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, "AIFACTORY_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings"}
     env.setdefault("AIFACTORY_PUBLIC_URL", url)
     portal = start_portal(host=args.host, port=args.port, workers=args.workers, env=env)
-    agent = failover = worker = None
+    agent = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         if not wait_until_up(url, portal):
             print("aifactory run: the portal did not start", file=sys.stderr)
@@ -93,16 +97,13 @@ def run(args: argparse.Namespace) -> int:
              "--url", url, "--token-file", str(boot.token_file), "--workdir", str(site_dir), *isolation],
             env=env,
         )
-        # Moves jobs waiting on sites whose agent stopped reporting (aifactory.portal.jobs.failover.jobs_failover).
-        failover = subprocess.Popen(
-            [sys.executable, "-m", "aifactory.cli.main", "failover", "--every", "10", "--data-dir", str(data_dir)],
-            env=env,
-        )
         if demo_allocation is not None:  # the demo login's finished jobs, once the agent has made its account
             threading.Thread(target=seed_demo_jobs, daemon=True,
                              kwargs={"allocation_id": demo_allocation, "examples": EXAMPLES}).start()
-        # Background work on the task runner (django-tasks, queue in the portal's database): e-mail delivery.
-        worker = subprocess.Popen([sys.executable, "-m", "django", "db_worker", "--interval", "1"], env=env)
+        # Background work on the task runner (django-tasks, queue in the portal's database): e-mail delivery and the
+        # periodic tasks (failover, reminders, certificate expiry), each worker's scheduler enqueueing what is due.
+        worker_command = [sys.executable, "-m", "django", "tasks_worker", "--interval", "1", "--no-reload"]
+        workers = [subprocess.Popen(worker_command, env=env) for _ in range(max(1, args.task_workers))]
         print(f"\naifactory is running at {url}/  (API: {url}/api/v1/docs)", flush=True)
         print(f"demo login: {DEMO_USER} / {DEMO_PASSWORD}   (an organisation, an allocation and finished jobs; or "
               f"sign up at {url}/signup/ to walk the path yourself)", flush=True)
@@ -117,11 +118,17 @@ def run(args: argparse.Namespace) -> int:
         print("Ctrl-C stops them all.", flush=True)
         print(tiny_training()["message"], flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while all(p.poll() is None for p in (portal, agent, failover, worker)):
+        restarts = 0
+        while portal.poll() is None and agent.poll() is None and restarts <= 10 * len(workers):
+            for i, proc in enumerate(workers):
+                if proc.poll() is not None:
+                    restarts += 1
+                    print(f"aifactory run: a task worker ended ({proc.returncode}); starting another", flush=True)
+                    workers[i] = subprocess.Popen(worker_command, env=env)
             time.sleep(0.5)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for proc in (worker, failover, agent, portal):
+        for proc in (*workers, agent, portal):
             stop(proc)

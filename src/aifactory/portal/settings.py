@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "ninja",  # the API docs load Swagger UI from the package's static files, not from a CDN
     "django_tasks",
     "django_tasks_db",
+    "aifactory.portal.periodic",
     "aifactory.portal.mail",
     "aifactory.portal.federation",
     "aifactory.portal.organisations",
@@ -116,9 +117,14 @@ ACCESS_SHARE = float(os.environ.get("AIFACTORY_ACCESS_SHARE", "0.05"))
 # An agent that has not reported for this long is taken as lost.
 AGENT_STALE_AFTER_S = int(os.environ.get("AIFACTORY_AGENT_STALE_AFTER_S", "120"))
 
-# Background work (mail delivery, failover) runs on django-tasks with its database backend: the queue is a table in
-# the portal's own database (PostgreSQL or SQLite); `aifactory run` starts a worker (`django-admin db_worker`).
+# Background work (mail delivery, failover, reminders) runs on django-tasks with its database backend: the queue is a
+# table in the portal's own database (PostgreSQL or SQLite). `django-admin tasks_worker` is its worker with the
+# periodic tasks' scheduler beside it (`aifactory run` starts one; production runs several).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# How often each worker's scheduler looks for periodic tasks that are due (seconds).
+PERIODIC_TICK_S = float(os.environ.get("AIFACTORY_PERIODIC_TICK_S", "2"))
+# How often the failover task runs (seconds): jobs waiting on a lost site move within AGENT_STALE_AFTER_S plus this.
+FAILOVER_EVERY_S = float(os.environ.get("AIFACTORY_FAILOVER_EVERY_S", "10"))
 
 # E-mail through Django's mail framework. Without AIFACTORY_EMAIL_HOST, messages are written as files into
 # AIFACTORY_MAIL_DIR (default: <data dir>/mail); with it, they go to that SMTP server.

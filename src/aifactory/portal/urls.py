@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("aifactory.portal.pages.urls")),
     path("", include("aifactory.portal.organisations.urls")),
     path("", include("aifactory.portal.mail.urls")),
+    path("", include("aifactory.portal.periodic.urls")),
     path("", include("aifactory.portal.federation.urls")),
     path("", include("aifactory.portal.allocations.urls")),
     path("", include("aifactory.portal.siteaccess.urls")),

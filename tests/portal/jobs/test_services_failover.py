@@ -212,19 +212,6 @@ def test_people_tokens_cannot_use_the_agent_api_and_site_tokens_not_the_people_a
     assert_refused(site.post("/jobs", {"spec": {}}), 401)
 
 
-def test_the_failover_command(fed):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    job = on_jupiter(fed)
-    fed.lost(fed.jupiter)
-    out = StringIO()
-    call_command("failover", stdout=out)
-    assert out.getvalue().strip() == (f"moved {job.uid} from jupiter-a to leonardo-a "
-                                      f"(account {fed.on_leonardo.account})")
-
-
 def test_a_job_kept_on_its_allocation_moves_only_among_its_sites(fed, make_site):
     from aifactory.core.jobspec import spec_from_dict
     from aifactory.portal.allocations.models import ProvisioningOrder

@@ -17,17 +17,19 @@ reported for AGENT_STALE_AFTER_S to another site that can take them; the site it
     5. Nothing is lost: a move changes site, allocation and state in one transaction; the job always belongs to
        exactly one site, and its uid never changes.
 
-`failover_run` is the one loop that repeats it (`aifactory failover`, `django-admin failover`, `aifactory run`).
+It runs as a periodic task on the task runner (`jobs/tasks.py`, every FAILOVER_EVERY_S), in whichever worker takes
+it; `aifactory failover` and `django-admin failover` run one pass by hand. Passes may overlap (a slow pass, several
+workers): each job is moved under its row lock, taken with SKIP LOCKED (a job another pass is moving is left to it),
+and only while it still sits on the lost site the pass listed it under, so no job moves twice.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from aifactory.core.exceptions import NoPlacement
@@ -64,18 +66,21 @@ def jobs_failover() -> FailoverResult:
     docstring for why this never runs a job twice). Safe to run at any time, from several processes."""
     result = FailoverResult()
     lost = sites_lost()
-    uids = list(Job.objects.filter(site__in=lost, state__in=WAITING).order_by("pk").values_list("uid", flat=True))
-    for uid in uids:
-        _failover_one(uid, result)
+    listed = list(Job.objects.filter(site__in=lost, state__in=WAITING).order_by("pk").values_list("uid", "site_id"))
+    for uid, site_id in listed:
+        _failover_one(uid, site_id, result)
     return result
 
 
 @transaction.atomic
-def _failover_one(uid: str, result: FailoverResult) -> None:
-    job = Job.objects.select_for_update().select_related("site", "allocation").get(uid=uid)
+def _failover_one(uid: str, listed_site_id: int, result: FailoverResult) -> None:
+    job = (Job.objects.select_for_update(skip_locked=True, of=("self",)).select_related("site", "allocation")
+           .filter(uid=uid).first())
+    if job is None:
+        return  # another pass holds the job (it is moving it, or the agent is reporting on it)
     old_site = job.site
-    if job.state not in WAITING or site_alive(old_site):
-        return  # it started, or its site came back, since the list was read
+    if job.site_id != listed_site_id or job.state not in WAITING or site_alive(old_site):
+        return  # it moved, started, or its site came back, since the list was read
     since = old_site.last_seen_at.isoformat(timespec="seconds") if old_site.last_seen_at else "never"
     if job.cancel_requested:
         check_transition(JobState(job.state), JobState.CANCELLED)
@@ -130,24 +135,6 @@ def describe(result: FailoverResult) -> list[str]:
     return lines
 
 
-def failover_run(
-    *, every: float, report: Callable[[FailoverResult], None], stopping: Callable[[], bool] = lambda: False
-) -> None:
-    """Run `jobs_failover` once (`every` <= 0), or every `every` seconds until `stopping()`; each pass's result goes
-    to `report`. A single pass raises what fails; a repeated pass that fails (the database restarting) is logged
-    and tried again on the next one."""
-    while not stopping():
-        try:
-            result = jobs_failover()
-        except Exception:
-            if every <= 0:
-                raise
-            log.exception("failover pass failed")
-        else:
-            report(result)
-        if every <= 0:
-            return
-        close_old_connections()
-        until = time.monotonic() + every
-        while not stopping() and time.monotonic() < until:
-            time.sleep(min(0.2, every))
+def result_out(result: FailoverResult) -> dict[str, Any]:
+    """A pass as JSON (the failover task's return value, `aifactory failover --json`)."""
+    return {"moved": [asdict(m) for m in result.moved], "cancelled": result.cancelled, "stuck": result.stuck}

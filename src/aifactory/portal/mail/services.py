@@ -2,7 +2,7 @@
 
 The message is written to the outbox in the caller's transaction and a delivery task is enqueued on the task runner
 (django-tasks, database backend), so that a request never waits for the mail server and a rolled-back request sends
-nothing. The worker (`aifactory run` starts one; `django-admin db_worker` elsewhere) delivers it through Django's mail
+nothing. A worker (`django-admin tasks_worker`; `aifactory run` starts them) delivers it through Django's mail
 framework (EMAIL_BACKEND, EMAIL_HOST, ...); a failed attempt is retried with a growing pause, up to
 MAIL_MAX_ATTEMPTS, and the last error stays on the row.
 

@@ -1,0 +1,10 @@
+from django.contrib import admin
+
+from aifactory.portal.periodic.models import PeriodicSlot
+
+
+@admin.register(PeriodicSlot)
+class PeriodicSlotAdmin(admin.ModelAdmin):
+    list_display = ("name", "starts_at", "enqueued_at", "task_id")
+    list_filter = ("name",)
+    readonly_fields = ("name", "slot", "starts_at", "enqueued_at", "task_id")

@@ -1,0 +1,39 @@
+"""The scheduler that runs inside each worker of the task runner (`django-admin tasks_worker`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import DatabaseError, close_old_connections, connection
+
+from aifactory.portal.periodic.services import periodic_enqueue_due
+
+log = logging.getLogger("aifactory.periodic")
+
+
+def scheduler_run(*, tick: float, stopping: threading.Event) -> None:
+    """Every `tick` seconds until `stopping` is set, enqueue the periodic tasks that are due. A tick that fails (the
+    database restarting, SQLite busy) is logged and tried again at the next one."""
+    try:
+        while not stopping.is_set():
+            close_old_connections()
+            try:
+                for row in periodic_enqueue_due():
+                    log.info("enqueued %s for the slot starting %s", row.name, row.starts_at.isoformat())
+            except DatabaseError:
+                log.warning("periodic tasks: the database did not answer; trying again", exc_info=True)
+            except Exception:
+                log.exception("periodic tasks: enqueueing failed")
+            stopping.wait(tick)
+    finally:
+        connection.close()
+
+
+def scheduler_start(*, tick: float) -> tuple[threading.Thread, threading.Event]:
+    """Start `scheduler_run` in a daemon thread (it ends with the worker's process); set the event to stop it."""
+    stopping = threading.Event()
+    thread = threading.Thread(target=scheduler_run, kwargs={"tick": tick, "stopping": stopping},
+                              name="periodic-scheduler", daemon=True)
+    thread.start()
+    return thread, stopping
