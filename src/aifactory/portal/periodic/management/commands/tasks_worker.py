@@ -7,12 +7,14 @@ scheduler offers the due periodic tasks, each slot enqueued exactly once between
 
 from __future__ import annotations
 
+import logging
 import os
 from argparse import ArgumentParser, BooleanOptionalAction
 from typing import Any
 
 from django.conf import settings
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
+from django_tasks_db.compat import TASKS_LOGGER
 from django_tasks_db.management.commands.db_worker import Command as DbWorker
 from django_tasks_db.management.commands.db_worker import valid_interval
 
@@ -29,6 +31,14 @@ class Command(DbWorker):
                             help="also enqueue the periodic tasks that are due (default: yes)")
         parser.add_argument("--tick", type=valid_interval, default=settings.PERIODIC_TICK_S,
                             help="seconds between the scheduler's looks at what is due (default: %(default)s)")
+
+    def configure_logging(self, verbosity: int) -> None:
+        """As db_worker's, one step quieter: by default a task's start and end are not printed (the failover task
+        runs every few seconds), its failures are; `-v 2` prints every task, `-v 3` everything."""
+        super().configure_logging(verbosity)
+        level = {0: logging.CRITICAL, 1: logging.WARNING, 2: logging.INFO}.get(verbosity, logging.DEBUG)
+        for name in (TASKS_LOGGER, "django_tasks_db"):
+            logging.getLogger(name).setLevel(level)
 
     def handle(self, *args: Any, schedule: bool, tick: float, **options: Any) -> None:
         if schedule and options.get("batch"):
