@@ -109,9 +109,20 @@ class Backend(ABC):
     def submit(self, job: BatchJob) -> str:
         """Hand the job to the scheduler and return the scheduler's id for it."""
 
+    def submit_unseen(self, job: BatchJob) -> str:
+        """`submit`, for a job whose uid `find` has just said the scheduler does not know: a backend whose `submit`
+        asks the scheduler again first (Slurm: squeue and sacct) skips that here."""
+        return self.submit(job)
+
     @abstractmethod
     def find(self, uid: str) -> JobReport | None:
         """The scheduler's current record of the job, or None if it has never seen it."""
+
+    def find_live(self, uid: str) -> JobReport | None:
+        """`find`, for a copy that may still run (queued, running, or ending): None when the scheduler holds no such
+        copy. A backend may leave out here what only its accounting keeps (jobs ended a while ago), which costs a
+        second question. The agent asks this of a job the portal holds pending (see Agent._handle)."""
+        return self.find(uid)
 
     @abstractmethod
     def cancel(self, uid: str) -> None:

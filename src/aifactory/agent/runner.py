@@ -1,12 +1,16 @@
 """The agent's loop: heartbeat, provisioning orders, revocations, then each open job reconciled with the scheduler.
 
-Idempotent by construction: before submitting a job the agent asks the scheduler (`Backend.find`, once) whether
-it knows the job's uid, so an agent restarted after a crash picks up what is running instead of running it twice.
+Idempotent by construction: before submitting a job the agent asks the scheduler (`Backend.find_live`, once)
+whether it holds a copy of the job's uid, so an agent restarted after a crash picks up what is queued or running
+instead of running it twice (`_handle` says why a copy that has ended need not be looked for).
 
-Woken, not only polling (`run_forever(wake=True)`): between passes a second connection long-polls the portal
-(`GET /agent/wait`), which answers as soon as the site has work (PostgreSQL LISTEN/NOTIFY behind it), and the agent
-watches the jobs it submitted for the file each writes when the scheduler starts it at its gate, reporting and
-releasing it at once (`release_started`) instead of at the next pass. The agent still only pulls.
+Woken, not only polling (`run_forever(wake=True)`): a second connection long-polls the portal (`GET /agent/wait`),
+which answers as soon as the site has work (PostgreSQL LISTEN/NOTIFY behind it), and the agent starts a pass at once.
+A woken pass goes straight to the work (the heartbeat and the SSH files are left to the regular passes, which still
+come every `interval_s`), takes the new jobs first, and asks the scheduler once per new job (`find`, then
+`Backend.submit_unseen`). A third thread watches the jobs the agent submitted for the file each writes when the
+scheduler starts it at its gate, and reports and releases it at once (`release_started`), whether or not a pass is
+under way. The agent still only pulls.
 
 Jobs are submitted behind the start gate (aifactory.agent.base): when the scheduler starts a job, the agent first
 reports it running; only when the portal accepts that report (the job is still this site's) does it release the
@@ -36,8 +40,9 @@ GONE = 410
 SSH_CA_FILE = "aifactory_user_ca.pub"
 SSH_KRL_FILE = "aifactory_revoked.krl"
 DEFAULT_START_WAIT_S = 300
-GATE_WATCH_S = 0.05
-"""How often a waiting agent looks for jobs the scheduler started at their gate (local files only)."""
+GATE_WATCH_S = 0.02
+"""How often the agent looks for jobs the scheduler started at their gate while it has any (a stat of a local file
+per job, no call to the scheduler)."""
 WAKE_GAP_S = 0.2
 """Passes woken by the portal follow each other at most this often (work that stays, such as an order that keeps
 failing, would otherwise loop)."""
@@ -64,12 +69,22 @@ class Agent:
         self.start_wait_s = start_wait_s
         self._gated: dict[str, str] = {}
         """Jobs this agent handed to the scheduler whose gate it has not opened yet: uid -> scheduler id."""
+        self._lock = threading.RLock()
+        """Held while one job is handled (a pass, or the gate watcher), and for `_gated`."""
+        self._gates = threading.Event()
+        """Set when a job joins `_gated`: wakes the gate watcher."""
+        self._beat_at: float | None = None
+        """When (time.monotonic) the portal last took this agent's heartbeat."""
         self.personal_accounts = personal_accounts
 
-    def cycle(self) -> CycleResult:
-        """One pass over everything the portal asks of this site."""
+    def cycle(self, *, woken: bool = False) -> CycleResult:
+        """One pass over everything the portal asks of this site, new jobs first. A pass `woken` by the portal leaves
+        out the heartbeat and the SSH files (the regular passes keep them current)."""
         result = CycleResult()
-        self.portal.heartbeat(queue_wait_s=self.backend.queue_wait_s(), backend=self.backend.name)
+        if not woken:
+            beat = time.monotonic()
+            self.portal.heartbeat(queue_wait_s=self.backend.queue_wait_s(), backend=self.backend.name)
+            self._beat_at = beat
         for order in self.portal.orders():
             try:
                 self.backend.ensure_account(order.account, order.gpu_minutes)
@@ -79,7 +94,7 @@ class Agent:
                 continue
             self.portal.order_done(order.id, ok=True, message=f"account {order.account} ready")
             result.provisioned.append(order.account)
-        if self.ssh_dir is not None:
+        if self.ssh_dir is not None and not woken:
             try:
                 self._ssh_files(self.ssh_dir, result)
             except (OSError, PortalCallError) as exc:
@@ -96,16 +111,25 @@ class Agent:
             except (BackendError, PortalCallError) as exc:
                 log.warning("revocation of job %s: %s", revocation.uid, exc)
                 result.errors.append(f"revocation {revocation.uid}: {exc}")
-        for job in self.portal.jobs():
+        # New jobs first (a stable sort): they reach the scheduler before the pass reconciles the ones it has.
+        for job in sorted(self.portal.jobs(), key=lambda j: j.state != JobState.PENDING.value):
             try:
-                self._handle(job, result)
+                with self._lock:
+                    self._handle(job, result)
             except (BackendError, PortalCallError, ValueError) as exc:
                 log.warning("job %s: %s", job.uid, exc)
                 result.errors.append(f"job {job.uid}: {exc}")
         return result
 
     def _handle(self, job: RemoteJob, result: CycleResult) -> None:
-        seen = self.backend.find(job.uid)
+        if job.state == JobState.PENDING.value and not job.cancel_requested:
+            # A job the portal holds pending has never been released anywhere: a gate opens only once the portal
+            # accepted the job running at that site, and a running job never goes back to pending, nor to a site it
+            # left. So a copy of it that has ended never ran its commands, and only a live one (queued, or waiting
+            # at its gate) must not be doubled: the scheduler's controller is asked, not its accounting.
+            seen = self.backend.find_live(job.uid)
+        else:
+            seen = self.backend.find(job.uid)
         if seen is None:
             if job.cancel_requested:
                 # Cancelled by its owner, and the scheduler has no record of it: nothing runs; close it.
@@ -117,7 +141,7 @@ class Agent:
                 self._report(JobReport(uid=job.uid, scheduler_id=job.scheduler_id, state=JobState.FAILED,
                                        message="the scheduler has no record of this job"), result)
                 return
-            scheduler_id = self.backend.submit(
+            scheduler_id = self.backend.submit_unseen(  # the find above was the one question to the scheduler
                 BatchJob(uid=job.uid, name=job.name, account=job.account, gpus=job.gpus, nodes=job.nodes,
                          time_limit_s=job.time_limit_s, script=job.script, env=job.env, image=job.image,
                          inputs=job.inputs, outputs=job.outputs, gated=True, start_wait_s=self.start_wait_s,
@@ -125,6 +149,7 @@ class Agent:
             )
             result.submitted.append(job.uid)
             self._gated[job.uid] = scheduler_id
+            self._gates.set()
             seen = JobReport(uid=job.uid, scheduler_id=scheduler_id, state=JobState.SUBMITTED)  # one find is enough
         elif job.cancel_requested and not seen.state.terminal:
             self.backend.cancel(job.uid)
@@ -133,6 +158,7 @@ class Agent:
             self._gated.pop(job.uid, None)
         elif seen.state in (JobState.PENDING, JobState.SUBMITTED) and not self.backend.released(job.uid):
             self._gated.setdefault(job.uid, seen.scheduler_id)  # also after a restart
+            self._gates.set()
         if job.cancel_requested and not seen.state.terminal:
             return  # being cancelled: reported once the scheduler has ended it
         try:
@@ -165,28 +191,35 @@ class Agent:
             tmp.replace(target)
             result.ssh_files.append(name)
 
-    def release_started(self) -> CycleResult:
+    def release_started(self, portal: PortalClient | None = None) -> CycleResult:
         """Report and release, at once, the jobs the scheduler has started at their gate (Backend.at_gate) since
         the last pass: the start gate opens as soon as the portal holds the job for this site, not at the next
-        pass. A job the portal answers Gone for is cancelled instead."""
+        pass. A job the portal answers Gone for is cancelled instead. `portal`: the client to report with (the gate
+        watcher has its own, so that it never waits behind a pass's call)."""
+        portal = portal or self.portal
         result = CycleResult()
-        for uid, scheduler_id in list(self._gated.items()):
-            try:
-                if not self.backend.at_gate(uid):
-                    continue
-                self.portal.report(JobReport(uid=uid, scheduler_id=scheduler_id, state=JobState.RUNNING))
-                self.backend.release(uid)
-                result.released.append(uid)
-            except PortalCallError as exc:
-                if exc.status != GONE:
+        with self._lock:
+            waiting = list(self._gated.items())
+        for uid, scheduler_id in waiting:
+            with self._lock:
+                if uid not in self._gated:
+                    continue  # a pass dealt with it meanwhile
+                try:
+                    if not self.backend.at_gate(uid):
+                        continue
+                    portal.report(JobReport(uid=uid, scheduler_id=scheduler_id, state=JobState.RUNNING))
+                    self.backend.release(uid)
+                    result.released.append(uid)
+                except PortalCallError as exc:
+                    if exc.status != GONE:
+                        result.errors.append(f"job {uid}: {exc}")
+                        continue
+                    self.backend.cancel(uid)
+                    result.revoked.append(uid)
+                except BackendError as exc:
                     result.errors.append(f"job {uid}: {exc}")
                     continue
-                self.backend.cancel(uid)
-                result.revoked.append(uid)
-            except BackendError as exc:
-                result.errors.append(f"job {uid}: {exc}")
-                continue
-            self._gated.pop(uid, None)
+                self._gated.pop(uid, None)
         return result
 
     def _site_account(self, order: AccountOrder, result: CycleResult) -> None:
@@ -233,16 +266,21 @@ class Agent:
     def run_forever(self, *, interval_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
                     wake: bool = False) -> None:
         """Pass after pass, `interval_s` apart. With `wake`, a pass also starts as soon as the portal says there is
-        work (long-poll), and jobs started at their gate are released between passes (module docstring)."""
+        work (long-poll), and jobs started at their gate are released as soon as they get there (module docstring).
+        A woken pass leaves the heartbeat out only while the last one is less than `interval_s` old."""
         woken = threading.Event()
         if wake:
             threading.Thread(target=self._long_poll, args=(woken, stop), daemon=True,
                              name="aifactory-agent-wait").start()
+            threading.Thread(target=self._watch_gates, args=(stop,), daemon=True,
+                             name="aifactory-agent-gates").start()
+        was_woken = False
         while not stop():
             woken.clear()
             started = time.monotonic()
+            quick = was_woken and self._beat_at is not None and started - self._beat_at < interval_s
             try:
-                self.cycle()
+                self.cycle(woken=quick)
             except PortalCallError as exc:
                 log.warning("%s", exc)
             except Exception:  # an agent outlives one bad pass; the next pass reconciles again
@@ -250,16 +288,32 @@ class Agent:
             if not wake:
                 time.sleep(interval_s)
                 continue
+            was_woken = False
             deadline = started + interval_s
-            while not stop() and time.monotonic() < deadline:
-                if self._gated:
-                    try:
-                        self.release_started()
-                    except Exception:  # the next pass reconciles
-                        log.exception("releasing started jobs failed")
-                if woken.wait(GATE_WATCH_S if self._gated else min(0.5, max(deadline - time.monotonic(), 0))):
+            while not stop() and (left := deadline - time.monotonic()) > 0:
+                if woken.wait(min(0.5, left)):
+                    was_woken = True
                     time.sleep(max(0.0, started + WAKE_GAP_S - time.monotonic()))
                     break
+
+    def _watch_gates(self, stop: Callable[[], bool]) -> None:
+        """Release the jobs that reach their gate, every GATE_WATCH_S while there are any (its own portal client)."""
+        portal = self.portal.waiter()
+        try:
+            while not stop():
+                self._gates.clear()
+                with self._lock:
+                    waiting = bool(self._gated)
+                if not waiting:
+                    self._gates.wait(0.5)
+                    continue
+                try:
+                    self.release_started(portal)
+                except Exception:  # the next pass reconciles
+                    log.exception("releasing started jobs failed")
+                time.sleep(GATE_WATCH_S)
+        finally:
+            portal.close()
 
     def _long_poll(self, woken: threading.Event, stop: Callable[[], bool]) -> None:
         waiter = self.portal.waiter()

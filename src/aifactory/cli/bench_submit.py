@@ -2,11 +2,25 @@
 second the API accepts.
 
 Overhead (needs a Slurm cluster, e.g. `scripts/slurm-cluster.sh up`): a throw-away portal (gunicorn; SQLite in a
-temporary folder, or --database-url) with one agent for the cluster, polling every --interval seconds, as a site
-runs it. A person signs up, registers, applies (Playground) and waits for the account, through the API. Then, one
-at a time and alternating, N jobs through the API (`POST /jobs` with a spec) and N jobs with a bare `sbatch` under
-the same account on the same cluster. Each job's first command writes the time it starts; the latency is that time
-less the time just before the submission (the API call, or sbatch). The figure is the ratio of the medians.
+temporary folder, or --database-url) with one agent for the cluster, woken by the portal and passing every --interval
+seconds, as a site runs it. A person signs up, registers, applies (Playground) and waits for the account, through the
+API. Then, one at a time and alternating, N jobs through the API (`POST /jobs` with a spec) and N jobs with a bare
+`sbatch` under the same account on the same cluster. The event timed is the same on both sides: the job's first
+command, which writes the time it starts (for a job through aifactory, that is after its start gate opened); the
+latency is that time less the time just before the submission (the API call, or sbatch). The figures are the ratio
+of the medians and their difference in seconds.
+
+Before each submission, on both sides alike, the bench waits until Slurm holds none of its jobs (the previous one
+has ended), then --settle seconds and a random time in [0, --phase-span) (seeded by --seed). Slurm starts batch jobs
+when its scheduler runs, and for batch jobs that is at most once every batch_sched_delay (3 s by default), looked at
+about once a second: how long a job waits at Slurm depends on when it arrives in that cycle. Without the same
+preparation on both sides, the loop's own rhythm (formerly: the next job through the API sent 0.3 s after the previous
+bare job started, the next bare job only once the portal had seen the previous job end) gave each side its own phase
+of the scheduler's cycle every time. With it, both meet the scheduler at the same random point of its cycle.
+
+For jobs through aifactory it also prints where the time goes, from the job's folder at the site: the API's answer,
+the agent writing the batch script (just before its sbatch), Slurm starting the script (the `started` file its gate
+writes), the agent releasing the gate (`released`), and the first command.
 
 Throughput (needs PostgreSQL, --database-url): a portal on gunicorn with --workers workers, one site that reports
 and has provisioned the account, and --clients threads each posting job specs (1 GPU, 60 s) as fast as the API
@@ -25,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import secrets
 import shutil
 import statistics
@@ -66,6 +81,14 @@ def register(sub: Any) -> None:
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-history", action="store_true")
+    p.add_argument("--phase-span", type=float, default=3.0,
+                   help="before each submission, wait a random time below this many seconds (Slurm's default "
+                        "batch_sched_delay: 3 s; 0: no wait)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random waits")
+    p.add_argument("--settle", type=float, default=0.0,
+                   help="seconds to wait, before the random wait, once Slurm holds none of the bench's jobs (more "
+                        "than batch_sched_delay with --phase-span 0: Slurm starts every job the moment it has it, "
+                        "which leaves aifactory's own time alone in the difference)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=run)
 
@@ -169,6 +192,18 @@ def _wait(what: str, probe: Any, timeout_s: float = 120, poll_s: float = 0.05) -
         time.sleep(poll_s)
 
 
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+STAGES = ("api_answered", "batch_script_written", "slurm_started", "gate_released", "first_command")
+"""Where a job through aifactory is, in seconds after the API call: the API's answer, the agent's batch script
+written (just before sbatch), Slurm starting it (the gate's `started` file), the gate released, the first command."""
+
+
 def _started_at(path: Path) -> float | None:
     try:
         text = path.read_text().strip()
@@ -206,27 +241,46 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
             bare_dir = p.data_dir / "bare"
             bare_dir.mkdir()
             aif, bare = [], []
+            stages: dict[str, list[float]] = {name: [] for name in STAGES}
+            pauses = random.Random(args.seed)
+            uids: list[str] = []
+
+            def idle() -> bool:
+                return not subprocess.run(["squeue", "-h", f"--account={account}", "-o", "%i"], env=slurm_env,
+                                          check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+
             for i in range(args.jobs):
                 # through aifactory: the API call, the agent's passes, sbatch, the start gate
                 spec = {"name": f"bench-{i}", "resources": {"gpu": "A100", "time_limit": 300},
                         "commands": ['date +%s.%N > "$AIF_JOB_DIR/started-at"']}
+                _wait("the cluster to have none of the bench's jobs", idle, poll_s=0.1)
+                time.sleep(args.settle + pauses.uniform(0, args.phase_span))
                 t0 = time.time()
                 job = client.submit_spec(spec)
-                started = _wait("the job to start", lambda j=job: _started_at(workdir / j["uid"] / "started-at"))
+                answered = time.time()
+                folder_of = workdir / job["uid"]
+                started = _wait("the job to start", lambda f=folder_of: _started_at(f / "started-at"))
                 aif.append(started - t0)
-                _wait("the job to end", lambda j=job: client.job(j["uid"])["state"] in ("completed", "failed"))
+                for name, at in zip(STAGES, (answered, _mtime(folder_of / "batch.sh"), _mtime(folder_of / "started"),
+                                             _mtime(folder_of / "released"), started), strict=True):
+                    if at is not None:
+                        stages[name].append(at - t0)
+                uids.append(job["uid"])
                 # bare: sbatch under the same account, on the same cluster
                 folder = bare_dir / str(i)
                 folder.mkdir()
                 script = folder / "job.sh"
                 script.write_text(f"#!/bin/bash\ndate +%s.%N > {folder}/started-at\n")
+                _wait("the cluster to have none of the bench's jobs", idle, poll_s=0.1)
+                time.sleep(args.settle + pauses.uniform(0, args.phase_span))
                 t0 = time.time()
                 subprocess.run(["sbatch", "--parsable", f"--account={account}", "--gres=gpu:1", "--time=5",
                                 f"--output={folder}/out", f"--chdir={folder}", f"--job-name=bench-bare-{i}",
                                 str(script)], env=slurm_env, check=True, capture_output=True, timeout=30)
                 started = _wait("the bare job to start", lambda f=folder: _started_at(f / "started-at"))
                 bare.append(started - t0)
-                time.sleep(0.3)
+            for uid in uids:
+                _wait("the jobs to end", lambda u=uid: client.job(u)["state"] in ("completed", "failed"))
         finally:
             stop.set()
             worker.join(timeout=10)
@@ -235,6 +289,8 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
     a, b = Latencies(aif).summary(), Latencies(bare).summary()
     return {"cluster": cluster, "agent_interval_s": args.interval, "agent_woken": not args.poll_only,
             "database": "postgresql" if args.database_url else "sqlite", "aifactory": a, "sbatch": b,
+            "phase_span_s": args.phase_span, "settle_s": args.settle, "load_average": os.getloadavg(),
+            "stages_median_s": {name: statistics.median(v) for name, v in stages.items() if v},
             "ratio_of_medians": a["median_s"] / b["median_s"],
             "overhead_median_s": a["median_s"] - b["median_s"]}
 
@@ -392,9 +448,9 @@ def history(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     if (args.jobs < 1 or args.submissions < 1 or args.clients < 1 or args.workers < 1 or args.interval <= 0
-            or args.per_level < 1):
+            or args.per_level < 1 or not 0 <= args.phase_span <= 60 or not 0 <= args.settle <= 60):
         print("aifactory bench submit: --jobs, --submissions, --clients, --workers, --per-level must be >= 1, "
-              "--interval > 0",
+              "--interval > 0, --phase-span and --settle 0 to 60",
               file=sys.stderr)
         return 2
     figures: dict[str, Any] = {}
@@ -421,6 +477,11 @@ def run(args: argparse.Namespace) -> int:
                   f"(min {s['min_s']:.2f}, max {s['max_s']:.2f})")
         print(f"  ratio of medians: {o['ratio_of_medians']:.2f}x; overhead of the medians: "
               f"{o['overhead_median_s']:+.2f} s ({'woken by the portal' if o['agent_woken'] else 'polling only'})")
+        print("  through aifactory, median seconds after the API call: " + ", ".join(
+            f"{name.replace('_', ' ')} {at:.2f}" for name, at in o["stages_median_s"].items()))
+        print(f"  before each submission: Slurm idle, then {o['settle_s']:g} s and a random wait below "
+              f"{o['phase_span_s']:g} s; load average "
+              + " ".join(f"{x:.2f}" for x in o["load_average"]))
     if "throughput" in figures:
         t = figures["throughput"]
         print(f"throughput on PostgreSQL, {t['workers']} gunicorn workers, {t['clients']} clients: "
