@@ -241,9 +241,11 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.client.get(self._path(path), params, headers=self.headers)
 
-    def post(self, path: str, json: Any = None, *, raw: str | bytes | None = None) -> Any:
+    def post(self, path: str, json: Any = None, *, raw: str | bytes | None = None,
+             headers: dict[str, str] | None = None) -> Any:
         data = raw if raw is not None else ("" if json is None else jsonlib.dumps(json))
-        return self.client.post(self._path(path), data=data, content_type="application/json", headers=self.headers)
+        return self.client.post(self._path(path), data=data, content_type="application/json",
+                                headers={**self.headers, **(headers or {})})
 
 
 @pytest.fixture

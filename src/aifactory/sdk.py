@@ -7,8 +7,10 @@
 
 Every refusal the portal answers is a PortalCallError with its HTTP status, message and detail; a portal that
 cannot be reached is a PortalCallError with status 0. Reads (GET) are tried again, up to three times in all, when the
-connection drops before an answer (a kept-alive connection the server closed at the same moment, a restart); a write
-is never sent twice.
+connection drops before an answer (a kept-alive connection the server closed at the same moment, a restart); so are
+job submissions, which carry an Idempotency-Key (one per call, or the caller's own): the portal makes at most one job
+per key, so a submission whose answer was lost can be sent again, now or later, with the same key. Any other write is
+never sent twice.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +95,10 @@ RETRY_PAUSE_S = 0.2
 
 def send(http: httpx.Client, method: str, path: str, *, unreachable: str, **kwargs: Any) -> httpx.Response:
     """One call to the portal through `http`: its answer, or PortalCallError (the portal's refusal, or status 0
-    with `unreachable` and the cause). An idempotent read whose connection failed is tried again."""
-    attempts = ATTEMPTS if method.upper() in IDEMPOTENT else 1
+    with `unreachable` and the cause). An idempotent read, or a request with an Idempotency-Key, whose connection
+    failed is tried again."""
+    headers = kwargs.get("headers") or {}
+    attempts = ATTEMPTS if method.upper() in IDEMPOTENT or "Idempotency-Key" in headers else 1
     for attempt in range(1, attempts + 1):
         try:
             response = http.request(method, path, **kwargs)
@@ -165,20 +170,24 @@ class Client:
     def allocation(self, allocation: int) -> dict[str, Any]:
         return dict(self.call("GET", f"/allocations/{allocation}"))
 
-    def submit(self, **fields: Any) -> dict[str, Any]:
-        """A job as a script for one allocation (allocation, name, script, gpus, time_limit_s, env)."""
-        return dict(self.call("POST", "/jobs", json=fields))
+    def submit(self, *, idempotency_key: str | None = None, **fields: Any) -> dict[str, Any]:
+        """A job as a script for one allocation (allocation, name, script, gpus, time_limit_s, env). Sent with
+        `idempotency_key` (default: a new one), so that sending it again cannot make a second job."""
+        key = idempotency_key or uuid.uuid4().hex
+        return dict(self.call("POST", "/jobs", json=fields, headers={"Idempotency-Key": key}))
 
     def submit_spec(self, spec: str | dict[str, Any], *, organisation: int | None = None,
-                    allocation: int | None = None) -> dict[str, Any]:
+                    allocation: int | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
         """A job spec (its YAML or JSON text, or the object) for an organisation (default: your only one), or kept
-        on one allocation; the broker places it and the answer says where and why."""
+        on one allocation; the broker places it and the answer says where and why. Sent with `idempotency_key`
+        (default: a new one): a caller that lost the answer calls again with the same key and gets the same job."""
         body: dict[str, Any] = {"spec": spec}
         if organisation is not None:
             body["organisation"] = organisation
         if allocation is not None:
             body["allocation"] = allocation
-        return dict(self.call("POST", "/jobs", json=body))
+        key = idempotency_key or uuid.uuid4().hex
+        return dict(self.call("POST", "/jobs", json=body, headers={"Idempotency-Key": key}))
 
     def jobs(self, *, state: str = "all", organisation: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Your organisations' jobs, newest first; state: all, open, finished, or one state."""

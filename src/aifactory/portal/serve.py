@@ -10,13 +10,16 @@ from collections.abc import Mapping
 import httpx
 
 
+def portal_argv(*, host: str, port: int, workers: int, threads: int = 4, log_level: str = "warning") -> list[str]:
+    """The command line of the portal under gunicorn: `workers` processes of `threads` threads each."""
+    return [sys.executable, "-m", "gunicorn", "aifactory.portal.wsgi:application", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--threads", str(threads), "--log-level", log_level]
+
+
 def start_portal(*, host: str, port: int, workers: int, env: Mapping[str, str], threads: int = 4,
                  log_level: str = "warning") -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "aifactory.portal.wsgi:application", "--bind", f"{host}:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--log-level", log_level],
-        env=dict(env),
-    )
+    return subprocess.Popen(portal_argv(host=host, port=port, workers=workers, threads=threads, log_level=log_level),
+                            env=dict(env))
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> bool:

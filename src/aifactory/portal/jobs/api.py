@@ -3,11 +3,14 @@ reasons, cancel, logs."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from datetime import datetime
 from typing import Any, Literal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from pydantic import model_validator
 
@@ -29,10 +32,12 @@ from aifactory.portal.jobs.selectors import (
     usage_by_person,
 )
 from aifactory.portal.jobs.services import (
+    Once,
     job_apply_report,
     job_cancel,
     job_revocation_done,
     job_submit,
+    job_submit_once,
     job_submit_spec,
 )
 from aifactory.portal.organisations.auth import user_auth
@@ -197,8 +202,39 @@ def allocation_usage_by_person(request: HttpRequest, allocation_id: int) -> list
     return usage_by_person(allocation_get(user=request.user, pk=allocation_id))
 
 
-@router.post("/jobs", response={201: JobOut})
-def submit(request: HttpRequest, body: JobIn) -> Any:
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+"""An Idempotency-Key: 1 to 128 visible ASCII characters (a UUID is the usual choice)."""
+
+
+def _once(request: HttpRequest, body: JobIn) -> Once | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY_RE.match(key):
+        raise BadRequest("Idempotency-Key: 1 to 128 visible ASCII characters (e.g. a UUID)",
+                         {"field": "Idempotency-Key"})
+    canonical = json.dumps(body.dict(), sort_keys=True, separators=(",", ":"), default=str)
+    return Once(key=key, digest=hashlib.sha256(canonical.encode()).hexdigest())
+
+
+@router.post("/jobs", response={201: JobOut}, summary="Submit a job; with an Idempotency-Key header, sending the same "
+             "request again (its answer was lost) returns the job it made instead of a second one",
+             openapi_extra={"parameters": [{
+                 "in": "header", "name": "Idempotency-Key", "required": False,
+                 "description": "at most one job per person and key; the same request again answers with that job",
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7e]+$"}}]})
+def submit(request: HttpRequest, response: HttpResponse, body: JobIn) -> Any:
+    once = _once(request, body)
+    if once is None:
+        return answer(201, _out(_submit(request, body, None)))  # built from the rows just written: no read-back
+    job, replayed = job_submit_once(user=request.user, once=once, submit=lambda: _submit(request, body, once))
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+        job = job_get(user=request.user, uid=job.uid)
+    return answer(201, _out(job))
+
+
+def _submit(request: HttpRequest, body: JobIn, once: Once | None) -> Job:
     allocation = None
     if body.allocation is not None:
         allocation = allocations_of(request.user).filter(pk=body.allocation).first()
@@ -207,15 +243,14 @@ def submit(request: HttpRequest, body: JobIn) -> Any:
     if body.spec is not None:
         spec = parse_spec(body.spec) if isinstance(body.spec, str) else spec_from_dict(body.spec)
         organisation = None if allocation is not None else _organisation(request.user, body.organisation)
-        job = job_submit_spec(user=request.user, spec=spec, organisation=organisation, allocation=allocation)
-    else:
-        if allocation is None or body.name is None or body.script is None:  # JobIn._one_form has said so already
-            raise BadRequest("allocation, name and script are required without a spec")
-        job = job_submit(user=request.user, allocation=allocation, name=body.name, script=body.script,
-                         gpus=body.gpus if body.gpus is not None else 1,
-                         time_limit_s=body.time_limit_s if body.time_limit_s is not None else 3600,
-                         env=body.env or {})
-    return answer(201, _out(job))  # built from the rows just written: no read-back
+        return job_submit_spec(user=request.user, spec=spec, organisation=organisation, allocation=allocation,
+                               once=once)
+    if allocation is None or body.name is None or body.script is None:  # JobIn._one_form has said so already
+        raise BadRequest("allocation, name and script are required without a spec")
+    return job_submit(user=request.user, allocation=allocation, name=body.name, script=body.script,
+                      gpus=body.gpus if body.gpus is not None else 1,
+                      time_limit_s=body.time_limit_s if body.time_limit_s is not None else 3600,
+                      env=body.env or {}, once=once)
 
 
 @router.get("/jobs", response=list[JobOut])

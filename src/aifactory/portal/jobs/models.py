@@ -22,6 +22,9 @@ class Job(models.Model):
     The broker places it on one of its organisation's allocations and one of the sites that serve it; when that
     site's agent stops reporting while the job waits, the job moves (site and allocation change together, the uid
     stays) and the site it left is told to cancel its copy (JobRevocation). Each placement is kept (JobPlacement).
+
+    A submission that carries an Idempotency-Key is accepted once per person and key (job_idempotency_key_once): a
+    client that lost the answer sends the same request again with the same key and gets this job back.
     """
 
     uid = models.CharField(max_length=32, unique=True, default=new_uid, editable=False)
@@ -52,6 +55,11 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(
+        max_length=128, blank=True,
+        help_text="the Idempotency-Key its submitter sent: the same key from the same person returns this job",
+    )
+    request_digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the submission as accepted")
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -63,6 +71,8 @@ class Job(models.Model):
             models.CheckConstraint(condition=models.Q(gpu_seconds__gte=0), name="job_gpu_seconds_nonneg"),
             models.CheckConstraint(condition=models.Q(time_limit_s__gte=60), name="job_time_limit_min"),
             models.CheckConstraint(condition=models.Q(nodes__gte=1), name="job_nodes_min"),
+            models.UniqueConstraint(fields=["submitted_by", "idempotency_key"], condition=~models.Q(idempotency_key=""),
+                                    name="job_idempotency_key_once"),
         ]
 
     def __str__(self) -> str:

@@ -10,12 +10,13 @@ Failover (moving jobs off sites whose agent stopped reporting) is in failover.py
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aifactory.core.exceptions import InvalidInput, NoPlacement
@@ -30,7 +31,7 @@ from aifactory.portal.allocations.services import (
     allocation_release,
     allocation_reserve,
 )
-from aifactory.portal.common.errors import BadRequest, Conflict, Gone, NotFound
+from aifactory.portal.common.errors import BadRequest, Conflict, Gone, NotFound, Unprocessable
 from aifactory.portal.common.models import remember_related
 from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.services import site_wake
@@ -81,6 +82,43 @@ def usage_ceiling(job: Job) -> float:
 # --- submission -------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Once:
+    """A submission's Idempotency-Key and the digest of what was submitted with it (see job_submit_once)."""
+
+    key: str
+    digest: str
+
+
+def job_submit_once(*, user: AbstractBaseUser, once: Once, submit: Callable[[], Job]) -> tuple[Job, bool]:
+    """Run `submit` (job_submit or job_submit_spec given `once`) unless this person already submitted with this key:
+    then the job that submission made, and True (a replay). A key sent again with another request is refused.
+
+    Two requests with the same key at once: both may pass the first look; the second insert meets the unique
+    constraint (job_idempotency_key_once) once the first commits, its transaction (reservation included) is rolled
+    back, and it answers with the first's job. So one key never makes two jobs nor reserves hours twice."""
+    existing = _submitted_with(user=user, once=once)
+    if existing is not None:
+        return existing, True
+    try:
+        return submit(), False
+    except IntegrityError:
+        existing = _submitted_with(user=user, once=once)
+        if existing is None:
+            raise
+        return existing, True
+
+
+def _submitted_with(*, user: AbstractBaseUser, once: Once) -> Job | None:
+    """The job this person submitted with `once.key`, or None; Unprocessable when the key came with another request."""
+    job = Job.objects.filter(submitted_by=user, idempotency_key=once.key).first()
+    if job is not None and job.request_digest != once.digest:
+        raise Unprocessable(f"Idempotency-Key: already used for another submission (job {job.uid}); use a new key "
+                            "for a new job", {"field": "Idempotency-Key", "job": job.uid})
+    return job
+
+
+
 def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
     rows = reasons_of(exc, pairs)
     if rows and all("not provisioned" in r["reason"] for r in rows):
@@ -90,7 +128,7 @@ def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
 
 
 def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: str, env: Mapping[str, str], gpus: int,
-            nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool) -> Job:
+            nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool, once: Once | None) -> Job:
     """The job and its first placement. The caller has reserved the job's hours on decision.allocation in the same
     transaction. The job comes back with its placements and revocations in hand, so that answering needs no read."""
     message = ("waiting for a site: none that can take this job is reporting now; it moves to the first that does"
@@ -101,7 +139,7 @@ def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: st
         image=(spec.image or "") if spec else "", inputs=list(spec.inputs) if spec else [],
         outputs=list(spec.outputs) if spec else [], spec=spec.to_dict() if spec else {},
         expected_start_at=decision.expected_start_at, expected_end_at=decision.expected_end_at, message=message,
-        pinned=pinned,
+        pinned=pinned, idempotency_key=once.key if once else "", request_digest=once.digest if once else "",
     )
     placement = JobPlacement.objects.create(
         job=job, site=decision.site, allocation=decision.allocation, cause="submitted", held=decision.held,
@@ -132,6 +170,7 @@ def job_submit(
     gpus: int,
     time_limit_s: int,
     env: Mapping[str, str] | None = None,
+    once: Once | None = None,
 ) -> Job:
     """A job given as a script for one allocation (the web form, and API clients that name an allocation). The
     broker picks among the sites that serve the allocation; the job stays on that allocation (pinned).
@@ -160,7 +199,7 @@ def job_submit(
         allocation.refresh_from_db(fields=["gpu_seconds_used", "gpu_seconds_reserved"])
         raise _hours_refused(allocation, need)
     return _create(user=user, decision=decision, name=name, script=script, env=env, gpus=gpus, nodes=1,
-                   time_limit_s=time_limit_s, spec=None, pinned=True)
+                   time_limit_s=time_limit_s, spec=None, pinned=True, once=once)
 
 
 @transaction.atomic
@@ -170,6 +209,7 @@ def job_submit_spec(
     spec: JobSpec,
     organisation: Organisation | None = None,
     allocation: Allocation | None = None,
+    once: Once | None = None,
 ) -> Job:
     """A job spec for an organisation: the broker places it on whichever of the organisation's allocations and
     sites is expected to finish it first (or only on `allocation` when one is given: the job is pinned to it, and
@@ -207,7 +247,7 @@ def job_submit_spec(
         if allocation_reserve(allocation=decision.allocation, gpu_seconds=need):
             return _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env,
                            gpus=r.gpus, nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec,
-                           pinned=allocation is not None)
+                           pinned=allocation is not None, once=once)
         if len(allocations) == 1 or attempts > len(allocations):
             decision.allocation.refresh_from_db(fields=["gpu_seconds_used", "gpu_seconds_reserved"])
             raise _hours_refused(decision.allocation, need)
