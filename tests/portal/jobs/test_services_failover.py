@@ -3,11 +3,17 @@ they left is told to cancel its copy; reports from it are answered Gone; a copy'
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.common.errors import BadRequest, Gone, NotFound
+from aifactory.portal.federation.models import Site
+from aifactory.portal.federation.services import site_heartbeat
 from aifactory.portal.jobs.failover import jobs_failover
 from aifactory.portal.jobs.models import Job, JobRevocation
 from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_revocation_done
@@ -241,3 +247,29 @@ def test_the_job_shows_where_it_left_a_copy(fed, api, client, user):
     client.force_login(user)
     page = client.get(f"/jobs/{job.uid}/").content.decode()
     assert "Copies left at other sites: jupiter-a" in page and "moved 1 time" in page
+
+
+def test_a_portal_outage_does_not_make_a_site_lost(fed):
+    """The portal was down for longer than AGENT_STALE_AFTER_S: no agent could report, but the failover worker (on the
+    database) kept running. The first agent to report again must not take the jobs of a site whose agent has simply
+    not reported yet: that site's silence counts from when the portal was reachable again."""
+    job = on_jupiter(fed)
+    fed.lost(fed.jupiter, fed.leonardo)  # nobody reached the portal
+    assert jobs_failover().moved == []  # and nobody is alive to take anything
+    site_heartbeat(site=fed.leonardo.site, queue_wait_s=0.0, backend="local")  # back: leonardo's agent reports first
+    assert jobs_failover().moved == []
+    assert Job.objects.get(pk=job.pk).site.name == "jupiter-a"
+    # jupiter's agent stays silent for AGENT_STALE_AFTER_S more after the portal came back: now it is lost.
+    Site.objects.filter(pk=fed.jupiter.site.pk).update(
+        silence_counted_from=timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S + 1))
+    assert [m.uid for m in jobs_failover().moved] == [job.uid]
+
+
+def test_one_site_silent_while_others_report_is_lost_at_once(fed):
+    """Only a silence of every site is taken for the portal's: while leonardo kept reporting, jupiter's silence
+    counts from its last report."""
+    job = on_jupiter(fed)
+    fed.lost(fed.jupiter)
+    site_heartbeat(site=fed.leonardo.site, queue_wait_s=0.0, backend="local")
+    assert Site.objects.get(pk=fed.jupiter.site.pk).silence_counted_from is None
+    assert [m.uid for m in jobs_failover().moved] == [job.uid]

@@ -32,6 +32,10 @@ class Site(models.Model):
     machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="sites")
     token_digest = models.CharField(max_length=64, unique=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    silence_counted_from = models.DateTimeField(
+        null=True, blank=True,
+        help_text="when agents reached the portal again after none had for AGENT_STALE_AFTER_S (the portal was "
+                  "away): a silent site is lost only once that long has passed since then as well")
     queue_wait_s = models.FloatField(default=0.0)
     backend = models.CharField(max_length=20, blank=True)
     personal_accounts = models.BooleanField(

@@ -52,10 +52,20 @@ def site_health(site: Site, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def sites_lost() -> list[Site]:
-    """The sites whose agent has not reported for AGENT_STALE_AFTER_S (or never)."""
+def site_lost(site: Site) -> bool:
+    """Whether failover may take the site's waiting jobs: its agent has not reported for AGENT_STALE_AFTER_S, nor
+    has that long passed since the portal was reachable again after an outage (silence_counted_from). A site can be
+    neither alive nor lost for a while after the portal comes back: no new job goes there, none is taken away."""
     cutoff = timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S)
-    return list(Site.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff)))
+    return (site.last_seen_at is None or site.last_seen_at < cutoff) and (
+        site.silence_counted_from is None or site.silence_counted_from < cutoff)
+
+
+def sites_lost() -> list[Site]:
+    """The sites that are lost (site_lost)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.AGENT_STALE_AFTER_S)
+    return list(Site.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff))
+                .filter(Q(silence_counted_from__isnull=True) | Q(silence_counted_from__lt=cutoff)))
 
 
 WAIT_POLL_S = 0.25

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -59,8 +61,16 @@ def site_rotate_token(*, site: Site) -> str:
     return token
 
 
+@transaction.atomic
 def site_heartbeat(*, site: Site, queue_wait_s: float, backend: str) -> None:
-    Site.objects.filter(pk=site.pk).update(last_seen_at=timezone.now(), queue_wait_s=queue_wait_s, backend=backend)
+    """The site's agent reports. When no site at all had reported for AGENT_STALE_AFTER_S, the portal (or the way to
+    it) was what was away, not every agent: the sites still silent get that long again, counted from now, before
+    failover takes them for lost (selectors.sites_lost)."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.AGENT_STALE_AFTER_S)
+    if not Site.objects.filter(last_seen_at__gte=cutoff).exists():
+        Site.objects.exclude(pk=site.pk).update(silence_counted_from=now)
+    Site.objects.filter(pk=site.pk).update(last_seen_at=now, queue_wait_s=queue_wait_s, backend=backend)
 
 
 def site_wake(*, site_ids: Iterable[int]) -> None:

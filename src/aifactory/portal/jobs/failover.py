@@ -17,6 +17,10 @@ reported for AGENT_STALE_AFTER_S to another site that can take them; the site it
     5. Nothing is lost: a move changes site, allocation and state in one transaction; the job always belongs to
        exactly one site, and its uid never changes.
 
+A site is lost when its agent has not reported for AGENT_STALE_AFTER_S. When no site at all has reported for that
+long, the portal was what was away (its web tier down while failover ran on the database): the sites still silent
+when reports resume get that long again before they are lost (federation.services.site_heartbeat).
+
 It runs as a periodic task on the task runner (`jobs/tasks.py`, every FAILOVER_EVERY_S), in whichever worker takes
 it; `aifactory failover` and `django-admin failover` run one pass by hand. Passes may overlap (a slow pass, several
 workers): each job is moved under its row lock, taken with SKIP LOCKED (a job another pass is moving is left to it),
@@ -36,7 +40,7 @@ from aifactory.core.exceptions import NoPlacement
 from aifactory.core.jobs import JobState, check_transition
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.services import allocation_hold, allocation_release
-from aifactory.portal.federation.selectors import site_alive, sites_lost
+from aifactory.portal.federation.selectors import site_lost, sites_lost
 from aifactory.portal.federation.services import site_wake
 from aifactory.portal.jobs.broker import candidates, decide
 from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
@@ -79,7 +83,7 @@ def _failover_one(uid: str, listed_site_id: int, result: FailoverResult) -> None
     if job is None:
         return  # another pass holds the job (it is moving it, or the agent is reporting on it)
     old_site = job.site
-    if job.site_id != listed_site_id or job.state not in WAITING or site_alive(old_site):
+    if job.site_id != listed_site_id or job.state not in WAITING or not site_lost(old_site):
         return  # it moved, started, or its site came back, since the list was read
     since = old_site.last_seen_at.isoformat(timespec="seconds") if old_site.last_seen_at else "never"
     if job.cancel_requested:
