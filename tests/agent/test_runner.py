@@ -309,6 +309,42 @@ def test_run_forever_outlives_a_bad_pass(transport, site, workdir):
     assert transport.requests.count(("POST", "/api/v1/agent/heartbeat")) == 3
 
 
+class SlowScheduler(CountingBackend):
+    """Each submission takes the scheduler six seconds of a fake clock."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.now = 0.0
+
+    def submit(self, job: BatchJob) -> str:
+        self.now += 6.0
+        return super().submit(job)
+
+
+def test_a_long_pass_reports_the_site_alive_again(site, transport, workdir, allocation, person):
+    """A pass over many jobs may outlast the portal's AGENT_STALE_AFTER_S: the agent reports again every
+    heartbeat_every_s within it, so a busy site is never taken for a lost one and its jobs moved away."""
+    uids = [submit(person, allocation, "echo hi\n") for _ in range(4)]
+    backend = SlowScheduler(workdir)
+    backend.ensure_account(allocation.account, 6000)
+    beats: list[float] = []
+    agent = Agent(PortalClient(URL, site.token, transport=transport), backend, heartbeat_every_s=10,
+                  clock=lambda: backend.now)
+    real = agent.portal.heartbeat
+
+    def heartbeat(**kwargs: Any) -> None:
+        beats.append(backend.now)
+        real(**kwargs)
+
+    agent.portal.heartbeat = heartbeat  # type: ignore[method-assign]
+    assert sorted(agent.cycle().submitted) == sorted(uids)
+    assert beats == [0.0, 12.0]  # at the start, then before the third job, 12 s into the pass
+    assert transport.requests.count(("POST", "/api/v1/agent/heartbeat")) == 2
+    beats.clear()
+    agent.cycle()  # a quick pass: one report
+    assert beats == [24.0]
+
+
 # --- woken, not only polled: the long-poll, one find, the gate opened between passes ---------------------------------
 
 

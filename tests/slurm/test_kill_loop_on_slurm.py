@@ -313,7 +313,8 @@ def test_kill_loop(database, slurm_cluster, cluster_b, tmp_path, capsys):  # noq
         procs[f"agent {site}"] = Proc(f"agent {site}", [
             sys.executable, "-m", "aifactory.cli.main", "agent", "--site", site, "--backend", "slurm",
             "--cluster", cluster.name, "--slurm-conf", cluster.conf, "--url", url, "--token-file", str(token_file),
-            "--workdir", str(tmp_path / f"site-{site}"), "--interval", "1"], env, tmp_path / f"agent-{site}.log")
+            "--workdir", str(tmp_path / f"site-{site}"), "--interval", "1", "--heartbeat-every", "1"],
+            env, tmp_path / f"agent-{site}.log")
     procs["failover"] = Proc("failover", [sys.executable, "-m", "aifactory.cli.main", "failover", "--every", "1",
                                           "--data-dir", str(tmp_path / "var")], env, tmp_path / "failover.log")
 

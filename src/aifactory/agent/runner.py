@@ -43,6 +43,10 @@ DEFAULT_START_WAIT_S = 300
 GATE_WATCH_S = 0.02
 """How often the agent looks for jobs the scheduler started at their gate while it has any (a stat of a local file
 per job, no call to the scheduler)."""
+HEARTBEAT_EVERY_S = 15.0
+"""A pass that lasts longer (many jobs, a slow scheduler) reports the site alive again this often, so that the portal,
+which takes a site silent for AGENT_STALE_AFTER_S (120 s by default) for lost, never takes a busy agent for a dead
+one."""
 WAKE_GAP_S = 0.2
 """Passes woken by the portal follow each other at most this often (work that stays, such as an order that keeps
 failing, would otherwise loop)."""
@@ -62,8 +66,12 @@ class CycleResult:
 
 class Agent:
     def __init__(self, portal: PortalClient, backend: Backend, *, start_wait_s: int = DEFAULT_START_WAIT_S,
-                 personal_accounts: bool = False, ssh_dir: Path | None = None) -> None:
+                 personal_accounts: bool = False, ssh_dir: Path | None = None,
+                 heartbeat_every_s: float = HEARTBEAT_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.portal = portal
+        self.heartbeat_every_s = heartbeat_every_s
+        self._clock = clock
+        self._queue_wait_s = 0.0
         self.ssh_dir = ssh_dir
         self.backend = backend
         self.start_wait_s = start_wait_s
@@ -74,7 +82,7 @@ class Agent:
         self._gates = threading.Event()
         """Set when a job joins `_gated`: wakes the gate watcher."""
         self._beat_at: float | None = None
-        """When (time.monotonic) the portal last took this agent's heartbeat."""
+        """When (the clock, time.monotonic) the portal last took this agent's heartbeat."""
         self.personal_accounts = personal_accounts
 
     def cycle(self, *, woken: bool = False) -> CycleResult:
@@ -82,9 +90,8 @@ class Agent:
         out the heartbeat and the SSH files (the regular passes keep them current)."""
         result = CycleResult()
         if not woken:
-            beat = time.monotonic()
-            self.portal.heartbeat(queue_wait_s=self.backend.queue_wait_s(), backend=self.backend.name)
-            self._beat_at = beat
+            self._queue_wait_s = self.backend.queue_wait_s()
+            self._heartbeat()
         for order in self.portal.orders():
             try:
                 self.backend.ensure_account(order.account, order.gpu_minutes)
@@ -106,6 +113,7 @@ class Agent:
                 except PortalCallError as exc:
                     result.errors.append(f"site account {account.username}/{account.account}: {exc}")
         for revocation in self.portal.revocations():
+            self._keep_alive()
             try:
                 self._revoke(revocation.uid, result)
             except (BackendError, PortalCallError) as exc:
@@ -113,6 +121,7 @@ class Agent:
                 result.errors.append(f"revocation {revocation.uid}: {exc}")
         # New jobs first (a stable sort): they reach the scheduler before the pass reconciles the ones it has.
         for job in sorted(self.portal.jobs(), key=lambda j: j.state != JobState.PENDING.value):
+            self._keep_alive()
             try:
                 with self._lock:
                     self._handle(job, result)
@@ -120,6 +129,17 @@ class Agent:
                 log.warning("job %s: %s", job.uid, exc)
                 result.errors.append(f"job {job.uid}: {exc}")
         return result
+
+    def _heartbeat(self) -> None:
+        beat = self._clock()
+        self.portal.heartbeat(queue_wait_s=self._queue_wait_s, backend=self.backend.name)
+        self._beat_at = beat
+
+    def _keep_alive(self) -> None:
+        """Within a long pass: report the site alive again once heartbeat_every_s has passed since the last report
+        (with the queue wait last measured)."""
+        if self._beat_at is None or self._clock() - self._beat_at >= self.heartbeat_every_s:
+            self._heartbeat()
 
     def _handle(self, job: RemoteJob, result: CycleResult) -> None:
         if job.state == JobState.PENDING.value and not job.cancel_requested:
@@ -278,7 +298,7 @@ class Agent:
         while not stop():
             woken.clear()
             started = time.monotonic()
-            quick = was_woken and self._beat_at is not None and started - self._beat_at < interval_s
+            quick = was_woken and self._beat_at is not None and self._clock() - self._beat_at < interval_s
             try:
                 self.cycle(woken=quick)
             except PortalCallError as exc:

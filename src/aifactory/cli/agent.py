@@ -15,7 +15,7 @@ from aifactory.agent.base import Backend, BackendError
 from aifactory.agent.client import PortalClient
 from aifactory.agent.isolation import IsolationError, job_account
 from aifactory.agent.local import LocalBackend
-from aifactory.agent.runner import Agent
+from aifactory.agent.runner import HEARTBEAT_EVERY_S, Agent
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.sites import site_profile
 
@@ -39,6 +39,10 @@ def register(sub: Any) -> None:
                         "has work (long-poll) and jobs started at their gate are released at once")
     p.add_argument("--start-wait", type=int, default=int(os.environ.get("AIFACTORY_AGENT_START_WAIT_S", "300")),
                    help="seconds a started job waits for this agent's release before it ends having run nothing")
+    p.add_argument("--heartbeat-every", type=float,
+                   default=float(os.environ.get("AIFACTORY_AGENT_HEARTBEAT_S", str(HEARTBEAT_EVERY_S))),
+                   help="within a long pass, report the site alive again this often (seconds); keep it well below "
+                        "the portal's AIFACTORY_AGENT_STALE_AFTER_S")
     p.add_argument("--container-runtime", default=os.environ.get("AIFACTORY_CONTAINER_RUNTIME"),
                    help="the Apptainer (or Singularity) command for jobs with an image (slurm backend; default: the "
                    "profile's runtime, else apptainer)")
@@ -88,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     if not token:
         print("aifactory agent: no token (use --token-file or AIFACTORY_AGENT_TOKEN)", file=sys.stderr)
         return 2
+    if not 0.1 <= args.heartbeat_every <= 3600:
+        print("aifactory agent: --heartbeat-every must be between 0.1 and 3600 seconds", file=sys.stderr)
+        return 2
     if not 1 <= args.start_wait <= 86400:
         print("aifactory agent: --start-wait must be between 1 and 86400 seconds", file=sys.stderr)
         return 2
@@ -97,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"aifactory agent: {exc}", file=sys.stderr)
         return 2
     agent = Agent(PortalClient(args.url, token), backend, start_wait_s=args.start_wait,
-                  personal_accounts=bool(args.helper) and args.backend == "slurm", ssh_dir=args.ssh_dir)
+                  personal_accounts=bool(args.helper) and args.backend == "slurm", ssh_dir=args.ssh_dir,
+                  heartbeat_every_s=args.heartbeat_every)
     if args.once:
         result = agent.cycle()
         return 1 if result.errors else 0
