@@ -1,13 +1,13 @@
-"""Kill loop: the portal (gunicorn), a site's agent or the failover worker is killed (SIGKILL, with everything it
+"""Kill loop: the portal (gunicorn), a site's agent or a task worker (failover) is killed (SIGKILL, with everything it
 started) at random moments and started again, while a client submits jobs through the API. Two real Slurm clusters
 (aif-a, aif-b; started by `scripts/slurm-cluster.sh up aif-a aif-b`), the portal on PostgreSQL under gunicorn, each
 process started as `aifactory run` starts it.
 
     client --POST /api/v1/jobs (Idempotency-Key)--> gunicorn (PostgreSQL) <-- agent leonardo-a (aif-a)
                                                           ^              <-- agent jupiter-b  (aif-b)
-                                                          +-- failover worker (`aifactory failover --every 1`)
+                                                          +-- 2 task workers (`django-admin tasks_worker`): failover
 
-A site whose agent has not reported for AIFACTORY_AGENT_STALE_AFTER_S (5 s here) is lost: the failover worker moves
+A site whose agent has not reported for AIFACTORY_AGENT_STALE_AFTER_S (5 s here) is lost: the failover task moves
 its waiting jobs. A submission that got no answer is sent again with the same key until the portal answers.
 
 At the end, read from the portal's database and both clusters' accounting:
@@ -324,6 +324,7 @@ def test_kill_loop(database, slurm_cluster, cluster_b, tmp_path, capsys):  # noq
     env = {
         **os.environ, "DATABASE_URL": database, "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings",
         "AIFACTORY_DATA_DIR": str(tmp_path / "var"), "AIFACTORY_AGENT_STALE_AFTER_S": str(STALE_AFTER_S),
+        "AIFACTORY_FAILOVER_EVERY_S": "1", "AIFACTORY_PERIODIC_TICK_S": "0.5",
         "AIFACTORY_ACCOUNT_PREFIX": f"aifk{secrets.token_hex(3)}", "AIFACTORY_PUBLIC_URL": url,
         "AIFACTORY_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "PYTHONUNBUFFERED": "1",
     }
@@ -345,8 +346,10 @@ def test_kill_loop(database, slurm_cluster, cluster_b, tmp_path, capsys):  # noq
             "--cluster", cluster.name, "--slurm-conf", cluster.conf, "--url", url, "--token-file", str(token_file),
             "--workdir", str(tmp_path / f"site-{site}"), "--interval", "1", "--heartbeat-every", "1"],
             env, tmp_path / f"agent-{site}.log")
-    procs["failover"] = Proc("failover", [sys.executable, "-m", "aifactory.cli.main", "failover", "--every", "1",
-                                          "--data-dir", str(tmp_path / "var")], env, tmp_path / "failover.log")
+    for n in (1, 2):  # the task runner's workers, failover among their periodic tasks
+        procs[f"task worker {n}"] = Proc(f"task worker {n}", [
+            sys.executable, "-m", "django", "tasks_worker", "--interval", "1", "--no-reload"],
+            env, tmp_path / f"task-worker-{n}.log")
 
     def logs() -> str:
         return "\n".join(f"--- {p.name} (started {p.starts} times), last lines:\n{p.tail()}" for p in procs.values())
