@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,34 @@ def test_unknown_federation_is_an_argparse_error(tmp_path):
     with pytest.raises(SystemExit) as err:
         main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--federation", "imaginary"])
     assert err.value.code == 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("federation", ["scaled", "real"])
+def test_progress_bars_on_a_terminal(tmp_path, capsys, monkeypatch, federation):
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    code = main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--federation", federation,
+                 "--policy", "broker", "--estimates", "user", "--limit", "600"])
+    assert code == 0
+    shown = err.getvalue()
+    assert "home-site (user)" in shown and "broker (user)" in shown
+    jobs = 600 if federation == "real" else 61
+    assert f"{jobs}/{jobs}" in shown
+    assert "broker" in capsys.readouterr().out
+
+
+def test_no_progress_bars_with_json_or_off_a_terminal(tmp_path, capsys, monkeypatch):
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--policy", "broker", "--json"]) == 0
+    assert err.getvalue() == ""
+    json.loads(capsys.readouterr().out)
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    assert main(["bench", "broker", "--trace", str(small_trace(tmp_path)), "--policy", "broker"]) == 0
+    assert plain.getvalue() == ""

@@ -20,8 +20,20 @@ import json
 import math
 import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from aifactory.core.exceptions import CoreError, InvalidInput
 from aifactory.core.sim import (
@@ -29,6 +41,7 @@ from aifactory.core.sim import (
     POLICIES,
     Federation,
     JobMix,
+    RaisedArrivals,
     RunMetrics,
     SimResult,
     delay_by_machine_over_time,
@@ -37,8 +50,10 @@ from aifactory.core.sim import (
     federation_at_load,
     lower_bound_mean_jct,
     measure,
+    real_size_arrivals,
     simulable,
     simulate,
+    simulate_arrivals,
 )
 from aifactory.core.traces import Trace, read_trace
 
@@ -80,21 +95,34 @@ def _peak_rss_mib() -> float:
 
 
 class _Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """Progress bars on stderr (rich), one per run: only when stderr is a terminal and the output is not --json."""
 
-    def __init__(self, label: str, stream: TextIO) -> None:
-        self.label = label
-        self.stream = stream
-        self.on = stream.isatty()
+    def __init__(self, stream: TextIO, json_output: bool) -> None:
+        self.on = stream.isatty() and not json_output
+        self.bars = (Progress(TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("jobs"), TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                              console=Console(file=stream), transient=False) if self.on else None)
 
-    def __call__(self, done: int, total: int) -> None:
-        if not self.on:
-            return
-        width = 30
-        filled = width * done // max(total, 1)
-        end = "\n" if done >= total else ""
-        self.stream.write(f"\r{self.label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
-        self.stream.flush()
+    def __enter__(self) -> _Progress:
+        if self.bars is not None:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def run(self, label: str, total: int) -> Callable[[int, int], None] | None:
+        """The callback for one run's progress (None when off)."""
+        bars = self.bars
+        if bars is None:
+            return None
+        task = bars.add_task(label, total=total)
+
+        def advance(done: int, jobs: int) -> None:
+            bars.update(task, completed=done, total=jobs)
+
+        return advance
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,29 +154,46 @@ def run(args: argparse.Namespace) -> int:
         source = read_trace(args.trace)
         if len(source) == 0:
             return _fail(f"{args.trace}: the trace has no job to replay")
-        federation, trace = _federation(source, args.load, args.federation, args.limit)
+        federation, replayed = _federation(source, args.load, args.federation, args.limit)
     except CoreError as exc:
         return _fail(exc.message)
-    mix = (JobMix.of(source), JobMix.of(trace))
+    source_mix = JobMix.of(source)
+    skipped = dict(source.skipped)
     del source  # only its job mix is kept, for the report
 
-    results: list[SimResult] = []  # kept only for the plots: at 10 million jobs a run's result is 240 MB
+    results: list[SimResult] = []  # kept only for the plots: at 10 million jobs a run's result is 500 MB
     rows: list[tuple[RunMetrics, float]] = []
-    for kind in kinds:
-        est = estimates(kind, trace.duration_s, args.seed)
-        for policy in policies:
-            progress = _Progress(f"{policy} ({kind})", sys.stderr)
-            try:
-                result = simulate(trace, federation.machines, policy, est, seed=args.seed, estimates_label=kind,
-                                  progress=progress if progress.on else None)
-            except CoreError as exc:
-                return _fail(exc.message)
-            rows.append((measure(result), _peak_rss_mib()))
-            if args.plot or (args.plot_machines and (policy == "broker" or policy == policies[-1])):
-                results.append(result)
-            del result
+    replayed_mix: JobMix | None = JobMix.of(replayed) if isinstance(replayed, Trace) else None
+    lower_bound = math.nan
+    with _Progress(sys.stderr, args.json) as bars:
+        for kind in kinds:
+            est = None  # the estimates of a built trace, drawn once per kind
+            for policy in policies:
+                progress = bars.run(f"{policy} ({kind})", len(replayed))
+                try:
+                    if isinstance(replayed, RaisedArrivals):
+                        result = simulate_arrivals(replayed, federation.machines, policy, kind, seed=args.seed,
+                                                   progress=progress)
+                    else:
+                        if est is None:
+                            est = estimates(kind, replayed.duration_s, args.seed)
+                        result = simulate(replayed, federation.machines, policy, est, seed=args.seed,
+                                          estimates_label=kind, progress=progress)
+                except CoreError as exc:
+                    return _fail(exc.message)
+                if replayed_mix is None:
+                    replayed_mix = JobMix.of_jobs(result.duration_s, result.gpus)
+                if math.isnan(lower_bound):
+                    lower_bound = lower_bound_mean_jct(result.duration_s, result.gpus, federation.machines)
+                rows.append((measure(result), _peak_rss_mib()))
+                if args.plot or (args.plot_machines and (policy == "broker" or policy == policies[-1])):
+                    results.append(result)
+                del result
+            del est
+    if replayed_mix is None:  # no run (not reached: home-site always runs)
+        replayed_mix = source_mix
 
-    report = _report(args, trace, federation, rows, mix)
+    report = _report(args, len(replayed), skipped, federation, rows, (source_mix, replayed_mix), lower_bound)
     if args.plot:
         _plot(results, Path(args.plot), args.load)
         report["plot"] = args.plot
@@ -163,10 +208,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _federation(trace: Trace, load: float, kind: str, limit: int | None) -> tuple[Federation, Trace]:
+def _federation(trace: Trace, load: float, kind: str,
+                limit: int | None) -> tuple[Federation, Trace | RaisedArrivals]:
+    """The federation and the jobs replayed on it: at real size, generated chunk by chunk as the run goes."""
     from aifactory.core.catalog import load_catalog
 
     machines, left_out = simulable(load_catalog().gpu_machines())
+    if kind == "real":
+        return real_size_arrivals(trace, machines, load, left_out=left_out, limit=limit)
     if kind == "scaled" and limit is not None and trace.head(limit).span_s <= 0:
         raise InvalidInput("trace", "the submissions span no time, so the offered load is undefined")
     return federation_at_load(trace, machines, load, real_size=kind == "real", left_out=left_out, limit=limit)
@@ -187,10 +236,9 @@ def _mix(m: JobMix) -> dict[str, Any]:
             "mean_gpu_seconds": round(m.mean_gpu_seconds, 1)}
 
 
-def _report(args: argparse.Namespace, trace: Trace, fed: Federation,
-            rows: list[tuple[RunMetrics, float]], mix: tuple[JobMix, JobMix]) -> dict[str, Any]:
+def _report(args: argparse.Namespace, jobs: int, skipped: dict[str, int], fed: Federation,
+            rows: list[tuple[RunMetrics, float]], mix: tuple[JobMix, JobMix], lb: float) -> dict[str, Any]:
     baseline = {m.estimates: m.mean_jct_s for m, _ in rows if m.policy == BASELINE}
-    lb = lower_bound_mean_jct(trace.duration_s, trace.gpus, fed.machines)
     out_rows = []
     for m, rss in rows:
         row = m.to_dict()
@@ -204,14 +252,14 @@ def _report(args: argparse.Namespace, trace: Trace, fed: Federation,
         out_rows.append(row)
     return {
         "trace": args.trace,
-        "jobs": len(trace),
+        "jobs": jobs,
         "federation": args.federation,
         "arrivals": {"copies": fed.copies, "compression": fed.compression,
                      "how": "as recorded" if fed.copies == 1 and fed.compression == 1.0 else
                      f"{fed.copies} time-shifted copies superposed, submission times divided by "
                      f"{fed.compression:.4f}"},
         "job_mix": {"trace": _mix(mix[0]), "replayed": _mix(mix[1])},
-        "skipped_records": dict(trace.skipped),
+        "skipped_records": skipped,
         "too_wide": rows[0][0].too_wide if rows else 0,
         "load": args.load,
         "achieved_load": fed.achieved_load,

@@ -1,7 +1,8 @@
 """The federation simulator: scaled catalog machines (federation), user estimates (estimates), the event-driven
 engine with per-machine FCFS + EASY backfilling (engine), placement policies (policies) and figures (metrics)."""
 
-from aifactory.core.sim.engine import SimResult, candidates_by_width, simulate
+from aifactory.core.sim.arrivals import Chunk, RaisedArrivals
+from aifactory.core.sim.engine import SimResult, candidates_by_width, simulate, simulate_arrivals
 from aifactory.core.sim.estimates import ESTIMATES, estimates
 from aifactory.core.sim.federation import (
     Federation,
@@ -9,6 +10,7 @@ from aifactory.core.sim.federation import (
     SimMachine,
     federation_at_load,
     raise_to_load,
+    real_size_arrivals,
     scale_to_load,
     simulable,
 )
@@ -22,7 +24,8 @@ from aifactory.core.sim.metrics import (
 from aifactory.core.sim.policies import POLICIES
 
 __all__ = [
-    "ESTIMATES", "POLICIES", "Federation", "JobMix", "RunMetrics", "SimMachine", "SimResult", "candidates_by_width",
-    "delay_by_machine_over_time", "delay_over_time", "estimates", "federation_at_load", "lower_bound_mean_jct",
-    "measure", "raise_to_load", "scale_to_load", "simulable", "simulate",
+    "ESTIMATES", "POLICIES", "Chunk", "Federation", "JobMix", "RaisedArrivals", "RunMetrics", "SimMachine",
+    "SimResult", "candidates_by_width", "delay_by_machine_over_time", "delay_over_time", "estimates",
+    "federation_at_load", "lower_bound_mean_jct", "measure", "raise_to_load", "real_size_arrivals", "scale_to_load",
+    "simulable", "simulate", "simulate_arrivals",
 ]

@@ -32,15 +32,18 @@ import math
 import time
 from array import array
 from bisect import bisect_left, insort
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.placement import SIZE_LIMITS_MIN_JOBS, JobRequest, rejection
+from aifactory.core.sim.arrivals import Chunk, RaisedArrivals
+from aifactory.core.sim.estimates import estimate_stream
 from aifactory.core.sim.federation import SimMachine
 from aifactory.core.sim.machine import CLASSES, MachineState, fenwick_add, runtime_class
 from aifactory.core.sim.policies import SIZE_LIMITS_REFRESH, home_sites, make_policy
@@ -83,34 +86,46 @@ class SimResult:
 
 
 class _Engine(SitePrediction):
-    def __init__(self, machines: Sequence[SimMachine], submit: npt.NDArray[np.float64],
-                 duration: npt.NDArray[np.float64], gpus: npt.NDArray[np.int64], estimate: npt.NDArray[np.float64],
-                 project: npt.NDArray[np.int64]) -> None:
+    def __init__(self, machines: Sequence[SimMachine], widths: Sequence[int]) -> None:
         self.machines = [MachineState(i, spec) for i, spec in enumerate(machines)]
         self.speeds = [spec.speed for spec in machines]
         self.total_gpus = [spec.total_gpus for spec in machines]
         self.busy_gpus = [0] * len(machines)
         self.queued_gpus = [0] * len(machines)
-        # Per job, in compact arrays (8 bytes a job each, read back as Python numbers): 10 million jobs fit.
-        self.submit = _doubles(submit)
-        self.duration = _doubles(duration)
-        self.gpus = _integers(gpus)
-        self.estimate_s = _doubles(estimate)
-        self.project = _integers(project)
-        with np.errstate(divide="ignore"):
-            self.estimate_quarter_octaves = _doubles(4.0 * np.log2(np.asarray(estimate, dtype=np.float64)))
-        self.widths = sorted({int(g) for g in np.unique(gpus)})
+        # Per job, in compact arrays (8 bytes a job each, read back as Python numbers), filled chunk by chunk as
+        # the arrivals come (`load`): 10 million jobs fit.
+        self.submit: array[float] = array("d")
+        self.duration: array[float] = array("d")
+        self.gpus: array[int] = array("q")
+        self.estimate_s: array[float] = array("d")
+        self.project: array[int] = array("q")
+        self.estimate_quarter_octaves: array[float] = array("d")
+        self.widths = sorted({int(g) for g in widths})
         self.width_class = {g: c for c, g in enumerate(self.widths)}
         self.dead = len(self.widths)
         self.tables: dict[tuple[int, int, int, int, int], _Tables] = {}
-        n = len(submit)
-        self.estimated_end = _doubles(np.zeros(n))
-        self.machine_of = _integers(np.full(n, -1, dtype=np.int64))
-        self.start_s = _doubles(np.full(n, math.nan))
-        self.finish_s = _doubles(np.full(n, math.nan))
+        self.estimated_end: array[float] = array("d")
+        self.machine_of: array[int] = array("q")
+        self.start_s: array[float] = array("d")
+        self.finish_s: array[float] = array("d")
         self.nodes_of: dict[int, tuple[int, ...]] = {}
         """The nodes of each running job."""
         self.heap: list[tuple[float, int]] = []
+
+    def load(self, chunk: Chunk, estimate: npt.NDArray[np.float64]) -> None:
+        """Take the next jobs in submission order, with their estimates (A100 seconds)."""
+        k = len(chunk)
+        _extend(self.submit, chunk.submit_s, np.float64)
+        _extend(self.duration, chunk.duration_s, np.float64)
+        _extend(self.gpus, chunk.gpus, np.int64)
+        _extend(self.estimate_s, estimate, np.float64)
+        _extend(self.project, chunk.project, np.int64)
+        with np.errstate(divide="ignore"):
+            _extend(self.estimate_quarter_octaves, 4.0 * np.log2(np.asarray(estimate, dtype=np.float64)), np.float64)
+        _extend(self.estimated_end, np.zeros(k), np.float64)
+        _extend(self.machine_of, np.full(k, -1, dtype=np.int64), np.int64)
+        _extend(self.start_s, np.full(k, math.nan), np.float64)
+        _extend(self.finish_s, np.full(k, math.nan), np.float64)
 
     # --- resources -------------------------------------------------------------------------------------------
 
@@ -406,7 +421,10 @@ class _Engine(SitePrediction):
     # --- the event loop ----------------------------------------------------------------------------------------
 
     def run(self, choose: Callable[[int, float, Sequence[int]], int], cands_of: dict[int, list[int]],
-            progress: Progress | None, every: int) -> int:
+            feed: Iterable[tuple[Chunk, npt.NDArray[np.float64]]], jobs: int, progress: Progress | None,
+            every: int) -> int:
+        """Run the arrivals of `feed` (chunks in submission order with their estimates; `jobs` in all, for the
+        progress) to the end of the last job. Returns the number of jobs too wide for every machine."""
         submit = self.submit
         gpus = self.gpus
         heap = self.heap
@@ -415,57 +433,64 @@ class _Engine(SitePrediction):
         finish = self.finish_s
         release = self._release
         arrive = self._arrive
-        n = len(submit)
         too_wide = 0
         i = 0
-        while i < n or heap:
-            if heap and (i >= n or heap[0][0] <= submit[i]):
-                t = heap[0][0]
+        for chunk, estimate in feed:
+            self.load(chunk, estimate)
+            n = len(submit)
+            while i < n:
+                t_next = submit[i]
+                while heap and heap[0][0] <= t_next:  # the ends up to the next arrival, a time at a time
+                    t = heap[0][0]
+                    _, job = heappop(heap)
+                    mi = machine_of[job]
+                    release(job, machines[mi])
+                    finish[job] = t
+                    if heap and heap[0][0] == t:
+                        touched = [mi]
+                        while heap and heap[0][0] == t:
+                            _, job = heappop(heap)
+                            mi = machine_of[job]
+                            release(job, machines[mi])
+                            finish[job] = t
+                            if mi not in touched:
+                                touched.append(mi)
+                        touched.sort()
+                        for mi in touched:
+                            if machines[mi].queued:
+                                self._schedule(machines[mi], t)
+                    elif machines[mi].queued:
+                        self._schedule(machines[mi], t)
+                job = i
+                i += 1
+                if progress is not None and i % every == 0:
+                    progress(i, jobs)
+                cands = cands_of[gpus[job]]
+                if not cands:
+                    too_wide += 1
+                    continue
+                arrive(job, machines[choose(job, t_next, cands)], t_next)
+        while heap:
+            t = heap[0][0]
+            touched = []
+            while heap and heap[0][0] == t:
                 _, job = heappop(heap)
                 mi = machine_of[job]
                 release(job, machines[mi])
                 finish[job] = t
-                if heap and heap[0][0] == t:
-                    touched = [mi]
-                    while heap and heap[0][0] == t:
-                        _, job = heappop(heap)
-                        mi = machine_of[job]
-                        release(job, machines[mi])
-                        finish[job] = t
-                        if mi not in touched:
-                            touched.append(mi)
-                    touched.sort()
-                    for mi in touched:
-                        if machines[mi].queued:
-                            self._schedule(machines[mi], t)
-                elif machines[mi].queued:
+                if mi not in touched:
+                    touched.append(mi)
+            touched.sort()
+            for mi in touched:
+                if machines[mi].queued:
                     self._schedule(machines[mi], t)
-                continue
-            job = i
-            i += 1
-            if progress is not None and i % every == 0:
-                progress(i, n)
-            cands = cands_of[gpus[job]]
-            if not cands:
-                too_wide += 1
-                continue
-            t = submit[job]
-            arrive(job, machines[choose(job, t, cands)], t)
         if progress is not None:
-            progress(n, n)
+            progress(len(submit), jobs)
         return too_wide
 
 
-def _doubles(values: npt.NDArray[np.float64]) -> array[float]:
-    out = array("d")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
-    return out
-
-
-def _integers(values: npt.NDArray[np.int64]) -> array[int]:
-    out = array("q")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
-    return out
+def _extend(out: array[Any], values: npt.NDArray[Any], dtype: type[np.generic]) -> None:
+    out.frombytes(np.ascontiguousarray(values, dtype=dtype).tobytes())
 
 
 def candidates_by_width(machines: Sequence[SimMachine], widths: Sequence[int]) -> dict[int, list[int]]:
@@ -488,42 +513,95 @@ def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate
     n = len(trace)
     if estimate_s.shape != (n,):
         raise InvalidInput("estimates", f"need one per job ({n}), got shape {estimate_s.shape}")
-    if n and not bool(np.all(estimate_s >= trace.duration_s)):
-        raise InvalidInput("estimates", "an estimate is below its job's duration; estimates must be >= durations")
+    home = None
+    if policy == "home-site":
+        home = _project_demand(trace.duration_s, trace.gpus, trace.project, len(trace.projects), machines)
+    feed = ((Chunk(trace.submit_s, trace.duration_s, trace.gpus, trace.project), estimate_s),)
+    return _simulate(feed, n, np.unique(trace.gpus).tolist(), machines, policy, home, seed=seed,
+                     estimates_label=estimates_label, progress=progress, progress_every=progress_every,
+                     size_min_jobs=size_min_jobs, size_refresh=size_refresh)
+
+
+def simulate_arrivals(arrivals: RaisedArrivals, machines: Sequence[SimMachine], policy: str, estimates_kind: str,
+                      *, seed: int = 0, progress: Progress | None = None, progress_every: int = 8192,
+                      size_min_jobs: int = SIZE_LIMITS_MIN_JOBS, size_refresh: int = SIZE_LIMITS_REFRESH) -> SimResult:
+    """`simulate` on arrivals generated chunk by chunk (aifactory.core.sim.arrivals), the estimates drawn chunk by
+    chunk as `estimates(estimates_kind, durations, seed)` draws them for the whole run: the result of `simulate`
+    on the materialised trace, which is never built."""
+    draw = estimate_stream(estimates_kind, seed)
+    home = None
+    if policy == "home-site":
+        demand = np.zeros(arrivals.projects)
+        widest = np.zeros(arrivals.projects, dtype=np.int64)
+        for chunk in arrivals.chunks():
+            d, w = _project_demand(chunk.duration_s, chunk.gpus, chunk.project, arrivals.projects, machines)
+            demand += d
+            np.maximum(widest, w, out=widest)
+        home = (demand, widest)
+    feed = ((chunk, draw(chunk.duration_s)) for chunk in arrivals.chunks())
+    return _simulate(feed, len(arrivals), arrivals.widths, machines, policy, home, seed=seed,
+                     estimates_label=estimates_kind, progress=progress, progress_every=progress_every,
+                     size_min_jobs=size_min_jobs, size_refresh=size_refresh)
+
+
+def _project_demand(duration_s: npt.NDArray[np.float64], gpus: npt.NDArray[np.int64], project: npt.NDArray[np.int64],
+                    projects: int, machines: Sequence[SimMachine]) -> tuple[npt.NDArray[np.float64],
+                                                                            npt.NDArray[np.int64]]:
+    """Per project, the GPU-seconds of its jobs that fit some machine, and its widest such job."""
+    cands = candidates_by_width(machines, np.unique(gpus).tolist())
+    ok = np.isin(gpus, [g for g, c in cands.items() if c])
+    demand = np.asarray(np.bincount(project[ok], weights=(duration_s * gpus)[ok], minlength=projects),
+                        dtype=np.float64)
+    widest = np.zeros(projects, dtype=np.int64)
+    np.maximum.at(widest, project[ok], gpus[ok])
+    return demand, widest
+
+
+def _simulate(feed: Iterable[tuple[Chunk, npt.NDArray[np.float64]]], n: int, widths: Sequence[int],
+              machines: Sequence[SimMachine], policy: str,
+              home: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None, *, seed: int,
+              estimates_label: str, progress: Progress | None, progress_every: int, size_min_jobs: int,
+              size_refresh: int) -> SimResult:
     if not machines:
         raise InvalidInput("machines", "no machine to simulate")
     for spec in machines:
         if spec.nodes < 1 or spec.gpus_per_node < 1 or not (spec.speed > 0 and math.isfinite(spec.speed)):
             raise InvalidInput("machines", f"{spec.key}: needs nodes >= 1, gpus_per_node >= 1 and a positive speed")
-    engine = _Engine(machines, trace.submit_s, trace.duration_s, trace.gpus, estimate_s, trace.project)
+    engine = _Engine(machines, widths)
     cands = candidates_by_width(machines, engine.widths)
-
-    home = None
-    if policy == "home-site":
-        ok = np.isin(trace.gpus, [g for g, c in cands.items() if c])
-        demand = np.bincount(trace.project[ok], weights=(trace.duration_s * trace.gpus)[ok],
-                             minlength=len(trace.projects))
-        widest = np.zeros(len(trace.projects), dtype=np.int64)
-        np.maximum.at(widest, trace.project[ok], trace.gpus[ok])
-        home = home_sites(demand.tolist(), widest.tolist(), [m.capacity for m in machines],
-                          lambda g, m: m in cands[g])
+    homes = None
+    if home is not None:
+        demand, widest = home
+        homes = home_sites(demand.tolist(), widest.tolist(), [m.capacity for m in machines],
+                           lambda g, m: m in cands[g])
     fastest = {g: max(c, key=lambda m: (machines[m].speed, -m)) for g, c in cands.items() if c}
-    choose = make_policy(policy, engine, seed, home=home, fastest_by_width=fastest, size_min_jobs=size_min_jobs,
+    choose = make_policy(policy, engine, seed, home=homes, fastest_by_width=fastest, size_min_jobs=size_min_jobs,
                          size_refresh=size_refresh)
 
+    def checked() -> Iterator[tuple[Chunk, npt.NDArray[np.float64]]]:
+        for chunk, est in feed:
+            if est.shape != (len(chunk),):
+                raise InvalidInput("estimates", f"need one per job ({len(chunk)}), got shape {est.shape}")
+            if len(chunk) and not bool(np.all(est >= chunk.duration_s)):
+                raise InvalidInput("estimates",
+                                   "an estimate is below its job's duration; estimates must be >= durations")
+            yield chunk, est
+
     t0 = time.perf_counter()
-    too_wide = engine.run(choose, cands, progress, max(1, progress_every))
+    too_wide = engine.run(choose, cands, checked(), n, progress, max(1, progress_every))
     wall = time.perf_counter() - t0
 
     where = np.frombuffer(engine.machine_of, dtype=np.int64)
+    gpus = np.frombuffer(engine.gpus, dtype=np.int64)
     per_node = np.array([m.gpus_per_node for m in machines], dtype=np.int64)
-    alloc = np.zeros(n, dtype=np.int64)
+    alloc = np.zeros(where.shape[0], dtype=np.int64)
     ran = where >= 0
-    g_ran = trace.gpus[ran]
+    g_ran = gpus[ran]
     node_gpus = per_node[where[ran]]
     alloc[ran] = np.where(g_ran <= node_gpus, g_ran, -(-g_ran // node_gpus) * node_gpus)
-    return SimResult(policy=policy, estimates=estimates_label, machines=tuple(machines), submit_s=trace.submit_s,
-                     duration_s=trace.duration_s, gpus=trace.gpus, machine=where,
+    return SimResult(policy=policy, estimates=estimates_label, machines=tuple(machines),
+                     submit_s=np.frombuffer(engine.submit, dtype=np.float64),
+                     duration_s=np.frombuffer(engine.duration, dtype=np.float64), gpus=gpus, machine=where,
                      start_s=np.frombuffer(engine.start_s, dtype=np.float64),
                      finish_s=np.frombuffer(engine.finish_s, dtype=np.float64),
                      allocated_gpus=alloc, too_wide=too_wide, wall_s=wall)

@@ -14,6 +14,7 @@ Estimates, like trace durations, are in seconds on an A100.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -28,7 +29,10 @@ Estimates = Literal["user", "oracle"]
 
 def user_estimates(duration_s: npt.NDArray[np.float64], seed: int) -> npt.NDArray[np.float64]:
     """duration x f with f = exp(SIGMA |Z|), drawn from a generator seeded with `seed` (same seed, same estimates)."""
-    rng = np.random.default_rng(seed)
+    return _user_draw(np.random.default_rng(seed), duration_s)
+
+
+def _user_draw(rng: np.random.Generator, duration_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     factor = np.exp(SIGMA * np.abs(rng.standard_normal(duration_s.shape[0])))
     return np.asarray(duration_s * factor, dtype=np.float64)
 
@@ -36,6 +40,17 @@ def user_estimates(duration_s: npt.NDArray[np.float64], seed: int) -> npt.NDArra
 def oracle_estimates(duration_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The true durations."""
     return np.array(duration_s, dtype=np.float64)
+
+
+def estimate_stream(kind: str, seed: int) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Estimates for a run's jobs given chunk by chunk, in order: the chunks' estimates put end to end are
+    `estimates(kind, all the durations, seed)` (the generator's normal draws do not depend on how they are split)."""
+    if kind == "user":
+        rng = np.random.default_rng(seed)
+        return lambda duration_s: _user_draw(rng, duration_s)
+    if kind == "oracle":
+        return oracle_estimates
+    raise InvalidInput("estimates", f"unknown kind {kind!r}; expected one of {', '.join(ESTIMATES)}")
 
 
 def estimates(kind: str, duration_s: npt.NDArray[np.float64], seed: int) -> npt.NDArray[np.float64]:

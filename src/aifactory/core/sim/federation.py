@@ -33,9 +33,11 @@ from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.placement import MachineView, speed_from_peak
+from aifactory.core.sim.arrivals import RaisedArrivals
 from aifactory.core.traces import Trace, compress_time, superpose
 
 LOAD_TOLERANCE = 0.05
@@ -203,6 +205,28 @@ def raise_to_load(trace: Trace, capacity: float, load: float, *, limit: int | No
     return compress_time(raised, compression), copies, compression
 
 
+def real_size_arrivals(trace: Trace, machines: Sequence[SimMachine], load: float, *,
+                       left_out: Mapping[str, str] | None = None,
+                       limit: int | None = None) -> tuple[Federation, RaisedArrivals]:
+    """`federation_at_load` at real size with the raised trace generated chunk by chunk instead of built
+    (aifactory.core.sim.arrivals): the same machines, copies, jobs and submission times."""
+    if not (0 < load <= 1):
+        raise InvalidInput("load", f"must be in (0, 1], got {load}")
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit", f"must be at least 1, got {limit}")
+    real = at_real_size(machines, left_out)
+    capacity = _capacity(real, [m.nodes for m in real])
+    offered = trace.gpu_seconds / trace.span_s if trace.span_s > 0 else 0.0
+    if not (offered > 0 and math.isfinite(offered)):
+        raise InvalidInput("trace", "the trace demands no GPU time over a positive span")
+    target = load * capacity
+    copies = max(1, math.floor(target / offered))
+    arrivals = RaisedArrivals(trace, copies, target, limit)
+    return Federation(machines=tuple(real), scale=1.0, offered_gpus=arrivals.offered_gpus,
+                      load=load, capacity=capacity, left_out=MappingProxyType(dict(left_out or {})),
+                      copies=copies, compression=arrivals.compression), arrivals
+
+
 def federation_at_load(trace: Trace, machines: Sequence[SimMachine], load: float, *, real_size: bool,
                        left_out: Mapping[str, str] | None = None,
                        limit: int | None = None) -> tuple[Federation, Trace]:
@@ -243,12 +267,18 @@ class JobMix:
 
     @classmethod
     def of(cls, trace: Trace) -> JobMix:
-        widths, counts = np.unique(trace.gpus, return_counts=True)
-        n = max(len(trace), 1)
-        qs = (np.quantile(trace.duration_s, [0.5, 0.9, 0.99], method="inverted_cdf") if len(trace)
+        return cls.of_jobs(trace.duration_s, trace.gpus)
+
+    @classmethod
+    def of_jobs(cls, duration_s: npt.NDArray[np.float64], gpus: npt.NDArray[np.int64]) -> JobMix:
+        """The mix of jobs given by their durations and GPUs (as a run's result holds them)."""
+        jobs = int(duration_s.shape[0])
+        widths, counts = np.unique(gpus, return_counts=True)
+        n = max(jobs, 1)
+        qs = (np.quantile(duration_s, [0.5, 0.9, 0.99], method="inverted_cdf") if jobs
               else np.zeros(3))  # a sample quantile, so that k copies of a trace have the trace's quantiles
-        return cls(jobs=len(trace),
+        return cls(jobs=jobs,
                    width_share=MappingProxyType({int(w): float(c) / n for w, c in zip(widths, counts, strict=True)}),
                    duration_quantiles=MappingProxyType({"p50": float(qs[0]), "p90": float(qs[1]),
                                                         "p99": float(qs[2])}),
-                   mean_gpu_seconds=trace.gpu_seconds / n)
+                   mean_gpu_seconds=float(np.dot(duration_s, gpus.astype(np.float64))) / n)
