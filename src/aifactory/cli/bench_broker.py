@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import sys
 from collections.abc import Callable
@@ -273,6 +274,7 @@ def _report(args: argparse.Namespace, jobs: int, skipped: dict[str, int], fed: F
         "lower_bound_mean_jct_s": _finite(lb),
         "rows": out_rows,
         "peak_rss_mib": round(max((r for _, r in rows), default=_peak_rss_mib()), 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -304,9 +306,11 @@ def _text(r: dict[str, Any]) -> str:
         lines.append("left out: " + ", ".join(f"{k} ({why})" for k, why in r["left_out"].items()))
     lines.append(f"lower bound of mean JCT (each job alone on the fastest GPU it fits): "
                  f"{_hours(r['lower_bound_mean_jct_s'])} h")
+    lines.append(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:g}' for x in r['load_average'])}; "
+                 "jobs/s is over wall-clock time, jobs/CPU-s over the process's CPU time")
     lines.append("")
     head = (f"{'policy':<19} {'estimates':<9} {'wait mean h':>11} {'median h':>9} {'p99 h':>8} {'JCT mean h':>10} "
-            f"{'vs home':>7} {'bsld':>8} {'makespan d':>10} {'jobs/s':>8} {'peak MiB':>8}")
+            f"{'vs home':>7} {'bsld':>8} {'makespan d':>10} {'jobs/s':>8} {'jobs/CPU-s':>10} {'peak MiB':>8}")
     lines.append(head)
     lines.append("-" * len(head))
     for row in r["rows"]:
@@ -319,7 +323,7 @@ def _text(r: dict[str, Any]) -> str:
             f"{(f'{ratio:.2f}' if ratio is not None else '-'):>7} "
             f"{(f'{bsld:.1f}' if bsld is not None else '-'):>8} "
             f"{(f'{makespan / 86400:.1f}' if makespan is not None else '-'):>10} "
-            f"{row['jobs_per_s']:>8.0f} {row['peak_rss_mib']:>8.0f}")
+            f"{row['jobs_per_s']:>8.0f} {(row['jobs_per_cpu_s'] or 0):>10.0f} {row['peak_rss_mib']:>8.0f}")
     lines.append("")
     keys = [m["key"] for m in r["machines"]]
     lines.append(f"{'utilisation':<30} " + " ".join(f"{k[:10]:>10}" for k in keys))

@@ -45,7 +45,7 @@ from aifactory.core.placement import SIZE_LIMITS_MIN_JOBS, JobRequest, rejection
 from aifactory.core.sim.arrivals import Chunk, RaisedArrivals
 from aifactory.core.sim.estimates import estimate_stream
 from aifactory.core.sim.federation import SimMachine
-from aifactory.core.sim.machine import CLASSES, MachineState, fenwick_add, runtime_class
+from aifactory.core.sim.machine import CLASSES, FAST_RELEASE_MIN_GPUS, MachineState, fenwick_add, runtime_class
 from aifactory.core.sim.policies import SIZE_LIMITS_REFRESH, home_sites, make_policy
 from aifactory.core.sim.prediction import SitePrediction
 from aifactory.core.traces import Trace
@@ -56,6 +56,8 @@ Progress = Callable[[int, int], None]
 _INF = math.inf
 _SMALL_SCAN = 32
 """Backfill scans over at most this many queued jobs loop in Python; longer ones use array masks."""
+Running = tuple[float, int, int, int, tuple[int, ...] | None]
+"""A running job: (estimated end, job, GPUs held, its node or -1, its whole nodes or None), sorted as (end, job)."""
 _Tables = tuple[list[bool], list[bool], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]
 
 
@@ -75,6 +77,8 @@ class SimResult:
     allocated_gpus: npt.NDArray[np.int64]
     too_wide: int
     wall_s: float
+    cpu_s: float = math.nan
+    """CPU seconds of the process during the run (below wall_s when the machine is shared)."""
 
     @property
     def jobs_run(self) -> int:
@@ -84,10 +88,15 @@ class SimResult:
     def jobs_per_s(self) -> float:
         return len(self.submit_s) / self.wall_s if self.wall_s > 0 else math.inf
 
+    @property
+    def jobs_per_cpu_s(self) -> float:
+        return len(self.submit_s) / self.cpu_s if self.cpu_s > 0 else math.inf
+
 
 class _Engine(SitePrediction):
-    def __init__(self, machines: Sequence[SimMachine], widths: Sequence[int]) -> None:
-        self.machines = [MachineState(i, spec) for i, spec in enumerate(machines)]
+    def __init__(self, machines: Sequence[SimMachine], widths: Sequence[int], fast_release_min_gpus: int,
+                 keep_project: bool) -> None:
+        self.machines = [MachineState(i, spec, fast_release_min_gpus) for i, spec in enumerate(machines)]
         self.speeds = [spec.speed for spec in machines]
         self.total_gpus = [spec.total_gpus for spec in machines]
         self.busy_gpus = [0] * len(machines)
@@ -99,18 +108,18 @@ class _Engine(SitePrediction):
         self.gpus: array[int] = array("q")
         self.estimate_s: array[float] = array("d")
         self.project: array[int] = array("q")
+        """Kept only for a policy that reads it (keep_project): home-site."""
+        self.keep_project = keep_project
         self.estimate_quarter_octaves: array[float] = array("d")
         self.widths = sorted({int(g) for g in widths})
         self.width_class = {g: c for c, g in enumerate(self.widths)}
         self.dead = len(self.widths)
         self.tables: dict[tuple[int, int, int, int, int], _Tables] = {}
-        self.estimated_end: array[float] = array("d")
         self.machine_of: array[int] = array("q")
         self.start_s: array[float] = array("d")
         self.finish_s: array[float] = array("d")
-        self.nodes_of: dict[int, tuple[int, ...]] = {}
-        """The nodes of each running job."""
-        self.heap: list[tuple[float, int]] = []
+        self.heap: list[tuple[float, int, float]] = []
+        """(end, job, estimated end) of the running jobs."""
 
     def load(self, chunk: Chunk, estimate: npt.NDArray[np.float64]) -> None:
         """Take the next jobs in submission order, with their estimates (A100 seconds)."""
@@ -119,10 +128,10 @@ class _Engine(SitePrediction):
         _extend(self.duration, chunk.duration_s, np.float64)
         _extend(self.gpus, chunk.gpus, np.int64)
         _extend(self.estimate_s, estimate, np.float64)
-        _extend(self.project, chunk.project, np.int64)
+        if self.keep_project:
+            _extend(self.project, chunk.project, np.int64)
         with np.errstate(divide="ignore"):
             _extend(self.estimate_quarter_octaves, 4.0 * np.log2(np.asarray(estimate, dtype=np.float64)), np.float64)
-        _extend(self.estimated_end, np.zeros(k), np.float64)
         _extend(self.machine_of, np.full(k, -1, dtype=np.int64), np.int64)
         _extend(self.start_s, np.full(k, math.nan), np.float64)
         _extend(self.finish_s, np.full(k, math.nan), np.float64)
@@ -145,42 +154,46 @@ class _Engine(SitePrediction):
             return None
         return tuple(m.idle_nodes[:nodes_needed])
 
-    def _gpus_back(self, job: int, m: MachineState) -> list[tuple[int, int]]:
-        """The (node, GPUs) a running job gives back when it ends: its GPUs on its node, or every GPU of each of
-        its whole nodes for a wide job."""
-        gpus = self.gpus[job]
-        nodes = self.nodes_of[job]
-        if gpus <= m.gpus_per_node:
-            return [(nodes[0], gpus)]
-        return [(node, m.gpus_per_node) for node in nodes]
-
     def _start(self, job: int, m: MachineState, nodes: tuple[int, ...], t: float) -> None:
         gpus = self.gpus[job]
         end = t + self.estimate_s[job] / m.speed
-        if gpus <= m.gpus_per_node:
-            m.take(nodes[0], gpus)
+        per_node = m.gpus_per_node
+        entry: Running
+        if gpus <= per_node:
+            node = nodes[0]
+            m.take(node, gpus)
             m.busy_gpus += gpus
+            entry = (end, job, gpus, node, None)
         else:
             for node in nodes:
-                m.take(node, m.gpus_per_node)
-            m.busy_gpus += m.gpus_per_node * len(nodes)
+                m.take(node, per_node)
+            held = per_node * len(nodes)
+            m.busy_gpus += held
+            entry = (end, job, held, -1, nodes)
         self.busy_gpus[m.index] = m.busy_gpus
-        insort(m.running, (end, job))
-        self.estimated_end[job] = end
-        self.nodes_of[job] = nodes
+        if m.fast_release:
+            m.release_add(end, entry[2])
+        insort(m.running, entry)
         self.machine_of[job] = m.index
         self.start_s[job] = t
-        heappush(self.heap, (t + self.duration[job] / m.speed, job))
+        heappush(self.heap, (t + self.duration[job] / m.speed, job, end))
         m.version += 1
 
-    def _release(self, job: int, m: MachineState) -> None:
-        for node, gpus in self._gpus_back(job, m):
-            m.give(node, gpus)
-            m.busy_gpus -= gpus
-        del self.nodes_of[job]
-        self.busy_gpus[m.index] = m.busy_gpus
+    def _release(self, job: int, m: MachineState, estimated_end: float) -> None:
         running = m.running
-        del running[bisect_left(running, (self.estimated_end[job], job))]
+        at = bisect_left(running, (estimated_end, job))
+        end, _, held, node, nodes = running[at]
+        del running[at]
+        if m.fast_release:
+            m.release_remove(end, held)
+        if nodes is None:
+            m.give(node, held)
+        else:
+            per_node = m.gpus_per_node
+            for node in nodes:
+                m.give(node, per_node)
+        m.busy_gpus -= held
+        self.busy_gpus[m.index] = m.busy_gpus
         m.version += 1
         m.reservation_valid = False
 
@@ -251,21 +264,34 @@ class _Engine(SitePrediction):
         ready_now = sum(m.nodes_with_free[share:])
         gained: dict[int, int] = {}
         ready_later: list[int] = []
-        running = m.running
-        walked = 0
+        count = ready_now
         shadow = _INF
-        while walked < len(running):
-            end = running[walked][0]
-            while walked < len(running) and running[walked][0] == end:
-                for node, gpus in self._gpus_back(running[walked][1], m):
-                    before = free[node] + gained.get(node, 0)
-                    gained[node] = gained.get(node, 0) + gpus
-                    if before < share <= before + gpus:
+        group = _INF  # the end of the group of equal ends walked last
+        get = gained.get
+        for end, _, held, node, nodes in m.running:
+            if end != group:
+                if count >= nodes_needed and group < _INF:
+                    shadow = group
+                    break
+                group = end
+            if nodes is None:
+                given = get(node, 0)
+                before = free[node] + given
+                gained[node] = given + held
+                if before < share <= before + held:
+                    ready_later.append(node)
+                    count += 1
+            else:
+                for node in nodes:
+                    given = get(node, 0)
+                    before = free[node] + given
+                    gained[node] = given + per_node
+                    if before < share <= before + per_node:
                         ready_later.append(node)
-                walked += 1
-            if ready_now + len(ready_later) >= nodes_needed:
-                shadow = end
-                break
+                        count += 1
+        else:
+            if count >= nodes_needed and group < _INF:
+                shadow = group
         delta = gained
         if shadow < _INF:
             ready = sorted(ready_later)
@@ -442,16 +468,16 @@ class _Engine(SitePrediction):
                 t_next = submit[i]
                 while heap and heap[0][0] <= t_next:  # the ends up to the next arrival, a time at a time
                     t = heap[0][0]
-                    _, job = heappop(heap)
+                    _, job, estimated_end = heappop(heap)
                     mi = machine_of[job]
-                    release(job, machines[mi])
+                    release(job, machines[mi], estimated_end)
                     finish[job] = t
                     if heap and heap[0][0] == t:
                         touched = [mi]
                         while heap and heap[0][0] == t:
-                            _, job = heappop(heap)
+                            _, job, estimated_end = heappop(heap)
                             mi = machine_of[job]
-                            release(job, machines[mi])
+                            release(job, machines[mi], estimated_end)
                             finish[job] = t
                             if mi not in touched:
                                 touched.append(mi)
@@ -474,9 +500,9 @@ class _Engine(SitePrediction):
             t = heap[0][0]
             touched = []
             while heap and heap[0][0] == t:
-                _, job = heappop(heap)
+                _, job, estimated_end = heappop(heap)
                 mi = machine_of[job]
-                release(job, machines[mi])
+                release(job, machines[mi], estimated_end)
                 finish[job] = t
                 if mi not in touched:
                     touched.append(mi)
@@ -506,10 +532,12 @@ def candidates_by_width(machines: Sequence[SimMachine], widths: Sequence[int]) -
 def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate_s: npt.NDArray[np.float64],
              *, seed: int = 0, estimates_label: str = "", progress: Progress | None = None,
              progress_every: int = 8192, size_min_jobs: int = SIZE_LIMITS_MIN_JOBS,
-             size_refresh: int = SIZE_LIMITS_REFRESH) -> SimResult:
+             size_refresh: int = SIZE_LIMITS_REFRESH,
+             fast_release_min_gpus: int = FAST_RELEASE_MIN_GPUS) -> SimResult:
     """Run `trace` on `machines` under `policy`, the policies seeing `estimate_s` (A100 seconds per job) as the
     users' runtime estimates. Deterministic: the same inputs and seed give the same result. `size_min_jobs` and
-    `size_refresh` are the broker policy's (aifactory.core.sim.policies)."""
+    `size_refresh` are the broker policy's (aifactory.core.sim.policies); machines of at least
+    `fast_release_min_gpus` GPUs keep their releases by time bucket (aifactory.core.sim.machine)."""
     n = len(trace)
     if estimate_s.shape != (n,):
         raise InvalidInput("estimates", f"need one per job ({n}), got shape {estimate_s.shape}")
@@ -519,12 +547,14 @@ def simulate(trace: Trace, machines: Sequence[SimMachine], policy: str, estimate
     feed = ((Chunk(trace.submit_s, trace.duration_s, trace.gpus, trace.project), estimate_s),)
     return _simulate(feed, n, np.unique(trace.gpus).tolist(), machines, policy, home, seed=seed,
                      estimates_label=estimates_label, progress=progress, progress_every=progress_every,
-                     size_min_jobs=size_min_jobs, size_refresh=size_refresh)
+                     size_min_jobs=size_min_jobs, size_refresh=size_refresh,
+                     fast_release_min_gpus=fast_release_min_gpus)
 
 
 def simulate_arrivals(arrivals: RaisedArrivals, machines: Sequence[SimMachine], policy: str, estimates_kind: str,
                       *, seed: int = 0, progress: Progress | None = None, progress_every: int = 8192,
-                      size_min_jobs: int = SIZE_LIMITS_MIN_JOBS, size_refresh: int = SIZE_LIMITS_REFRESH) -> SimResult:
+                      size_min_jobs: int = SIZE_LIMITS_MIN_JOBS, size_refresh: int = SIZE_LIMITS_REFRESH,
+                      fast_release_min_gpus: int = FAST_RELEASE_MIN_GPUS) -> SimResult:
     """`simulate` on arrivals generated chunk by chunk (aifactory.core.sim.arrivals), the estimates drawn chunk by
     chunk as `estimates(estimates_kind, durations, seed)` draws them for the whole run: the result of `simulate`
     on the materialised trace, which is never built."""
@@ -541,7 +571,8 @@ def simulate_arrivals(arrivals: RaisedArrivals, machines: Sequence[SimMachine], 
     feed = ((chunk, draw(chunk.duration_s)) for chunk in arrivals.chunks())
     return _simulate(feed, len(arrivals), arrivals.widths, machines, policy, home, seed=seed,
                      estimates_label=estimates_kind, progress=progress, progress_every=progress_every,
-                     size_min_jobs=size_min_jobs, size_refresh=size_refresh)
+                     size_min_jobs=size_min_jobs, size_refresh=size_refresh,
+                     fast_release_min_gpus=fast_release_min_gpus)
 
 
 def _project_demand(duration_s: npt.NDArray[np.float64], gpus: npt.NDArray[np.int64], project: npt.NDArray[np.int64],
@@ -561,13 +592,13 @@ def _simulate(feed: Iterable[tuple[Chunk, npt.NDArray[np.float64]]], n: int, wid
               machines: Sequence[SimMachine], policy: str,
               home: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None, *, seed: int,
               estimates_label: str, progress: Progress | None, progress_every: int, size_min_jobs: int,
-              size_refresh: int) -> SimResult:
+              size_refresh: int, fast_release_min_gpus: int) -> SimResult:
     if not machines:
         raise InvalidInput("machines", "no machine to simulate")
     for spec in machines:
         if spec.nodes < 1 or spec.gpus_per_node < 1 or not (spec.speed > 0 and math.isfinite(spec.speed)):
             raise InvalidInput("machines", f"{spec.key}: needs nodes >= 1, gpus_per_node >= 1 and a positive speed")
-    engine = _Engine(machines, widths)
+    engine = _Engine(machines, widths, fast_release_min_gpus, keep_project=policy == "home-site")
     cands = candidates_by_width(machines, engine.widths)
     homes = None
     if home is not None:
@@ -587,9 +618,9 @@ def _simulate(feed: Iterable[tuple[Chunk, npt.NDArray[np.float64]]], n: int, wid
                                    "an estimate is below its job's duration; estimates must be >= durations")
             yield chunk, est
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     too_wide = engine.run(choose, cands, checked(), n, progress, max(1, progress_every))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 
     where = np.frombuffer(engine.machine_of, dtype=np.int64)
     gpus = np.frombuffer(engine.gpus, dtype=np.int64)
@@ -604,4 +635,4 @@ def _simulate(feed: Iterable[tuple[Chunk, npt.NDArray[np.float64]]], n: int, wid
                      duration_s=np.frombuffer(engine.duration, dtype=np.float64), gpus=gpus, machine=where,
                      start_s=np.frombuffer(engine.start_s, dtype=np.float64),
                      finish_s=np.frombuffer(engine.finish_s, dtype=np.float64),
-                     allocated_gpus=alloc, too_wide=too_wide, wall_s=wall)
+                     allocated_gpus=alloc, too_wide=too_wide, wall_s=wall, cpu_s=cpu)

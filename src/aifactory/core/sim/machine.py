@@ -9,6 +9,7 @@ ones). Every change of a node's free GPUs goes through `take` and `give`, which 
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, insort
 
 import numpy as np
@@ -21,6 +22,14 @@ CLASSES = SIZE_CLASSES
 """Runtime classes for the work queued ahead of a job: the broker's size classes (core.placement.size_class), class
 1 + floor(4 log2(estimated runtime in s)), so a class spans a quarter octave (19%); class 0 holds runs under one
 second. `runtime_class` computes the same class from logarithms the engine keeps per job and per machine."""
+
+
+BUCKET_S = 1024.0
+"""Width of the time buckets of the running jobs' estimated ends (a power of two, so bucket edges are exact)."""
+FAST_RELEASE_MIN_GPUS = 2048
+"""Machines of at least this many GPUs keep their running jobs' releases by time bucket (`release_held`,
+`release_work`), so that the expected start of a job behind a queue is found without walking every running job
+(aifactory.core.sim.prediction); smaller machines walk them."""
 
 
 def runtime_class(estimate_quarter_octaves: float, speed_quarter_octaves: float) -> int:
@@ -50,12 +59,20 @@ def fenwick_sum(tree: list[float], cls: int) -> float:
     return total
 
 
+def _fenwick_add_pair(held_tree: array[int], work_tree: array[float], i: int, held: int, work: float) -> None:
+    n = len(held_tree)
+    while i < n:
+        held_tree[i] += held
+        work_tree[i] += work
+        i += i & -i
+
+
 class MachineState:
     """A machine's live state.
 
     Nodes: free_gpus[i], the free GPUs of node i; nodes_with_free[k], how many nodes have exactly k free;
     nodes_by_free[k] (k >= 1), their indices, sorted; idle_nodes is nodes_by_free[gpus_per_node].
-    running: (estimated end, job), sorted.
+    running: (estimated end, job, GPUs held, node or -1, whole nodes or None) per running job, sorted.
 
     The queue: arrays over positions queue_start..queue_end-1 in arrival order (job, estimated runtime here,
     width class; a removed job's class is the dead one); queued counts the jobs in it. queued_work: a Fenwick
@@ -76,9 +93,9 @@ class MachineState:
                  "version", "start_cache", "start_cache_version",
                  "reservation_valid", "shadow_time", "spare_delta",
                  "release_version", "release_from", "release_walked", "release_ends", "release_free_before",
-                 "release_area", "release_free_after")
+                 "release_area", "release_free_after", "fast_release", "release_size", "release_held", "release_work")
 
-    def __init__(self, index: int, spec: SimMachine) -> None:
+    def __init__(self, index: int, spec: SimMachine, fast_release_min_gpus: int = FAST_RELEASE_MIN_GPUS) -> None:
         self.index = index
         self.speed = spec.speed
         self.speed_quarter_octaves = 4.0 * math.log2(spec.speed)
@@ -89,7 +106,7 @@ class MachineState:
         self.nodes_with_free = [0] * spec.gpus_per_node + [spec.nodes]
         self.nodes_by_free: list[list[int]] = [[] for _ in range(spec.gpus_per_node)] + [list(range(spec.nodes))]
         self.idle_nodes = self.nodes_by_free[spec.gpus_per_node]
-        self.running: list[tuple[float, int]] = []
+        self.running: list[tuple[float, int, int, int, tuple[int, ...] | None]] = []
         self.busy_gpus = 0
         self.queued_work = [0.0] * (CLASSES + 1)
         self.queue_jobs = np.zeros(16, dtype=np.int64)
@@ -111,6 +128,10 @@ class MachineState:
         self.release_free_before: list[int] = []
         self.release_area: list[float] = []
         self.release_free_after: list[int] = []
+        self.fast_release = spec.total_gpus >= fast_release_min_gpus
+        self.release_size = 0
+        self.release_held: array[int] = array("q")
+        self.release_work: array[float] = array("d")
 
     # --- nodes ---------------------------------------------------------------------------------------------------
 
@@ -133,6 +154,27 @@ class MachineState:
         """A job gives `gpus` GPUs back to node `node`."""
         before = self.free_gpus[node]
         self._move(node, before, before + gpus)
+
+    # --- releases by time bucket (machines with fast_release) -----------------------------------------------
+
+    def release_add(self, end: float, held: int) -> None:
+        """A job holding `held` GPUs until the estimated end `end` starts (call before it joins `running`)."""
+        b = int(end // BUCKET_S) + 1
+        if b > self.release_size:
+            self._release_grow(b)
+        _fenwick_add_pair(self.release_held, self.release_work, b, held, held * end)
+
+    def release_remove(self, end: float, held: int) -> None:
+        """A job holding `held` GPUs until the estimated end `end` ends."""
+        _fenwick_add_pair(self.release_held, self.release_work, int(end // BUCKET_S) + 1, -held, -(held * end))
+
+    def _release_grow(self, bucket: int) -> None:
+        size = max(2 * self.release_size, bucket, 1024)
+        self.release_size = size
+        self.release_held = array("q", bytes(8 * (size + 1)))
+        self.release_work = array("d", bytes(8 * (size + 1)))
+        for end, _, held, _, _ in self.running:
+            _fenwick_add_pair(self.release_held, self.release_work, int(end // BUCKET_S) + 1, held, held * end)
 
     def most_free(self) -> int:
         """The most GPUs free on one node."""

@@ -20,10 +20,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import islice
 
-from aifactory.core.sim.machine import MachineState, fenwick_sum, runtime_class
+from aifactory.core.sim.machine import BUCKET_S, MachineState, fenwick_sum, runtime_class
 
 _NEG_INF = -math.inf
+_NAN = math.nan
 _INF = math.inf
 
 
@@ -36,9 +38,6 @@ class SitePrediction:
     estimate_quarter_octaves: Sequence[float]
 
     def _backfill_nodes(self, m: MachineState, gpus: int, run_here: float, t: float) -> tuple[int, ...] | None:
-        raise NotImplementedError
-
-    def _gpus_back(self, job: int, m: MachineState) -> list[tuple[int, int]]:
         raise NotImplementedError
 
     def expected_start(self, mi: int, job: int, now: float) -> float:
@@ -57,6 +56,8 @@ class SitePrediction:
         if m.fits_now(gpus) and self._backfill_nodes(m, gpus, self.estimate_s[job] / m.speed, now) is not None:
             return now
         ahead = fenwick_sum(m.queued_work, runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves))
+        if m.fast_release:
+            return self._fluid_start_by_buckets(m, gpus, ahead if ahead > 0.0 else 0.0, now)
         return self._fluid_start(m, gpus, ahead if ahead > 0.0 else 0.0, now)
 
     def _start_on_empty_queue(self, m: MachineState, gpus: int) -> float:
@@ -72,13 +73,21 @@ class SitePrediction:
             return _NEG_INF
         free = m.free_gpus
         gained: dict[int, int] = {}
-        for end, running_job in m.running:
-            for node, back in self._gpus_back(running_job, m):
-                given = gained.get(node, 0)
+        get = gained.get
+        for end, _, held, node, nodes in m.running:
+            if nodes is None:
+                given = get(node, 0)
                 before = free[node] + given
-                gained[node] = given + back
-                if before < share <= before + back:
+                gained[node] = given + held
+                if before < share <= before + held:
                     ready += 1
+            else:
+                for node in nodes:
+                    given = get(node, 0)
+                    before = free[node] + given
+                    gained[node] = given + per_node
+                    if before < share <= before + per_node:
+                        ready += 1
             if ready >= nodes_needed:
                 return end
         return _INF
@@ -105,17 +114,14 @@ class SitePrediction:
             free_gpus, last, area = m.total_gpus - m.busy_gpus, m.release_from, 0.0
         if walked == len(running) or (walked and area >= area_at_least and free_gpus >= free_at_least):
             return  # (an answer needs at least the first end)
-        per_node = m.gpus_per_node
-        gpus = self.gpus
-        while walked < len(running):
-            end, running_job = running[walked]
+        ends_append, before_append, areas_append, after_append = ends.append, before.append, areas.append, after.append
+        for end, _, held, _, _ in islice(running, walked, None):  # held: whole nodes' GPUs for a wide job
             area += free_gpus * (end - last)
-            ends.append(end)
-            before.append(free_gpus)
-            areas.append(area)
-            held = gpus[running_job]
-            free_gpus += held if held <= per_node else -(-held // per_node) * per_node
-            after.append(free_gpus)
+            ends_append(end)
+            before_append(free_gpus)
+            areas_append(area)
+            free_gpus += held
+            after_append(free_gpus)
             last = end
             walked += 1
             if area >= area_at_least and free_gpus >= free_at_least:
@@ -151,4 +157,83 @@ class SitePrediction:
             enough = bisect_left(m.release_free_after, held)  # the first end after which it has room
             if enough < count and ends[enough] > t:
                 t = ends[enough]
+        return t
+
+    @staticmethod
+    def _fluid_start_by_buckets(m: MachineState, gpus: int, ahead: float, now: float) -> float:
+        """`_fluid_start` on a machine that keeps its releases by time bucket: the same answer, found without
+        walking the running jobs. The free GPU-seconds from release_from to the i-th estimated end e_i are
+
+            area(e_i) = F (e_i - release_from) + e_i H_i - W_i
+
+        where F is the GPUs free now, and H_i and W_i the sums of GPUs held and of GPUs held x estimated end over the
+        running jobs that end before it; the same sums per time bucket, in Fenwick trees, give area at each bucket's
+        edge, so a descent finds the bucket where the work ahead is done and only that bucket's jobs are walked.
+        The same for the first end after which the job's GPUs are free. Sums in a different order than the walk's
+        may round differently in their last bits; with whole numbers both are exact and agree."""
+        running = m.running
+        count = len(running)
+        if count == 0:
+            return now + ahead / m.total_gpus
+        held = gpus if gpus <= m.gpus_per_node else -(-gpus // m.gpus_per_node) * m.gpus_per_node
+        if m.release_version != m.version:
+            m.release_version = m.version
+            m.release_from = now
+        origin = m.release_from
+        free_first = m.total_gpus - m.busy_gpus
+        area_needed = ahead + free_first * (now - origin)
+        size = m.release_size
+        held_tree, work_tree = m.release_held, m.release_work
+        top = 1 << (size.bit_length() - 1) if size else 0
+
+        # the first end at which the free GPU-seconds reach area_needed (bisect_left over the walk's areas)
+        pos, held_before, work_before = 0, 0, 0.0
+        step = top
+        while step:
+            nxt = pos + step
+            if nxt <= size:
+                h = held_before + held_tree[nxt]
+                w = work_before + work_tree[nxt]
+                edge = nxt * BUCKET_S
+                if free_first * (edge - origin) + edge * h - w < area_needed:
+                    pos, held_before, work_before = nxt, h, w
+            step >>= 1
+        first = bisect_left(running, (pos * BUCKET_S,))
+        reached = count
+        area = _NAN
+        if first:  # the area at the end before the bucket's first
+            end, _, h, _, _ = running[first - 1]
+            area = free_first * (end - origin) + end * (held_before - h) - (work_before - h * end)
+        for end, _, h, _, _ in islice(running, first, None):
+            at = free_first * (end - origin) + end * held_before - work_before
+            if at >= area_needed:
+                reached = first
+                break
+            area = at
+            held_before += h
+            work_before += h * end
+            first += 1
+        if reached == count:
+            t = running[-1][0] + (area_needed - area) / m.total_gpus
+        else:
+            base_t = running[reached - 1][0] if reached else origin
+            base_area = area if reached else 0.0
+            free_then = free_first + held_before
+            t = base_t + (area_needed - base_area) / free_then if free_then > 0 else base_t
+        if t < now:
+            t = now
+        if free_first < held:  # the first end after which the job's GPUs are free
+            pos, held_before = 0, 0
+            step = top
+            while step:
+                nxt = pos + step
+                if nxt <= size and free_first + held_before + held_tree[nxt] < held:
+                    pos, held_before = nxt, held_before + held_tree[nxt]
+                step >>= 1
+            for end, _, h, _, _ in islice(running, bisect_left(running, (pos * BUCKET_S,)), None):
+                held_before += h
+                if free_first + held_before >= held:
+                    if end > t:
+                        t = end
+                    break
         return t
