@@ -7,8 +7,9 @@
 # imported from there, so neither touches the working tree. NEW_REF defaults to the working tree as it is
 # (tracked and untracked files under src/). The runs alternate old, new, old, new, ... RUNS times each (default 3),
 # with the same interpreter (.venv/bin/python, or $PYTHON) and the arguments given after `--` plus `--json`.
-# Each run prints its policies' jobs/s (the JSON's `jobs_per_s`: jobs / wall-clock seconds of the simulation) and
-# the load average when it started; the end prints the median per version and policy and the ratio new / old.
+# Each run prints its policies' jobs/s (the JSON's `jobs_per_s`: jobs / wall-clock seconds of the simulation; and
+# `jobs_per_cpu_s`, over the process's CPU time, where the version reports it) and the load average when it
+# started; the end prints the medians per version and policy and the ratios new / old.
 # Example (the simulator before and after a change, scaled Philly federation at load 0.9):
 #   scripts/bench-compare.sh -n 5 4716ef7 main -- --trace ../shared/gpu-traces/philly/sia_philly_jobs.csv \
 #       --load 0.9 --policy broker --estimates user
@@ -81,7 +82,8 @@ rates() {  # rates FILE: "policy/estimates jobs_per_s" per row
 import json, sys
 report = json.load(open(sys.argv[1]))
 for row in report["rows"]:
-    print(row["policy"] + "/" + row["estimates"], round(row["jobs_per_s"]))
+    cpu = row.get("jobs_per_cpu_s")  # older versions report wall-clock jobs/s only
+    print(row["policy"] + "/" + row["estimates"], round(row["jobs_per_s"]), round(cpu) if cpu else "-")
 PY
 }
 
@@ -94,9 +96,9 @@ for i in $(seq 1 "$runs"); do
     for side in old new; do
         load="$(cut -d' ' -f1-3 /proc/loadavg)"
         run_one "$tmp/$side" "$tmp/out.json" "$@"
-        while read -r key rate; do
-            echo "run $i $side $key $rate jobs/s (load average $load)"
-            echo "$side $key $rate" >> "$tmp/all"
+        while read -r key rate cpu; do
+            echo "run $i $side $key $rate jobs/s, $cpu jobs/CPU-s (load average $load)"
+            echo "$side $key $rate $cpu" >> "$tmp/all"
         done < <(rates "$tmp/out.json")
     done
 done
@@ -104,10 +106,16 @@ done
 import statistics
 import sys
 by: dict[tuple[str, str], list[float]] = {}
+cpu: dict[tuple[str, str], list[float]] = {}
 for line in open(sys.argv[1]):
-    side, key, rate = line.split()
+    side, key, rate, per_cpu = line.split()
     by.setdefault((key, side), []).append(float(rate))
+    if per_cpu != "-":
+        cpu.setdefault((key, side), []).append(float(per_cpu))
 for key in sorted({k for k, _ in by}):
     old, new = statistics.median(by[(key, "old")]), statistics.median(by[(key, "new")])
-    print(f"median {key}: old {old:,.0f} jobs/s, new {new:,.0f} jobs/s, new/old {new / old:.2f}")
+    print(f"median {key}: old {old:,.0f} jobs/s, new {new:,.0f} jobs/s, new/old {new / old:.2f} (wall clock)")
+    if (key, "old") in cpu and (key, "new") in cpu:
+        old, new = statistics.median(cpu[(key, "old")]), statistics.median(cpu[(key, "new")])
+        print(f"median {key}: old {old:,.0f} jobs/CPU-s, new {new:,.0f} jobs/CPU-s, new/old {new / old:.2f} (CPU time)")
 PY
