@@ -48,12 +48,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aifactory.cli import bench_locust
 from aifactory.portal.serve import start_portal, stop, wait_until_up
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/aifactory_bench"
@@ -90,6 +91,11 @@ def register(sub: Any) -> None:
                         "than batch_sched_delay with --phase-span 0: Slurm starts every job the moment it has it, "
                         "which leaves aifactory's own time alone in the difference)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--tool", choices=("threads", "locust"), default="threads",
+                   help="threads: the measures above, with this command's own client threads; locust: submissions "
+                        "per second, latency and CPU per submission against a one-row insert, measured with locust "
+                        "(aifactory.cli.bench_locust; needs the [bench] extra and PostgreSQL)")
+    bench_locust.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -132,13 +138,16 @@ class Portal:
     site: str
     site_token: str
     data_dir: Path
+    server: subprocess.Popen[bytes] | None = None
 
 
 @contextmanager
-def portal(*, database_url: str | None, workers: int, backend: str) -> Iterator[Portal]:
-    """Migrate, load the catalog, register a site for Leonardo, and serve the portal with gunicorn."""
+def portal(*, database_url: str | None, workers: int, backend: str, threads: int = 1, extra: Sequence[str] = (),
+           settings_module: str = "aifactory.portal.settings") -> Iterator[Portal]:
+    """Migrate, load the catalog, register a site for Leonardo, and serve the portal with gunicorn (`threads` per
+    worker: 1 is the synchronous worker; `extra`: more gunicorn arguments)."""
     tmp = Path(tempfile.mkdtemp(prefix="aifactory-bench-"))
-    env = {**os.environ, "AIFACTORY_DATA_DIR": str(tmp), "DJANGO_SETTINGS_MODULE": "aifactory.portal.settings",
+    env = {**os.environ, "AIFACTORY_DATA_DIR": str(tmp), "DJANGO_SETTINGS_MODULE": settings_module,
            "AIFACTORY_ACCOUNT_PREFIX": f"aifb{secrets.token_hex(3)}", "AIFACTORY_LOG_LEVEL": "ERROR"}
     env.pop("DATABASE_URL", None)
     if database_url:
@@ -154,11 +163,13 @@ def portal(*, database_url: str | None, workers: int, backend: str) -> Iterator[
     boot = bootstrap(data_dir=tmp, site=site, machine="leonardo", backend=backend)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_portal(host="127.0.0.1", port=port, workers=workers, threads=1, env=env, log_level="error")
+    server = start_portal(host="127.0.0.1", port=port, workers=workers, threads=threads, env=env,
+                          log_level="error", extra=extra)
     try:
         if not wait_until_up(url, server):
             raise RuntimeError("the portal did not start")
-        yield Portal(url=url, site=site, site_token=boot.token_file.read_text(encoding="utf-8").strip(), data_dir=tmp)
+        yield Portal(url=url, site=site, site_token=boot.token_file.read_text(encoding="utf-8").strip(), data_dir=tmp,
+                     server=server)
     finally:
         stop(server, timeout_s=15)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -447,6 +458,8 @@ def history(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.tool == "locust":
+        return bench_locust.run(args)
     if (args.jobs < 1 or args.submissions < 1 or args.clients < 1 or args.workers < 1 or args.interval <= 0
             or args.per_level < 1 or not 0 <= args.phase_span <= 60 or not 0 <= args.settle <= 60):
         print("aifactory bench submit: --jobs, --submissions, --clients, --workers, --per-level must be >= 1, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx
 
@@ -17,9 +17,11 @@ def portal_argv(*, host: str, port: int, workers: int, threads: int = 4, log_lev
 
 
 def start_portal(*, host: str, port: int, workers: int, env: Mapping[str, str], threads: int = 4,
-                 log_level: str = "warning") -> subprocess.Popen[bytes]:
-    return subprocess.Popen(portal_argv(host=host, port=port, workers=workers, threads=threads, log_level=log_level),
-                            env=dict(env))
+                 log_level: str = "warning", extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """gunicorn with `workers` processes; more than one thread a worker makes them threaded (gthread), one thread
+    the plain synchronous worker. `extra`: more gunicorn arguments (e.g. a config file of hooks)."""
+    argv = portal_argv(host=host, port=port, workers=workers, threads=threads, log_level=log_level)
+    return subprocess.Popen([*argv, *extra], env=dict(env))
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> bool:

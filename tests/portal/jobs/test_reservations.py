@@ -21,7 +21,7 @@ from aifactory.core.jobs import JobState
 from aifactory.core.jobspec import spec_from_dict
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.selectors import gpu_seconds_reserved_by_jobs
-from aifactory.portal.common.errors import BadRequest
+from aifactory.portal.common.errors import BadRequest, Forbidden
 from aifactory.portal.jobs.failover import jobs_failover
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.jobs.services import job_apply_report, job_cancel, job_submit, job_submit_spec
@@ -133,6 +133,43 @@ def test_a_submission_reads_the_same_whatever_came_before(api, allocation, site)
     assert job_reads == []
     reserve = [q for q in after if q.lstrip().upper().startswith("UPDATE") and "allocations_allocation" in q]
     assert len(reserve) == 1 and "gpu_seconds_reserved" in reserve[0]
+
+
+SUBMISSION_STATEMENTS = 8
+"""A job spec's submission, once the process has its size limits: the token, the person's organisation, its
+allocations (with the member's check), their provisioning orders, the machines' sites, the job, its placement and
+the reservation (savepoints and the agents' wake-up, which only PostgreSQL sends, not counted)."""
+
+
+def test_a_submission_takes_a_bounded_number_of_statements_and_reserves_last(api, allocation, site):
+    _queries_of_one_submission(api)
+    statements = [q for q in _queries_of_one_submission(api)
+                  if not q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) and "pg_notify" not in q]
+    assert len(statements) <= SUBMISSION_STATEMENTS, "\n".join(s[:120] for s in statements)
+    # the member's check is made in the allocations' query, not apart
+    assert not any(q.startswith('SELECT 1 AS "a" FROM "organisations_organisation"') for q in statements)
+    assert not any('"siteaccess_siteaccount"' in q for q in statements)  # no site here runs personal accounts
+    # the allocation's row is locked from the reservation to the commit only: the reservation is the last write
+    assert statements[-1].startswith('UPDATE "allocations_allocation"'), statements[-1]
+
+
+def test_a_person_outside_the_organisation_is_refused_without_a_job_or_a_reservation(allocation, site):
+    outsider = UserFactory(username="outsider")
+    with pytest.raises(Forbidden):
+        job_submit_spec(user=outsider, spec=spec_from_dict(job_spec()), allocation=allocation)
+    with pytest.raises(Forbidden):
+        job_submit_spec(user=outsider, spec=spec_from_dict(job_spec()), organisation=allocation.organisation)
+    assert not Job.objects.exists() and counter(allocation) == 0
+
+
+def test_a_reservation_refused_takes_the_written_job_back_with_it(allocation, site):
+    Allocation.objects.filter(pk=allocation.pk).update(gpu_hours=0.5)
+    spec = spec_from_dict(job_spec(time_limit=3600))
+    with pytest.raises(BadRequest):
+        job_submit_spec(user=allocation.application.submitted_by, spec=spec, allocation=allocation)
+    with pytest.raises(BadRequest):
+        submit(allocation, time_limit_s=3600)
+    assert not Job.objects.exists() and counter(allocation) == 0
 
 
 def test_the_answer_built_without_reading_back_says_what_was_stored(api, allocation):

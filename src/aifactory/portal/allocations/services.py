@@ -103,7 +103,8 @@ def order_complete(*, site: Site, order_id: int, ok: bool, message: str) -> Prov
 def allocation_reserve(*, allocation: Allocation, gpu_seconds: int) -> bool:
     """Reserve a job's GPUs x time limit on the allocation if that much is left (granted, less used, less reserved),
     with one conditional UPDATE and no lock taken beforehand; False when it is not left. The row stays locked by
-    the UPDATE until the caller's transaction ends, so the caller creates the job in that same transaction, last.
+    the UPDATE until the caller's transaction ends, so the caller writes the job first and reserves last, in the
+    same transaction, and rolls it back when this says False.
     Two submissions that race for the last hours are ordered by the database: the second re-reads the row after
     the first commits and finds the hours gone."""
     left = F("gpu_hours") * 3600.0 - F("gpu_seconds_used") - F("gpu_seconds_reserved")

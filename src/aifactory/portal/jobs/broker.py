@@ -106,7 +106,9 @@ def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sit
     sites_by_machine: dict[int, list[Site]] = {}
     for site in Site.objects.select_related("machine").filter(machine__in={a.machine_id for a in allocations}):
         sites_by_machine.setdefault(site.machine_id, []).append(site)
-    personal = active_account_pairs(user_id, [a.pk for a in allocations]) if user_id is not None else set()
+    personal: set[tuple[int, int]] = set()
+    if user_id is not None and any(s.personal_accounts for sites in sites_by_machine.values() for s in sites):
+        personal = active_account_pairs(user_id, [a.pk for a in allocations])
     out: list[Candidate] = []
     for allocation in allocations:
         for site in sorted(sites_by_machine.get(allocation.machine_id, []), key=lambda s: s.pk):

@@ -129,8 +129,10 @@ def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
 
 def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: str, env: Mapping[str, str], gpus: int,
             nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool, once: Once | None) -> Job:
-    """The job and its first placement. The caller has reserved the job's hours on decision.allocation in the same
-    transaction. The job comes back with its placements and revocations in hand, so that answering needs no read."""
+    """The job and its first placement. The caller then reserves the job's hours on decision.allocation in the same
+    transaction, last, so that the allocation's row is locked only from that UPDATE to the commit (inserting rows
+    that refer to the allocation takes no lock that waits for a reservation). The job comes back with its
+    placements and revocations in hand, so that answering needs no read."""
     message = ("waiting for a site: none that can take this job is reporting now; it moves to the first that does"
                if decision.held else "")
     job = Job.objects.create(
@@ -195,14 +197,23 @@ def job_submit(
         decision = decide(request, pairs)
     except NoPlacement as exc:
         raise _refusal(exc, pairs) from None
-    if not allocation_reserve(allocation=decision.allocation, gpu_seconds=need):
+    job = _create(user=user, decision=decision, name=name, script=script, env=env, gpus=gpus, nodes=1,
+                  time_limit_s=time_limit_s, spec=None, pinned=True, once=once)
+    if not allocation_reserve(allocation=decision.allocation, gpu_seconds=need):  # last: see _create
         allocation.refresh_from_db(fields=["gpu_seconds_used", "gpu_seconds_reserved"])
-        raise _hours_refused(allocation, need)
-    return _create(user=user, decision=decision, name=name, script=script, env=env, gpus=gpus, nodes=1,
-                   time_limit_s=time_limit_s, spec=None, pinned=True, once=once)
+        raise _hours_refused(allocation, need)  # the job's rows go with the transaction
+    return job
 
 
-@transaction.atomic
+class _HoursGone(Exception):
+    """The chosen allocation's hours were taken by a concurrent submission: this attempt is rolled back."""
+
+    def __init__(self, decision: Decision, allocations: int) -> None:
+        super().__init__(decision.allocation.account)
+        self.decision = decision
+        self.allocations = allocations
+
+
 def job_submit_spec(
     *,
     user: AbstractBaseUser,
@@ -213,44 +224,59 @@ def job_submit_spec(
 ) -> Job:
     """A job spec for an organisation: the broker places it on whichever of the organisation's allocations and
     sites is expected to finish it first (or only on `allocation` when one is given: the job is pinned to it, and
-    moves only among its sites). Only the organisation's members submit for it (check_acts_for).
+    moves only among its sites). Only the organisation's members submit for it: the allocations are read with
+    that condition, and when none is left the membership is checked on its own (check_acts_for) to say why.
 
-    The broker decides on the allocations as read, with no lock; the chosen allocation's hours are then reserved
-    with one conditional UPDATE (allocation_reserve), which sees every reservation committed before it. When it
-    finds the hours gone (concurrent submissions took them), a job for one allocation is refused as the hours
-    check refuses it, and a job for an organisation is placed again on fresh rows, where that allocation shows
-    what it has left; so hours are never booked twice and a refusal always reflects committed reservations."""
-    if allocation is not None or organisation is not None:
-        check_acts_for(user, allocation.organisation_id if allocation is not None else organisation.pk)
+    Each attempt is one transaction. The broker decides on the allocations as read, with no lock; the job and its
+    placement are written, and last the chosen allocation's hours are reserved with one conditional UPDATE
+    (allocation_reserve), which sees every reservation committed before it, so the allocation's row is locked
+    only from that UPDATE to the commit. When the UPDATE finds the hours gone (concurrent submissions took them),
+    the attempt is rolled back, job and all; a job for one allocation is then refused as the hours check refuses
+    it, and a job for an organisation is placed again on fresh rows, where that allocation shows what it has
+    left; so hours are never booked twice and a refusal always reflects committed reservations."""
     if allocation is not None:
         mine = Allocation.objects.select_related("machine").filter(pk=allocation.pk)
+        organisation_id = allocation.organisation_id
     elif organisation is not None:
         mine = Allocation.objects.select_related("machine").filter(organisation=organisation).order_by("pk")
+        organisation_id = organisation.pk
     else:
         raise _bad("organisation", "a job is submitted for an organisation or one of its allocations")
-    r = spec.resources
-    need = r.gpus * r.time_limit_s
+    mine = mine.filter(organisation__memberships__user=user)  # the member's check, in the same query
     attempts = 0
     while True:
         attempts += 1
-        allocations = list(mine)
-        if not allocations:
-            raise Conflict("organisation: has no allocation to run jobs on; apply for access first",
-                           {"field": "organisation"})
-        pairs = candidates(allocations, layout=Layout(r.gpus_per_node, r.nodes), left_sites=set(), user_id=user.pk)
-        if not pairs:
-            raise Conflict("organisation: no site serves its allocations' machines yet", {"field": "organisation"})
         try:
-            decision = decide(spec.request(), pairs)
-        except NoPlacement as exc:
-            raise _refusal(exc, pairs) from None
-        if allocation_reserve(allocation=decision.allocation, gpu_seconds=need):
-            return _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env,
-                           gpus=r.gpus, nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec,
-                           pinned=allocation is not None, once=once)
-        if len(allocations) == 1 or attempts > len(allocations):
-            decision.allocation.refresh_from_db(fields=["gpu_seconds_used", "gpu_seconds_reserved"])
-            raise _hours_refused(decision.allocation, need)
+            return _submit_spec_attempt(user=user, spec=spec, mine=mine, organisation_id=organisation_id,
+                                        pinned=allocation is not None, once=once)
+        except _HoursGone as gone:
+            if gone.allocations == 1 or attempts > gone.allocations:
+                taken = gone.decision.allocation
+                taken.refresh_from_db(fields=["gpu_seconds_used", "gpu_seconds_reserved"])
+                raise _hours_refused(taken, spec.resources.gpus * spec.resources.time_limit_s) from None
+
+
+@transaction.atomic
+def _submit_spec_attempt(*, user: AbstractBaseUser, spec: JobSpec, mine: Any, organisation_id: int,
+                         pinned: bool, once: Once | None) -> Job:
+    r = spec.resources
+    allocations = list(mine)
+    if not allocations:
+        check_acts_for(user, organisation_id)  # Forbidden for a person who is not a member
+        raise Conflict("organisation: has no allocation to run jobs on; apply for access first",
+                       {"field": "organisation"})
+    pairs = candidates(allocations, layout=Layout(r.gpus_per_node, r.nodes), left_sites=set(), user_id=user.pk)
+    if not pairs:
+        raise Conflict("organisation: no site serves its allocations' machines yet", {"field": "organisation"})
+    try:
+        decision = decide(spec.request(), pairs)
+    except NoPlacement as exc:
+        raise _refusal(exc, pairs) from None
+    job = _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env, gpus=r.gpus,
+                  nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec, pinned=pinned, once=once)
+    if not allocation_reserve(allocation=decision.allocation, gpu_seconds=r.gpus * r.time_limit_s):
+        raise _HoursGone(decision, len(allocations))  # rolls this attempt back
+    return job
 
 
 def _request_of(job: Job) -> tuple[JobRequest, Layout | None]:
