@@ -89,8 +89,8 @@ class PortalClient:
         return response.json()
 
     def waiter(self) -> PortalClient:
-        """A second client to the same portal for the long-poll (`wait`), so that a waiting request never holds up
-        the agent's pass; its timeout is above the longest wait the portal holds."""
+        """A second client to the same portal, for the long-poll (`wait`) and for the gate watcher's reports, so
+        that neither waits behind the agent's pass; its timeout is above the longest wait the portal holds."""
         return PortalClient(str(self._base_url), self._token, transport=self._transport, timeout_s=WAIT_S + 15)
 
     def wait(self, timeout_s: float = 20.0) -> bool:
