@@ -107,12 +107,17 @@ def slurm(tmp_path: Path, fake: FakeSlurm) -> SlurmBackend:
 
 def test_a_woken_pass_costs_a_new_job_one_squeue_and_its_sbatch(tmp_path):
     fake = FakeSlurm(by_tool(sbatch="41"))
-    portal = Portal([remote(UID)])
-    agent = Agent(portal, slurm(tmp_path, fake))  # type: ignore[arg-type]
+    portal = Portal()
+    agent = Agent(portal, slurm(tmp_path, fake), ssh_dir=tmp_path, heartbeat_every_s=3600)  # type: ignore[arg-type]
+    agent.cycle()  # a regular pass, with nothing to do: the heartbeat (and the queue wait), the SSH files
+    assert portal.count("heartbeat") == 1 and portal.count("ssh_files") == 1
+    fake.calls.clear()
+    with portal.lock:
+        portal.open_jobs.append(remote(UID))
     result = agent.cycle(woken=True)
     assert result.submitted == [UID]
     assert [argv[0] for argv, _, _ in fake.calls] == ["squeue", "sbatch"]  # no sacct, no second find
-    assert portal.count("heartbeat") == 0 and portal.count("ssh_files") == 0
+    assert portal.count("heartbeat") == 1 and portal.count("ssh_files") == 1  # left to the regular passes
     assert portal.count("report submitted") == 1
 
 
