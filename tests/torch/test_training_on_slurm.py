@@ -74,6 +74,17 @@ class Site:
             time.sleep(1)
         raise AssertionError(f"job {job} did not end within {timeout_s} s")
 
+    def gone(self, job: str, timeout_s: float = 120) -> None:
+        """Wait until the job is no longer completing: every process of it has ended."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=self.cluster.env(), capture_output=True,
+                                  text=True, timeout=30, check=False)  # an error once the controller forgot the job
+            if done.stdout.strip() not in ("COMPLETING", "RUNNING"):
+                return
+            time.sleep(1)
+        raise AssertionError(f"job {job} still has processes after {timeout_s} s")
+
 
 @pytest.fixture
 def site_for(profile_clusters: ProfileClusters) -> Iterator:  # type: ignore[type-arg]  # noqa: F811
@@ -175,6 +186,7 @@ def test_a_lost_site_resumes_on_another_from_the_last_checkpoint(site_for, work:
         time.sleep(0.5)
     here.cluster.run("scancel", "--signal=KILL", "--full", first)  # the site is gone: no time to checkpoint
     here.wait(first)
+    here.gone(first)  # cancelled at once in the accounting, but its processes may take a while to die
     log1 = log_of(run_dir, first)
     last_logged = max(int(s) for s in re.findall(r"step=(\d+) loss", log1))
     saved = int((run_dir / "ckpt" / "latest").read_text().strip()[5:13])
