@@ -34,3 +34,8 @@ SITE_ACCOUNT_EDGES = frozenset({
 
 def allowed(edges: frozenset[tuple[str, str]], current: str, target: str) -> bool:
     return (str(current), str(target)) in edges
+
+RUN_EDGES = frozenset({
+    ("running", "waiting"), ("running", "completed"), ("running", "failed"), ("running", "cancelled"),
+    ("waiting", "running"), ("waiting", "failed"), ("waiting", "cancelled"),
+})

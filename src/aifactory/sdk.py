@@ -207,3 +207,23 @@ class Client:
 
     def cancel(self, uid: str) -> dict[str, Any]:
         return dict(self.call("POST", f"/jobs/{uid}/cancel"))
+
+    def run_create(self, spec: str | dict[str, Any], *, steps: int, checkpoint_every: int, checkpoint_dir: str,
+                   tokens: int | None = None, organisation: int | None = None,
+                   allocation: int | None = None) -> dict[str, Any]:
+        """A managed run: the spec run as segments until `steps` are done (docs/training.md)."""
+        body: dict[str, Any] = {"spec": spec, "steps": steps, "checkpoint_every": checkpoint_every,
+                                "checkpoint_dir": checkpoint_dir}
+        for key, value in (("tokens", tokens), ("organisation", organisation), ("allocation", allocation)):
+            if value is not None:
+                body[key] = value
+        return dict(self.call("POST", "/runs", json=body))
+
+    def runs(self, *, state: str = "all", limit: int = 100) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.call("GET", "/runs", params={"state": state, "limit": limit})]
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        return dict(self.call("GET", f"/runs/{run_id}"))
+
+    def run_cancel(self, run_id: int) -> dict[str, Any]:
+        return dict(self.call("POST", f"/runs/{run_id}/cancel"))

@@ -217,3 +217,26 @@ def test_an_unreachable_portal(env, capsys, monkeypatch):
 
 def test_watch_and_why_need_a_job(token, fed, capsys):
     assert run(capsys, "status", "--watch")[0] == 2
+
+
+def test_managed_runs_from_the_command_line(fed, token, tmp_path, capsys):
+    path = tmp_path / "job.yaml"
+    path.write_text(SPEC)
+    args = ["--steps", "100", "--checkpoint-every", "10", "--checkpoint-dir", "/shared/llm"]
+    assert main(["run-submit", str(path), *args]) == 0
+    out = capsys.readouterr().out
+    run_id = int(out.split()[0])
+    assert "running" in out and "step 0/100" in out and "first segment" in out
+    assert main(["run-status"]) == 0
+    assert f"{run_id:>6}  cli-job" in capsys.readouterr().out
+    assert main(["run-status", str(run_id), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoint_dir"] == "/shared/llm"
+    assert main(["run-cancel", str(run_id)]) == 0
+    assert capsys.readouterr().out.strip() == f"run {run_id}  cancelled"
+    assert main(["run-status", str(run_id)]) == 1  # cancelled
+    assert main(["run-status", "999999"]) == 4
+    assert main(["run-submit", str(path), "--steps", "100", "--checkpoint-every", "10", "--checkpoint-dir",
+                 "relative"]) == 2
+    assert "checkpoint_dir" in capsys.readouterr().err
+    path.write_text("name: [")
+    assert main(["run-submit", str(path), *args]) == 2

@@ -113,7 +113,7 @@ def test_open_jobs_for_the_site(site_api, allocation):
     assert listed == [{
         "uid": job.uid, "name": job.name, "account": allocation.account, "gpus": 2, "nodes": 1, "time_limit_s": 900,
         "script": job.script, "env": {"EPOCHS": "2"}, "image": "", "inputs": [], "outputs": [], "state": "pending",
-        "cancel_requested": False, "scheduler_id": "", "user": "",
+        "cancel_requested": False, "scheduler_id": "", "user": "", "lease_s": 0,
     }]
 
 

@@ -16,13 +16,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.test import Client
 from django.utils import timezone
 
+from aifactory.core.jobspec import spec_from_dict
 from aifactory.portal.access.services import application_submit
+from aifactory.portal.allocations.models import ProvisioningOrder
+from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.services import terms_publish
 from aifactory.portal.matchmaking.services import challenge_post, interest_express, profile_save
 from aifactory.portal.monitoring.services import objectives_sync
 from aifactory.portal.obligations.models import Obligation
 from aifactory.portal.organisations.services import role_grant
 from aifactory.portal.review.services import CriterionSpec, call_assign, call_close, call_open, reviewer_add
+from aifactory.portal.runs.services import run_create
 from aifactory.portal.siteaccess.models import SiteAccount
 from aifactory.portal.siteaccess.services import (
     site_account_done,
@@ -118,6 +122,10 @@ API = [
     ("GET", "/sites/{site}/terms", AUTHENTICATED),
     ("POST", "/sites/{site}/terms/accept", AUTHENTICATED),
     ("POST", "/sites/{site}/terms", frozenset({"operator", "staff"})),
+    ("GET", "/runs", AUTHENTICATED),
+    ("POST", "/runs", frozenset({"applicant"})),
+    ("GET", "/runs/{run}", frozenset({"applicant", "staff"})),
+    ("POST", "/runs/{run}/cancel", frozenset({"applicant", "staff"})),
 ]
 
 PAGES = [
@@ -165,6 +173,10 @@ PAGES = [
     ("GET", "/periodic/", frozenset({"staff"})),
     ("GET", "/sites/{site}/terms/", AUTHENTICATED),
     ("POST", "/sites/{site}/terms/", AUTHENTICATED),
+    ("GET", "/runs/", AUTHENTICATED),
+    ("GET", "/runs/new/", AUTHENTICATED),
+    ("GET", "/runs/{run}/", frozenset({"applicant", "staff"})),
+    ("POST", "/runs/{run}/cancel/", frozenset({"applicant", "staff"})),
 ]
 
 BODIES = {
@@ -200,6 +212,8 @@ BODIES = {
     "/sites/{site}/terms/accept": {"version": 1},
     "/sites/{site}/terms": {"text": "Version two."},
     "/sites/{site}/terms/": {"version": "1"},
+    "/runs": {"spec": {"name": "llm", "resources": {"time_limit": "10m"}, "commands": ["echo hi"]}, "steps": 10,
+              "checkpoint_every": 5, "checkpoint_dir": "/shared/llm", "organisation": "{org}"},
 }
 
 
@@ -269,6 +283,11 @@ def world(site):
     ids["obligation"] = obligation.pk
     terms_publish(site=site.site, text="The site's rules.", actor=people["staff"])
     ids["site"] = site.site.name
+    Site.objects.filter(pk=site.site.pk).update(last_seen_at=timezone.now())
+    ProvisioningOrder.objects.filter(allocation=app.allocation).update(state="done")
+    run = run_create(user=applicant, spec=spec_from_dict(BODIES["/runs"]["spec"]), steps=10, checkpoint_every=5,
+                     checkpoint_dir="/shared/llm", organisation=org)
+    ids["run"] = run.pk
     return people, ids
 
 
@@ -325,6 +344,7 @@ VISIBLE = {
     "/me/site-accounts": ("site_account", frozenset({"applicant"})),
     "/me/ssh-keys": ("ssh_key", frozenset({"applicant"})),
     "/me/ssh-certificates": ("ssh_cert", frozenset({"applicant"})),
+    "/runs": ("run", frozenset({"applicant", "staff"})),
 }
 
 

@@ -14,15 +14,24 @@ aifactory.portal.jobs.services).
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from aifactory.core.exceptions import InvalidInput
 from aifactory.core.jobs import JobState
 from aifactory.core.jobspec import check_image, check_paths
+
+LEASE_KILL_AFTER_S = 20
+"""A job whose lease ran out gets TERM (train.py checkpoints and exits), then KILL this many seconds later. The
+portal's LEASE_GRACE_S must be longer than this plus the difference between the site's and the portal's clocks."""
+MAX_MARKERS = 32
+"""Checkpoint markers read from a job's folder per pass, the newest."""
+MAX_MARKER_BYTES = 4096
 
 ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
 UID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -56,6 +65,9 @@ class BatchJob:
     start_wait_s: int = 600
     user: str = ""
     """The person's account at the site the job runs as; empty: the agent's own user."""
+    lease_s: int = 0
+    """With a lease (a managed run's segment), the job's commands are stopped when the agent has not renewed the
+    lease (Backend.renew_lease) for this long: TERM, then KILL LEASE_KILL_AFTER_S later. 0: no lease."""
 
     def __post_init__(self) -> None:
         if not UID_RE.match(self.uid):
@@ -73,6 +85,8 @@ class BatchJob:
             raise ValueError(f"site user {self.user!r} is not a valid site account name")
         if not 1 <= self.start_wait_s <= 86400:
             raise ValueError("start_wait_s must be between 1 s and a day")
+        if not 0 <= self.lease_s <= 86400:
+            raise ValueError("lease_s must be between 0 and a day")
         try:  # the portal checked these; a site checks again what it will write into a batch script
             if self.image:
                 check_image(self.image)
@@ -159,6 +173,36 @@ class Backend(ABC):
         """The job's outputs found when it ended: [{"path", "bytes"}]; empty when it listed none."""
         return []
 
+    def renew_lease(self, uid: str, until: float) -> None:
+        """Renew a job's lease up to `until` (seconds since the epoch): the job stops when that time passes. A backend
+        without leases does nothing (its jobs are given none)."""
+        return None
+
+    def checkpoints(self, uid: str) -> list[dict[str, object]]:
+        """The checkpoint markers the job wrote into its folder (`checkpoints/*.json`, the newest MAX_MARKERS), as
+        read: the portal checks every value."""
+        return []
+
     def queue_wait_s(self) -> float:
         """Expected wait before a new job starts; 0 when the backend cannot tell."""
         return 0.0
+
+
+def read_markers(folder: Path) -> list[dict[str, object]]:
+    """The newest MAX_MARKERS checkpoint markers (`*.json`, each a JSON object of at most MAX_MARKER_BYTES) in the
+    folder, oldest first; files that are not such an object are left out."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json") and not p.name.startswith("."))
+    except OSError:
+        return []
+    found: list[dict[str, object]] = []
+    for name in names[-MAX_MARKERS:]:
+        try:
+            with (folder / name).open("rb") as handle:
+                data = handle.read(MAX_MARKER_BYTES + 1)
+            value = json.loads(data) if len(data) <= MAX_MARKER_BYTES else None
+        except (OSError, ValueError):
+            continue
+        if isinstance(value, dict):
+            found.append({k: value[k] for k in ("step", "tokens", "path", "time") if k in value})
+    return found

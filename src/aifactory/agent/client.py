@@ -39,6 +39,8 @@ class RemoteJob:
     outputs: tuple[str, ...] = ()
     user: str = ""
     """The submitter's account at this site, at a site that runs jobs under personal accounts."""
+    lease_s: int = 0
+    """A lease the agent renews at each pass (a managed run's segment); 0: none."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class PortalClient:
                 cancel_requested=bool(j["cancel_requested"]), scheduler_id=str(j["scheduler_id"]),
                 nodes=int(j.get("nodes", 1)), image=str(j.get("image", "")),
                 inputs=tuple(str(p) for p in j.get("inputs", [])), outputs=tuple(str(p) for p in j.get("outputs", [])),
-                user=str(j.get("user", "")),
+                user=str(j.get("user", "")), lease_s=int(j.get("lease_s", 0)),
             )
             for j in self._call("GET", "/agent/jobs")
         ]
@@ -152,6 +154,12 @@ class PortalClient:
         if output_files is not None:
             body["output_files"] = output_files
         self._call("POST", f"/agent/jobs/{report.uid}", body)
+
+    def checkpoints(self, uid: str, markers: list[dict[str, object]]) -> int:
+        """Report a run segment's checkpoints (from its markers); the number the portal had not seen. PortalCallError
+        410: the job is no longer this site's."""
+        body = self._call("POST", f"/agent/jobs/{uid}/checkpoints", {"checkpoints": markers})
+        return int(body.get("added", 0)) if isinstance(body, dict) else 0
 
     def revocations(self) -> list[Revocation]:
         return [Revocation(uid=str(r["uid"]), account=str(r["account"]), reason=str(r["reason"]))

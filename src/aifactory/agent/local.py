@@ -20,10 +20,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
+from aifactory.agent.base import ACCOUNT_RE, UID_RE, Backend, BackendError, BatchJob, JobReport, read_markers
 from aifactory.agent.isolation import JobAccount, can_switch_user
 from aifactory.core.jobs import JobState
 
@@ -110,13 +111,15 @@ class LocalBackend(Backend):
         (folder / "user.sh").write_text(job.script, encoding="utf-8")
         meta = {"name": job.name, "account": job.account, "gpus": job.gpus, "time_limit_s": job.time_limit_s,
                 "gated": job.gated, "start_wait_s": job.start_wait_s, "image": job.image,
-                "inputs": list(job.inputs), "outputs": list(job.outputs)}
+                "inputs": list(job.inputs), "outputs": list(job.outputs), "lease_s": job.lease_s}
         if self.job_account is not None:
             meta["run_as"] = self.job_account.to_dict()
             meta["work_dir"] = str(self.job_root / job.uid / "work" if self.job_root == self.root / "jobs"
                                    else self.job_root / job.uid)
         if job.gated:
             (folder / "gated").touch()
+        if job.lease_s:
+            self.renew_lease(job.uid, time.time() + job.lease_s)
         write_atomic(folder / "meta.json", json.dumps(meta))
         write_atomic(folder / "env.json", json.dumps(dict(job.env)))
         with (folder / "runner.log").open("wb") as runner_log:  # the runner's own errors, if it has any
@@ -217,6 +220,19 @@ class LocalBackend(Backend):
     def at_gate(self, uid: str) -> bool:
         folder = self._dir(uid)
         return (folder / "started").exists() and not self.released(uid)
+
+    def renew_lease(self, uid: str, until: float) -> None:
+        folder = self._dir(uid)
+        if not folder.is_dir():
+            return
+        write_atomic(folder / "lease", f"{int(until)}\n")
+        (folder / "lease").chmod(0o644)  # the job's own account reads it too (AIF_LEASE_FILE)
+
+    def checkpoints(self, uid: str) -> list[dict[str, object]]:
+        folder = self._dir(uid)
+        meta = json.loads(_read(folder / "meta.json") or "{}")
+        work = Path(str(meta["work_dir"])) if meta.get("run_as") and meta.get("work_dir") else folder
+        return read_markers(work / "checkpoints")
 
     def output_files(self, uid: str) -> list[dict[str, object]]:
         try:

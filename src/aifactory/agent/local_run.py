@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from aifactory.agent.base import LEASE_KILL_AFTER_S
 from aifactory.agent.local import write_atomic
 
 TIMEOUT_EXIT = 124
@@ -55,6 +56,38 @@ def _list_outputs(folder: Path, workdir: Path, outputs: list[str]) -> None:
     write_atomic(folder / "outputs.json", json.dumps(found))
 
 
+def _lease_over(folder: Path) -> bool:
+    try:
+        return time.time() >= int((folder / "lease").read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return True
+
+
+def _wait(child: subprocess.Popen[bytes], folder: Path, time_limit_s: float, leased: bool) -> int:
+    """Wait for the commands, within their time limit; with a lease, stop them (TERM, then KILL
+    LEASE_KILL_AFTER_S later) once the agent has not renewed it in time (see aifactory.agent.base.BatchJob)."""
+    deadline = time.monotonic() + time_limit_s
+    kill_at: float | None = None
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if now >= deadline:
+            write_atomic(folder / "reason", f"time limit of {time_limit_s:g} s reached")
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            return TIMEOUT_EXIT
+        if leased and kill_at is None and _lease_over(folder):
+            write_atomic(folder / "reason", "the lease was not renewed by the site; the commands were stopped")
+            write_atomic(folder / "lease-expired", "")
+            os.killpg(child.pid, signal.SIGTERM)
+            kill_at = now + LEASE_KILL_AFTER_S
+        elif kill_at is not None and now >= kill_at:
+            os.killpg(child.pid, signal.SIGKILL)
+
+
 def main(folder: Path) -> int:
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     job_env = json.loads((folder / "env.json").read_text(encoding="utf-8"))
@@ -66,6 +99,8 @@ def main(folder: Path) -> int:
     env["AIF_JOB_UID"] = folder.name
     env["AIF_JOB_NAME"] = str(meta.get("name", ""))
     env["AIF_JOB_DIR"] = str(folder)
+    if meta.get("lease_s"):
+        env["AIF_LEASE_FILE"] = str(folder / "lease")
     run_as = meta.get("run_as")
     workdir = folder
     script = "user.sh"
@@ -132,13 +167,7 @@ def main(folder: Path) -> int:
                 )
             if stopping:
                 stop(signal.SIGTERM, None)
-            try:
-                code = child.wait(timeout=float(meta["time_limit_s"]))
-            except subprocess.TimeoutExpired:
-                write_atomic(folder / "reason", f"time limit of {meta['time_limit_s']} s reached")
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-                code = TIMEOUT_EXIT
+            code = _wait(child, folder, float(meta["time_limit_s"]), bool(meta.get("lease_s")))
     if code < 0:
         code = 128 - code
     if meta.get("outputs"):

@@ -84,6 +84,10 @@ class Agent:
         self._beat_at: float | None = None
         """When (the clock, time.monotonic) the portal last took this agent's heartbeat."""
         self.personal_accounts = personal_accounts
+        self._contact = 0.0
+        """When this agent last reached the portal (before its heartbeat): leases are renewed up to this + lease_s."""
+        self._markers: dict[str, set[object]] = {}
+        """Checkpoint steps reported per job, so that each marker is sent once (again after a restart: harmless)."""
 
     def cycle(self, *, woken: bool = False) -> CycleResult:
         """One pass over everything the portal asks of this site, new jobs first. A pass `woken` by the portal leaves
@@ -132,8 +136,10 @@ class Agent:
 
     def _heartbeat(self) -> None:
         beat = self._clock()
+        contact = time.time()  # leases run from before the report, so never past what the portal saw + lease_s
         self.portal.heartbeat(queue_wait_s=self._queue_wait_s, backend=self.backend.name)
         self._beat_at = beat
+        self._contact = contact
 
     def _keep_alive(self) -> None:
         """Within a long pass: report the site alive again once heartbeat_every_s has passed since the last report
@@ -165,7 +171,7 @@ class Agent:
                 BatchJob(uid=job.uid, name=job.name, account=job.account, gpus=job.gpus, nodes=job.nodes,
                          time_limit_s=job.time_limit_s, script=job.script, env=job.env, image=job.image,
                          inputs=job.inputs, outputs=job.outputs, gated=True, start_wait_s=self.start_wait_s,
-                         user=job.user)
+                         user=job.user, lease_s=job.lease_s)
             )
             result.submitted.append(job.uid)
             self._gated[job.uid] = scheduler_id
@@ -179,9 +185,13 @@ class Agent:
         elif seen.state in (JobState.PENDING, JobState.SUBMITTED) and not self.backend.released(job.uid):
             self._gated.setdefault(job.uid, seen.scheduler_id)  # also after a restart
             self._gates.set()
+        if job.lease_s and not seen.state.terminal:
+            self.backend.renew_lease(job.uid, self._contact + job.lease_s)
         if job.cancel_requested and not seen.state.terminal:
             return  # being cancelled: reported once the scheduler has ended it
         try:
+            if job.lease_s and seen.state in (JobState.RUNNING, *[s for s in JobState if s.terminal]):
+                self._report_checkpoints(job.uid, result)  # before the end is reported: the run reads its progress
             if seen.state == JobState.RUNNING and not job.cancel_requested and not self.backend.released(job.uid):
                 # The start gate: the portal must hold the job for this site before its commands may run.
                 self._report(seen, result)
@@ -196,6 +206,14 @@ class Agent:
             self.backend.cancel(job.uid)  # no longer this site's: its copy never runs here
             self._gated.pop(job.uid, None)
             result.revoked.append(job.uid)
+
+    def _report_checkpoints(self, uid: str, result: CycleResult) -> None:
+        sent = self._markers.setdefault(uid, set())
+        fresh = [m for m in self.backend.checkpoints(uid) if m.get("step") not in sent]
+        if not fresh:
+            return
+        self.portal.checkpoints(uid, fresh)
+        sent.update(m.get("step") for m in fresh)
 
     def _ssh_files(self, folder: Path, result: CycleResult) -> None:
         """Keep the site's sshd files current: the user CA (TrustedUserCAKeys) and the KRL (RevokedKeys), each

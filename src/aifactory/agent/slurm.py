@@ -73,7 +73,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aifactory.agent.base import ACCOUNT_RE, SITE_USER_RE, UID_RE, Backend, BackendError, BatchJob, JobReport
+from aifactory.agent.base import (
+    ACCOUNT_RE,
+    LEASE_KILL_AFTER_S,
+    SITE_USER_RE,
+    UID_RE,
+    Backend,
+    BackendError,
+    BatchJob,
+    JobReport,
+    read_markers,
+)
 from aifactory.agent.slurm_output import (
     SacctRow,
     SqueueRow,
@@ -113,6 +123,9 @@ RELEASE_FILE = "released"
 NOT_RELEASED_FILE = "not-released"
 STARTED_FILE = "started"
 OUTPUTS_FILE = "outputs.tsv"
+LEASE_FILE = "lease"
+LEASE_EXPIRED_FILE = "lease-expired"
+MARKERS_DIR = "checkpoints"
 NOT_RELEASED_EXIT = 75
 GATE_FIRST_S = 0.02
 """How often a job at its start gate looks for `released` in its first GATE_FAST_S seconds (the agent, when it is
@@ -216,17 +229,62 @@ def batch_script(
         if profile is not None and profile.container_gpu_flag:
             binds.insert(0, profile.container_gpu_flag)
         run = f"{q(container_runtime)} exec {' '.join(binds)} --pwd {q(str(job_dir))} {q(job.image)} {run}"
-    if not job.outputs:
+    if job.lease_s:
+        lines += lease_lines(job_dir, run)
+    elif not job.outputs:
         lines.append(f"exec {run}")
         return "\n".join(lines) + "\n"
+    else:
+        lines += [run, "aif_status=$?"]
+    if not job.outputs:
+        lines.append('exit "$aif_status"')
+        return "\n".join(lines) + "\n"
     listing = q(str(job_dir / OUTPUTS_FILE))
-    lines += [run, "aif_status=$?", f": > {listing}"]
+    lines += [f": > {listing}"]
     for rel in job.outputs:
         target = q(str(job_dir / rel))
         size = f"$(find {target} -type f -printf '%s\\n' | awk '{{s += $1}} END {{print s + 0}}')"
         lines.append(f"if [ -e {target} ]; then printf '%s\\t%s\\n' \"{size}\" {q(rel)} >> {listing}; fi")
     lines.append('exit "$aif_status"')
     return "\n".join(lines) + "\n"
+
+
+def lease_lines(job_dir: Path, run: str) -> list[str]:
+    """The lease's watchdog: the commands run in a process group of their own while the batch script reads the
+    lease file (seconds since the epoch, renewed by the agent at each pass); once that time has passed, the group
+    gets TERM (train.py checkpoints and exits) and, LEASE_KILL_AFTER_S later, KILL. Slurm's own signals reach the
+    commands as before (TERM and USR1 given to the batch shell are passed on to the group). `$aif_status` is the
+    commands' exit status."""
+    q = shlex.quote
+    lease = q(str(job_dir / LEASE_FILE))
+    return [
+        "# Lease: the commands stop when the site's agent has not renewed the lease in time (a lost site), so that the",
+        "# portal can start the run's next segment elsewhere once the lease and its grace have passed.",
+        f"export AIF_LEASE_FILE={lease}",
+        f"setsid {run} &",
+        "aif_child=$!",
+        "trap 'kill -s TERM -- \"-$aif_child\" 2>/dev/null' TERM",
+        "trap 'kill -s USR1 -- \"-$aif_child\" 2>/dev/null' USR1",
+        "aif_kill_at=0",
+        'while kill -0 "$aif_child" 2>/dev/null; do',
+        "  aif_now=$(date +%s)",
+        '  if [ "$aif_kill_at" -eq 0 ]; then',
+        f"    {{ read -r aif_until < {lease}; }} 2>/dev/null || aif_until=0",
+        '    case "$aif_until" in ""|*[!0-9]*) aif_until=0 ;; esac',
+        '    if [ "$aif_now" -ge "$aif_until" ]; then',
+        "      echo 'aifactory: the lease was not renewed by the site; stopping the commands' >&2",
+        f"      : > {q(str(job_dir / LEASE_EXPIRED_FILE))}",
+        '      kill -s TERM -- "-$aif_child" 2>/dev/null',
+        f"      aif_kill_at=$((aif_now + {LEASE_KILL_AFTER_S}))",
+        "    fi",
+        '  elif [ "$aif_now" -ge "$aif_kill_at" ]; then',
+        '    kill -s KILL -- "-$aif_child" 2>/dev/null',
+        "  fi",
+        "  sleep 1 & wait $!",
+        "done",
+        'wait "$aif_child"',
+        "aif_status=$?",
+    ]
 
 
 def profile_setup_lines(profile: SiteProfile) -> list[str]:
@@ -513,6 +571,8 @@ class SlurmBackend(Backend):
         (job_dir / USER_SCRIPT).write_text(job.script, encoding="utf-8")
         if job.gated:
             (job_dir / GATED_FILE).touch()
+        if job.lease_s:
+            self.renew_lease(job.uid, time.time() + job.lease_s)
         batch = job_dir / BATCH_SCRIPT
         batch.write_text(batch_script(job, job_dir, self.container_runtime, self.profile), encoding="utf-8")
         batch.chmod(0o700)
@@ -614,6 +674,17 @@ class SlurmBackend(Backend):
             if sep and size.isdigit() and path:
                 found.append({"path": path[:1024], "bytes": int(size)})
         return found
+
+    def renew_lease(self, uid: str, until: float) -> None:
+        job_dir = self.job_dir(uid)
+        if not job_dir.is_dir():
+            return
+        tmp = job_dir / f".{LEASE_FILE}.tmp"
+        tmp.write_text(f"{int(until)}\n", encoding="ascii")
+        tmp.replace(job_dir / LEASE_FILE)
+
+    def checkpoints(self, uid: str) -> list[dict[str, object]]:
+        return read_markers(self.job_dir(uid) / MARKERS_DIR)
 
     def queue_wait_s(self) -> float:
         """The latest expected start among pending jobs (squeue --start), from now; 0 when none is known."""

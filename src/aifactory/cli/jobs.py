@@ -91,6 +91,23 @@ def register(sub: Any) -> None:
 
     add("notices", "usage notices of your allocations (80 and 100 percent used)", notices)
 
+    p = add("run-submit", "start a managed run: the job spec run as segments until its steps are done", run_submit)
+    p.add_argument("spec", help="each segment's job spec file, or - for standard input")
+    p.add_argument("--steps", type=int, required=True, help="the run's steps in all")
+    p.add_argument("--checkpoint-every", type=int, required=True, help="steps between checkpoints")
+    p.add_argument("--checkpoint-dir", required=True, help="an absolute path every site the run may go to can read")
+    p.add_argument("--tokens", type=int, help="the run's tokens in all (shown with its progress)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--organisation", type=int, help="the organisation it runs for (default: your only one)")
+    target.add_argument("--allocation", type=int, help="keep the run on this allocation")
+
+    p = add("run-status", "a managed run's segments, checkpoints, GPU-hours and expected finish, or your runs",
+            run_status)
+    p.add_argument("run", nargs="?", type=int, help="a run's id")
+
+    p = add("run-cancel", "cancel a managed run and its current segment", run_cancel)
+    p.add_argument("run", type=int)
+
 
 def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace, Client], int], needs_token: bool) -> int:
     try:
@@ -321,4 +338,67 @@ def notices(args: argparse.Namespace, client: Client) -> int:
         print(f"{_when(n['created_at'])}  {n['message']}")
     if not found:
         print("no notices")
+    return OK
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    return (f"{run['id']:>6}  {run['name'][:24]:<24} {run['state']:<10} step {run['steps_done']}/{run['steps']}  "
+            f"{len(run['segments'])} segment(s)  {run['gpu_hours']:.2f} GPU-h")
+
+
+def _run_describe(run: dict[str, Any]) -> str:
+    finish = _when(run["expected_finish_at"]) if run["expected_finish_at"] else "unknown yet"
+    speed = f"{run['steps_per_s']:.3f} steps/s" if run["steps_per_s"] else "not measured yet"
+    lines = [_run_line(run), f"  {run['message']}" if run["message"] else "",
+             f"  progress {run['progress'] * 100:.1f} %, {speed}, "
+             f"{'ended' if run['ended_at'] else 'expected finish'} {finish}",
+             "  segments:"]
+    lines += [f"    {s['index']:>3}  {s['site']:<14} {s['job'][:12]}  {s['state']:<10} "
+              f"{_when(s['started_at'])} .. {_when(s['ended_at'])}  {s['gpu_hours']:.2f} GPU-h  from step "
+              f"{s['start_step']}: {s['cause']}" for s in run["segments"]]
+    lines.append("  checkpoints: " + (", ".join(str(c["step"]) for c in run["checkpoints"][-10:]) or "none yet"))
+    return "\n".join(line for line in lines if line)
+
+
+def run_submit(args: argparse.Namespace, client: Client) -> int:
+    try:
+        text = sys.stdin.read() if args.spec == "-" else Path(args.spec).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Stop(BAD_INPUT, f"cannot read {args.spec}: {exc}") from exc
+    try:
+        parse_spec(text)  # checked here first, as `submit` does
+    except InvalidInput as exc:
+        raise Stop(BAD_INPUT, exc.message) from exc
+    run = client.run_create(text, steps=args.steps, checkpoint_every=args.checkpoint_every,
+                            checkpoint_dir=args.checkpoint_dir, tokens=args.tokens, organisation=args.organisation,
+                            allocation=args.allocation)
+    if args.json:
+        _print_json(run)
+    else:
+        print(_run_describe(run))
+    return OK
+
+
+def run_status(args: argparse.Namespace, client: Client) -> int:
+    if args.run is None:
+        found = client.runs()
+        if args.json:
+            _print_json(found)
+        for r in [] if args.json else found:
+            print(_run_line(r))
+        return OK
+    run = client.run(args.run)
+    if args.json:
+        _print_json(run)
+    else:
+        print(_run_describe(run))
+    return OK if run["state"] not in ("failed", "cancelled") else JOB_FAILED
+
+
+def run_cancel(args: argparse.Namespace, client: Client) -> int:
+    run = client.run_cancel(args.run)
+    if args.json:
+        _print_json(run)
+    else:
+        print(f"run {run['id']}  {run['state']}")
     return OK

@@ -27,6 +27,13 @@ A checkpoint holds the model, the AdamW state, the step and the losses so far. U
 `step-NNNNNNNN.pt` (torch.save, written by rank 0). Sharded: a folder `step-NNNNNNNN.dcp` written by every rank with
 torch.distributed.checkpoint (`.metadata` and one `__R_0.distcp` per rank) plus `train.json` (step, losses). Either
 kind resumes with any number of processes and either wrapping (DCP reshards on load).
+
+In a managed run (the portal's segments): the steps, the checkpoint folder and interval come from AIF_RUN_STEPS,
+AIF_RUN_CHECKPOINT_DIR (unless --checkpoint-dir is given) and AIF_RUN_CHECKPOINT_EVERY; each checkpoint gets a
+marker, `step-<N>.json` ({"step", "tokens", "path", "time"}), next to it and in `$AIF_JOB_DIR/checkpoints/`, where
+the site's agent reads it and reports it to the portal (a segment also marks the checkpoint it resumed from); and the
+lease (AIF_LEASE_FILE, seconds since the epoch, renewed by the site's agent) is a deadline like the job's end: the run
+checkpoints and stops before it passes.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import shutil
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +155,39 @@ def log(rank: int, text: str) -> None:
         print(f"[train] {text}", flush=True)
 
 
+def write_marker(folder: Path, marker: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"step-{marker['step']:08d}.json"
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(json.dumps(marker) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / name)
+
+
+def resumed_marker(path: Path, name: str, step: int) -> dict[str, Any]:
+    """The marker of the checkpoint `name` in `path`: the one written next to it, or one made from the file."""
+    try:
+        marker: dict[str, Any] = json.loads((path / f"step-{step:08d}.json").read_text(encoding="utf-8"))
+        return marker
+    except (OSError, ValueError):
+        written = datetime.fromtimestamp((path / name).stat().st_mtime, UTC)
+        return {"step": step, "tokens": 0, "path": str((path / name).absolute()),
+                "time": written.isoformat(timespec="seconds")}
+
+
+def lease_until() -> float:
+    """The lease's end (seconds since the epoch) from AIF_LEASE_FILE; 0 without a lease; a lease file that cannot be
+    read counts as ended (the batch script stops the commands then too)."""
+    path = os.environ.get("AIF_LEASE_FILE")
+    if not path:
+        return 0.0
+    try:
+        return float(Path(path).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return 1.0
+
+
 def save(path: Path, step: int, losses: list[float], model: nn.Module, optimizer: torch.optim.Optimizer,
-         sharded: bool, rank: int, keep: int = 2) -> float:
+         sharded: bool, rank: int, keep: int = 2, tokens: int = 0) -> float:
     """Write a checkpoint (every rank calls this) and point `latest` at it; the time it took."""
     started = time.monotonic()
     path.mkdir(parents=True, exist_ok=True)
@@ -172,8 +211,15 @@ def save(path: Path, step: int, losses: list[float], model: nn.Module, optimizer
         latest_tmp = path / ".latest.tmp"
         latest_tmp.write_text(name + "\n", encoding="utf-8")
         os.replace(latest_tmp, path / "latest")
-        for old in sorted(path.glob("step-*"), key=lambda p: p.name.split(".")[0])[:-keep]:
+        kept = [p for p in path.glob("step-*") if p.suffix != ".json"]
+        for old in sorted(kept, key=lambda p: p.name.split(".")[0])[:-keep]:
             shutil.rmtree(old) if old.is_dir() else old.unlink()
+            old.with_suffix(".json").unlink(missing_ok=True)
+        marker = {"step": step, "tokens": tokens, "path": str((path / name).absolute()),
+                  "time": datetime.now(UTC).isoformat(timespec="seconds")}
+        write_marker(path, marker)
+        if os.environ.get("AIF_JOB_DIR"):  # where the site's agent looks for it
+            write_marker(Path(os.environ["AIF_JOB_DIR"]) / "checkpoints", marker)
     return time.monotonic() - started
 
 
@@ -232,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = json.loads(args.config.read_text(encoding="utf-8"))
     model_cfg, train = config["model"], config["train"]
-    ckpt_dir = args.checkpoint_dir or Path(config["checkpoint_dir"])
+    ckpt_dir = args.checkpoint_dir or Path(os.environ.get("AIF_RUN_CHECKPOINT_DIR") or config["checkpoint_dir"])
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, lambda number, _frame: _signalled.append(number))
 
@@ -257,9 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     if resumed is not None:
         step, losses = resumed
         log(rank, f"resumed from checkpoint step={step} path={ckpt_dir}")
+        if rank == 0 and os.environ.get("AIF_JOB_DIR"):
+            # The checkpoint this segment starts from, for the portal: a lost site may have written it after its agent
+            # could report it.
+            name = (ckpt_dir / "latest").read_text(encoding="utf-8").strip()
+            write_marker(Path(os.environ["AIF_JOB_DIR"]) / "checkpoints", resumed_marker(ckpt_dir, name, step))
 
     seq, micro = int(model_cfg["seq_len"]), int(train.get("micro_batch", 4))
-    total, every = int(train["steps"]), int(train.get("checkpoint_every", 50))
+    total = int(os.environ.get("AIF_RUN_STEPS") or train["steps"])
+    every = int(os.environ.get("AIF_RUN_CHECKPOINT_EVERY") or train.get("checkpoint_every", 50))
     every_s = float(train.get("checkpoint_seconds", 1800))
     log_every = int(train.get("log_every", 10))
     deadline = float(os.environ.get("AIF_DEADLINE", "0") or 0)
@@ -268,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     last_ckpt, ckpt_cost, step_cost = time.monotonic(), 0.0, 0.0
     window_tokens, window_start = 0, time.monotonic()
     stopped = False
+    lease, lease_read = 0.0, -1e9
     while step < total:
         started = time.monotonic()
         tokens = corpus.batch(step, rank, micro, seq + 1).to(device)
@@ -285,14 +338,18 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.monotonic() - window_start
             log(rank, f"step={step} loss={value:.4f} tokens/s={window_tokens / max(elapsed, 1e-9):,.0f}")
             window_tokens, window_start = 0, time.monotonic()
-        near_end = bool(deadline) and time.time() + max(margin_min, 3 * step_cost + ckpt_cost) >= deadline
+        margin = max(margin_min, 3 * step_cost + ckpt_cost)
+        if time.monotonic() - lease_read >= 1.0:  # a small file, read at most once a second
+            lease, lease_read = lease_until(), time.monotonic()
+        lease_out = bool(lease) and time.time() + margin >= lease
+        near_end = lease_out or bool(deadline) and time.time() + margin >= deadline
         stop = torch.tensor([1.0 if (_signalled or near_end) else 0.0], device=device)
         if world > 1:
             dist.all_reduce(stop, op=dist.ReduceOp.MAX)
         stopped = bool(stop.item()) and step < total
         due = step % every == 0 or time.monotonic() - last_ckpt >= every_s or step == total or stopped
         if due:
-            ckpt_cost = save(ckpt_dir, step, losses, model, optimizer, sharded, rank)
+            ckpt_cost = save(ckpt_dir, step, losses, model, optimizer, sharded, rank, tokens=step * micro * seq * world)
             log(rank, f"checkpoint step={step} seconds={ckpt_cost:.2f} path={ckpt_dir}")
             last_ckpt = time.monotonic()
             if world > 1:
@@ -300,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         if stopped:
             if rank == 0:
                 (ckpt_dir / "stopped").write_text(f"{step}\n", encoding="utf-8")
-            why = "signal" if _signalled else "time limit near"
+            why = "signal" if _signalled else "lease not renewed" if lease_out else "time limit near"
             log(rank, f"stopping at step={step} of {total} ({why}); resume from the checkpoint")
             break
     if rank == 0 and losses:

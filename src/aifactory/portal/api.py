@@ -22,6 +22,8 @@ from aifactory.portal.monitoring.api import router as monitoring_router
 from aifactory.portal.obligations.api import router as obligations_router
 from aifactory.portal.organisations.api import router as organisations_router
 from aifactory.portal.review.api import router as review_router
+from aifactory.portal.runs.api import agent_router as runs_agent_router
+from aifactory.portal.runs.api import router as runs_router
 from aifactory.portal.siteaccess.api import agent_router as siteaccess_agent_router
 from aifactory.portal.siteaccess.api import public_router as siteaccess_public_router
 from aifactory.portal.siteaccess.api import router as siteaccess_router
@@ -81,6 +83,8 @@ api.add_router("/", siteaccess_router)
 api.add_router("/", siteaccess_public_router)
 api.add_router("/agent/", siteaccess_agent_router)
 api.add_router("/", jobs_router)
+api.add_router("/", runs_router)
+api.add_router("/agent/", runs_agent_router)
 api.add_router("/", review_router)
 api.add_router("/", support_router)
 api.add_router("/", matchmaking_router)

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "aifactory.portal.allocations",
     "aifactory.portal.siteaccess",
     "aifactory.portal.jobs",
+    "aifactory.portal.runs",
     "aifactory.portal.review",
     "aifactory.portal.support",
     "aifactory.portal.matchmaking",
@@ -116,6 +117,14 @@ ACCESS_SHARE = float(os.environ.get("AIFACTORY_ACCESS_SHARE", "0.05"))
 
 # An agent that has not reported for this long is taken as lost.
 AGENT_STALE_AFTER_S = int(os.environ.get("AIFACTORY_AGENT_STALE_AFTER_S", "120"))
+
+# Managed runs (aifactory.portal.runs): each segment has a lease its site's agent renews at every pass; a segment
+# stops (checkpoints and exits) when its lease is not renewed for RUN_LEASE_S. The portal starts the next segment
+# elsewhere only when LEASE_GRACE_S more have passed since the agent's last report. A run fails after
+# RUN_MAX_FAILED_SEGMENTS segments in a row end without progress.
+RUN_LEASE_S = int(os.environ.get("AIFACTORY_RUN_LEASE_S", "300"))
+LEASE_GRACE_S = int(os.environ.get("AIFACTORY_LEASE_GRACE_S", "60"))
+RUN_MAX_FAILED_SEGMENTS = int(os.environ.get("AIFACTORY_RUN_MAX_FAILED_SEGMENTS", "3"))
 
 # Background work (mail delivery, failover, reminders) runs on django-tasks with its database backend: the queue is a
 # table in the portal's own database (PostgreSQL or SQLite). `django-admin tasks_worker` is its worker with the

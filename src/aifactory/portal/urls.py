@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("aifactory.portal.access.urls")),
     path("", include("aifactory.portal.review.urls")),
     path("", include("aifactory.portal.jobs.urls")),
+    path("", include("aifactory.portal.runs.urls")),
     path("", include("aifactory.portal.support.urls")),
     path("", include("aifactory.portal.matchmaking.urls")),
     path("", include("aifactory.portal.obligations.urls")),

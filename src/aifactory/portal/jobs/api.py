@@ -302,6 +302,8 @@ class AgentJobOut(Schema):
     cancel_requested: bool
     scheduler_id: str
     user: str = Field("", description="the submitter's account at this site, where jobs run under personal accounts")
+    lease_s: int = Field(0, description="renew the job's lease (its folder's `lease` file) at each pass: the job "
+                                        "stops when it is not renewed for this long; 0: no lease")
 
 
 class AgentRevocationOut(Schema):
@@ -360,7 +362,7 @@ def agent_jobs(request: HttpRequest) -> list[dict[str, Any]]:
             "time_limit_s": j.time_limit_s, "script": j.script, "env": j.env, "image": j.image,
             "inputs": list(j.inputs), "outputs": list(j.outputs), "state": j.state,
             "cancel_requested": j.cancel_requested, "scheduler_id": j.scheduler_id,
-            "user": site_username_of(j.submitted_by_id, request.auth, j.allocation_id),
+            "user": site_username_of(j.submitted_by_id, request.auth, j.allocation_id), "lease_s": j.lease_s,
         }
         for j in jobs_open_for_site(request.auth)
     ]

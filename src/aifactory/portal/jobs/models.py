@@ -45,6 +45,9 @@ class Job(models.Model):
     expected_end_at = models.DateTimeField(null=True, blank=True)
     output_files = models.JSONField(default=list, blank=True, help_text="outputs found at the end, with sizes")
     pinned = models.BooleanField(default=False, help_text="kept on its allocation: moves only among its sites")
+    lease_s = models.PositiveIntegerField(
+        default=0, help_text="the site's agent renews the job's lease at each pass; the job stops when it is not "
+                             "renewed for this long (0: no lease)")
     state = models.CharField(max_length=12, choices=JOB_STATE_CHOICES, default=JobState.PENDING)
     cancel_requested = models.BooleanField(default=False)
     scheduler_id = models.CharField(max_length=64, blank=True)

@@ -2,16 +2,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
 
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation, UsageCharge
 from aifactory.portal.allocations.selectors import UsageEvent, orders_pending
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
+from aifactory.portal.federation.selectors import site_alive
 from aifactory.portal.jobs.models import Job, JobRevocation
 from aifactory.portal.siteaccess.models import SiteAccount
 
@@ -34,6 +37,20 @@ def job_get(*, user: AbstractBaseUser | AnonymousUser, uid: str) -> Job:
     if job is None:
         raise NotFound(f"job {uid} not found")
     return job
+
+
+def job_lease_expired(job: Job, now: datetime | None = None) -> bool:
+    """Whether a job's copy at its site has certainly stopped because its lease ran out: the job has a lease, its
+    site's agent is lost (no report for AGENT_STALE_AFTER_S), and the lease plus LEASE_GRACE_S have passed since the
+    agent's last report. The agent renews a lease only after a report (a lease runs to at most its last report +
+    lease_s, by the site's clock); the grace covers the clocks' difference and the time the copy takes to stop."""
+    site = job.site
+    if not job.lease_s or site_alive(site):
+        return False
+    if site.last_seen_at is None:
+        return True
+    now = now or timezone.now()
+    return now >= site.last_seen_at + timedelta(seconds=job.lease_s + settings.LEASE_GRACE_S)
 
 
 def jobs_open_for_site(site: Site) -> QuerySet[Job]:

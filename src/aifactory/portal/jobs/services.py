@@ -37,7 +37,7 @@ from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.services import site_wake
 from aifactory.portal.jobs.broker import Candidate, Decision, Layout, candidates, decide, reasons_of
 from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
-from aifactory.portal.jobs.selectors import UID_RE
+from aifactory.portal.jobs.selectors import UID_RE, job_lease_expired
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.selectors import check_acts_for
 
@@ -128,7 +128,8 @@ def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
 
 
 def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: str, env: Mapping[str, str], gpus: int,
-            nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool, once: Once | None) -> Job:
+            nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool, once: Once | None,
+            lease_s: int = 0) -> Job:
     """The job and its first placement. The caller then reserves the job's hours on decision.allocation in the same
     transaction, last, so that the allocation's row is locked only from that UPDATE to the commit (inserting rows
     that refer to the allocation takes no lock that waits for a reservation). The job comes back with its
@@ -142,6 +143,7 @@ def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: st
         outputs=list(spec.outputs) if spec else [], spec=spec.to_dict() if spec else {},
         expected_start_at=decision.expected_start_at, expected_end_at=decision.expected_end_at, message=message,
         pinned=pinned, idempotency_key=once.key if once else "", request_digest=once.digest if once else "",
+        lease_s=lease_s,
     )
     placement = JobPlacement.objects.create(
         job=job, site=decision.site, allocation=decision.allocation, cause="submitted", held=decision.held,
@@ -221,6 +223,8 @@ def job_submit_spec(
     organisation: Organisation | None = None,
     allocation: Allocation | None = None,
     once: Once | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    lease_s: int = 0,
 ) -> Job:
     """A job spec for an organisation: the broker places it on whichever of the organisation's allocations and
     sites is expected to finish it first (or only on `allocation` when one is given: the job is pinned to it, and
@@ -233,7 +237,10 @@ def job_submit_spec(
     only from that UPDATE to the commit. When the UPDATE finds the hours gone (concurrent submissions took them),
     the attempt is rolled back, job and all; a job for one allocation is then refused as the hours check refuses
     it, and a job for an organisation is placed again on fresh rows, where that allocation shows what it has
-    left; so hours are never booked twice and a refusal always reflects committed reservations."""
+    left; so hours are never booked twice and a refusal always reflects committed reservations.
+
+    `extra_env` (the portal's own variables, such as a managed run's, which a spec may not set) joins the job's
+    environment, not its spec; `lease_s` gives the job a lease (see job_abandon)."""
     if allocation is not None:
         mine = Allocation.objects.select_related("machine").filter(pk=allocation.pk)
         organisation_id = allocation.organisation_id
@@ -248,7 +255,8 @@ def job_submit_spec(
         attempts += 1
         try:
             return _submit_spec_attempt(user=user, spec=spec, mine=mine, organisation_id=organisation_id,
-                                        pinned=allocation is not None, once=once)
+                                        pinned=allocation is not None, once=once, extra_env=extra_env or {},
+                                        lease_s=lease_s)
         except _HoursGone as gone:
             if gone.allocations == 1 or attempts > gone.allocations:
                 taken = gone.decision.allocation
@@ -258,7 +266,7 @@ def job_submit_spec(
 
 @transaction.atomic
 def _submit_spec_attempt(*, user: AbstractBaseUser, spec: JobSpec, mine: Any, organisation_id: int,
-                         pinned: bool, once: Once | None) -> Job:
+                         pinned: bool, once: Once | None, extra_env: Mapping[str, str], lease_s: int) -> Job:
     r = spec.resources
     allocations = list(mine)
     if not allocations:
@@ -272,8 +280,9 @@ def _submit_spec_attempt(*, user: AbstractBaseUser, spec: JobSpec, mine: Any, or
         decision = decide(spec.request(), pairs)
     except NoPlacement as exc:
         raise _refusal(exc, pairs) from None
-    job = _create(user=user, decision=decision, name=spec.name, script=spec.script(), env=spec.env, gpus=r.gpus,
-                  nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec, pinned=pinned, once=once)
+    job = _create(user=user, decision=decision, name=spec.name, script=spec.script(), env={**spec.env, **extra_env},
+                  gpus=r.gpus, nodes=r.nodes, time_limit_s=r.time_limit_s, spec=spec, pinned=pinned, once=once,
+                  lease_s=lease_s)
     if not allocation_reserve(allocation=decision.allocation, gpu_seconds=r.gpus * r.time_limit_s):
         raise _HoursGone(decision, len(allocations))  # rolls this attempt back
     return job
@@ -313,6 +322,33 @@ def job_cancel(*, job: Job) -> Job:
         job.cancel_requested = True  # the agent cancels it at the scheduler and reports back
         job.save(update_fields=["cancel_requested"])
     site_wake(site_ids=[job.site_id])
+    return job
+
+
+# --- a running job whose site is lost ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def job_abandon(*, job: Job) -> Job:
+    """Give up a running job whose site's agent is lost, once its lease has run out (job_lease_expired): the job is
+    failed, its reservation released, and its site told to cancel its copy (the copy's usage is charged when the
+    agent confirms, as for any revocation). Only a job with a lease can be abandoned: its copy stops by itself when
+    the agent no longer renews the lease, so nothing of it runs once the lease and its grace have passed."""
+    job = Job.objects.select_for_update().select_related("site").get(pk=job.pk)
+    if JobState(job.state) != JobState.RUNNING:
+        raise Conflict(f"job is {job.state}: only a running job is abandoned")
+    if not job_lease_expired(job):
+        raise Conflict("job: its site is reporting, or its lease has not run out yet", {"field": "lease_s"})
+    check_transition(JobState.RUNNING, JobState.FAILED)
+    since = job.site.last_seen_at.isoformat(timespec="seconds") if job.site.last_seen_at else "never"
+    job.state = JobState.FAILED.value
+    job.message = (f"site {job.site.name} lost (last report {since}); the job's lease of {job.lease_s} s ran out, "
+                   "so its copy has stopped")
+    job.ended_at = timezone.now()
+    job.save(update_fields=["state", "message", "ended_at"])
+    allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
+    allocation_charge(allocation=job.allocation, job=job, gpu_seconds=0.0)
+    _revoke(job, "abandoned: its site was lost and its lease ran out")
     return job
 
 
