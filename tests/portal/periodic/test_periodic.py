@@ -35,7 +35,7 @@ def runs_of(name: str) -> int:
 
 
 def test_every_app_registers_its_periodic_tasks() -> None:
-    assert {"jobs.failover", "periodic.prune"} <= set(names())
+    assert {"jobs.failover", "runs.advance", "periodic.prune"} <= set(names())
 
 
 def test_a_slot_is_enqueued_once(settings: Any) -> None:
@@ -45,7 +45,8 @@ def test_a_slot_is_enqueued_once(settings: Any) -> None:
     assert periodic_enqueue_due(now=NOON) == []
     assert periodic_enqueue_due(now=NOON + timedelta(seconds=9.9)) == []  # the same ten seconds
     assert runs_of("jobs.failover") == 1
-    assert [r.name for r in periodic_enqueue_due(now=NOON + timedelta(seconds=10))] == ["jobs.failover"]
+    assert sorted(r.name for r in periodic_enqueue_due(now=NOON + timedelta(seconds=10))) == [
+        "jobs.failover", "runs.advance"]
     assert runs_of("jobs.failover") == 2 and runs_of("periodic.prune") == 1
     row = PeriodicSlot.objects.filter(name="jobs.failover").order_by("-slot").first()
     assert row.starts_at == NOON + timedelta(seconds=10)
