@@ -201,7 +201,8 @@ def test_from_invitation_to_a_job_under_ones_own_name(journey: JourneyPortal, ss
             expect(page.get_by_text("No site account yet.")).to_be_visible()
             page.goto(portal.url + "/jobs/new/")
             page.get_by_role("button", name=re.compile("Submit")).click()
-            expect(page.locator(".form-errors, ul.errorlist").first).to_contain_text("own account at this site")
+            expect(page.locator(".form-errors, ul.errorlist").first).to_contain_text(
+                f"accept the terms of use of {SITE} version 1")
             ana.shot("10-job-refused-before-terms")
 
             page.goto(f"{portal.url}/sites/{SITE}/terms/")

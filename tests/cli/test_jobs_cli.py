@@ -14,11 +14,12 @@ from aifactory.cli import jobs as cli_jobs
 from aifactory.cli.main import main
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.services import allocation_add_usage
+from aifactory.portal.federation.services import terms_publish
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.jobs.services import job_apply_report
 from aifactory.portal.organisations.services import api_token_create
 from aifactory.sdk import Client
-from tests.conftest import PASSWORD, DjangoTransport
+from tests.conftest import PASSWORD, DjangoTransport, UserFactory
 from tests.federation import Federation, make_federation
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +151,14 @@ def test_no_machine_can_take_it(token, fed, capsys, tmp_path):
     code, _, err = run(capsys, "submit", str(path))
     assert code == 5
     assert "no machine can take this job" in err and "leonardo-a (leonardo" in err and "GPU type GH200" in err
+
+
+def test_the_sites_terms_not_accepted_are_the_reason(token, fed, capsys, tmp_path):
+    terms_publish(site=fed.jupiter.site, text="Version one.", actor=UserFactory(username="staffer", is_staff=True))
+    path = tmp_path / "gh200.yaml"
+    path.write_text(SPEC.replace("gpu: any", "gpu: GH200"))
+    code, _, err = run(capsys, "submit", str(path))
+    assert code == 5 and "accept the terms of use of jupiter-a version 1" in err
 
 
 def test_no_token_and_a_wrong_token(env, fed, capsys, spec_file):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from aifactory.portal.federation.services import terms_publish
 from aifactory.portal.jobs.models import Job
+from tests.conftest import UserFactory
 from tests.federation import Federation, make_federation
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +49,14 @@ def test_no_machine_shows_the_reasons_per_site(browser, fed):
     text = page.content.decode()
     assert page.status_code == 200 and "no machine can take this job" in text
     assert "GPU type GH200, job asks for H100" in text and "GPU type A100, job asks for H100" in text
+
+
+def test_the_sites_terms_not_accepted_show_as_the_reason(browser, fed):
+    terms_publish(site=fed.jupiter.site, text="Version one.", actor=UserFactory(username="staffer", is_staff=True))
+    page = browser.post("/jobs/new/spec/", {"organisation": fed.organisation.pk, "spec": SPEC.format(gpu="GH200")})
+    text = page.content.decode()
+    assert page.status_code == 200 and "no machine can take this job" in text
+    assert "accept the terms of use of jupiter-a version 1" in text
 
 
 def test_another_organisation_is_not_a_choice(browser, fed, other_user):

@@ -285,16 +285,20 @@ def test_no_account_and_no_job_before_the_sites_current_terms(personal_site: Sit
     terms_publish(site=site, text="Use the machine for the project only.", actor=staff)
     assert site_api.get("/agent/site-accounts").json() == []
     job = {"allocation": allocation.pk, "name": "t", "script": "id", "gpus": 1, "time_limit_s": 600}
-    assert "own account at this site is not open yet" in str(assert_refused(api.post("/jobs", job), 400))
+    refused = str(assert_refused(api.post("/jobs", job), 400))
+    assert f"accept the terms of use of {site.name} version 1" in refused
     terms_accept(site=site, user=user, version=1)
+    assert "own account at this site is not open yet" in str(assert_refused(api.post("/jobs", job), 400))
     assert [o["action"] for o in site_api.get("/agent/site-accounts").json()] == ["open"]
     open_all(site_api)
     assert api.post("/jobs", job).status_code == 201
 
     terms_publish(site=site, text="Version two.", actor=staff)  # a new version asks again: closed meanwhile
+    refused = str(assert_refused(api.post("/jobs", job), 400))  # refused at once, before the agent closes it
+    assert f"accept the terms of use of {site.name} version 2" in refused
     assert [(o["action"], o["lock"]) for o in site_api.get("/agent/site-accounts").json()] == [("close", True)]
     open_all(site_api)
-    assert "own account at this site is not open yet" in str(assert_refused(api.post("/jobs", job), 400))
+    assert f"accept the terms of use of {site.name} version 2" in str(assert_refused(api.post("/jobs", job), 400))
     terms_accept(site=site, user=user, version=2)
     assert [o["action"] for o in site_api.get("/agent/site-accounts").json()] == ["open"]
 

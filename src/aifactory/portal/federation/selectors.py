@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,6 +125,23 @@ def has_accepted_current_terms(user: AbstractBaseUser | AnonymousUser, site: Sit
     if not user.is_authenticated:
         return False
     return TermsAcceptance.objects.filter(user=user, terms=terms).exists()
+
+
+def terms_unaccepted(user_id: int, site_ids: Iterable[int]) -> dict[int, SiteTerms]:
+    """The current terms of these sites that the person has not accepted, by site pk (in two queries; a site that
+    has published no terms, or whose current version the person accepted, is not in it). The broker asks this."""
+    current: dict[int, SiteTerms] = {}
+    for terms in SiteTerms.objects.filter(site_id__in=list(site_ids)).select_related("site").order_by(
+            "site_id", "-version"):
+        current.setdefault(terms.site_id, terms)
+    accepted = set(TermsAcceptance.objects.filter(user_id=user_id, terms__in=list(current.values()))
+                   .values_list("terms_id", flat=True))
+    return {site_id: terms for site_id, terms in current.items() if terms.pk not in accepted}
+
+
+def terms_refusal(terms: SiteTerms) -> str:
+    """Why a site takes none of a person's jobs until they accept its terms, in the words the refusals use."""
+    return f"accept the terms of use of {terms.site.name} version {terms.version} (at /sites/{terms.site.name}/terms/)"
 
 
 def terms_acceptance(user: AbstractBaseUser | AnonymousUser, terms: SiteTerms) -> TermsAcceptance | None:

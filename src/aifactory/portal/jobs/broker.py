@@ -7,7 +7,10 @@ allocation's machine. The portal's own rules come first, for each pair (the firs
     2. the allocation is in force today (starts_on <= today <= ends_on);
     3. the job has not left this site before (a job never goes back to a site it moved away from, so that a site's
        scheduler holds at most one copy of a uid);
-    4. a job that sets its layout (GPUs per node, nodes) fits the machine's nodes.
+    4. a job that sets its layout (GPUs per node, nodes) fits the machine's nodes;
+    5. the person who submitted the job has accepted the site's current terms of use ("accept the terms of use of
+       <site> version N"): a new version makes the site take none of their jobs, new or moving, until they accept it;
+    6. at a site that runs jobs under personal accounts, the person's account for the allocation's project is active.
 
 The pairs left are handed to the core's placement (aifactory.core.placement.place, the same code the simulator
 runs) as MachineViews: the site's agent alive (a heartbeat within AGENT_STALE_AFTER_S), the machine's GPU model,
@@ -55,7 +58,7 @@ from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.allocations.selectors import gpu_seconds_left
 from aifactory.portal.federation.models import Machine, Site
-from aifactory.portal.federation.selectors import site_alive
+from aifactory.portal.federation.selectors import site_alive, terms_refusal, terms_unaccepted
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.siteaccess.selectors import active_account_pairs
 
@@ -96,8 +99,8 @@ class Decision:
 def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sites: set[int],
                user_id: int | None = None) -> list[Candidate]:
     """Every (allocation, site) pair of the allocations' machines, in order, each with the portal rule that refuses
-    it or None. At a site that runs jobs under personal accounts, the pair needs `user_id`'s account there to be
-    active."""
+    it or None. The pair needs `user_id` to have accepted the site's current terms of use and, at a site that runs
+    jobs under personal accounts, `user_id`'s account there to be active."""
     today = timezone.localdate()
     orders = {
         (o.allocation_id, o.site_id): o.state
@@ -109,10 +112,14 @@ def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sit
     personal: set[tuple[int, int]] = set()
     if user_id is not None and any(s.personal_accounts for sites in sites_by_machine.values() for s in sites):
         personal = active_account_pairs(user_id, [a.pk for a in allocations])
+    site_ids = {s.pk for sites in sites_by_machine.values() for s in sites}
+    unaccepted = terms_unaccepted(user_id, site_ids) if user_id is not None else {}
     out: list[Candidate] = []
     for allocation in allocations:
         for site in sorted(sites_by_machine.get(allocation.machine_id, []), key=lambda s: s.pk):
             rule = _portal_rule(allocation, site, orders, today, layout, left_sites)
+            if rule is None and site.pk in unaccepted:
+                rule = terms_refusal(unaccepted[site.pk])
             if rule is None and site.personal_accounts and (allocation.pk, site.pk) not in personal:
                 rule = ("your own account at this site is not open yet: the site's agent creates it once you are a "
                         "member of the project and have accepted the site's terms of use")
