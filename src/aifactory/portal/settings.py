@@ -179,6 +179,11 @@ SIZE_LIMITS_TTL_S = float(os.environ.get("AIFACTORY_SIZE_LIMITS_TTL_S", "60"))
 SSH_CA_KEY_FILE = os.environ.get("AIFACTORY_SSH_CA_KEY", str(DATA_DIR / "ssh_user_ca"))
 SSH_CERT_DEFAULT_HOURS = float(os.environ.get("AIFACTORY_SSH_CERT_DEFAULT_HOURS", "8"))
 SSH_CERT_MAX_HOURS = float(os.environ.get("AIFACTORY_SSH_CERT_MAX_HOURS", "24"))
+# A person is e-mailed once when their certificate expires within this many hours (the periodic task
+# siteaccess.certificate_expiry, every 5 minutes). One hour is an eighth of the default lifetime: time to save work
+# or sign a new certificate, late enough not to announce a certificate just signed. A certificate whose whole
+# lifetime is at most twice the window gets no notice.
+SSH_CERT_EXPIRY_NOTICE_H = float(os.environ.get("AIFACTORY_SSH_CERT_EXPIRY_NOTICE_H", "1"))
 
 LOGGING = {
     "version": 1,

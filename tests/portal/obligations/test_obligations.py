@@ -17,6 +17,8 @@ from aifactory.portal.obligations.choices import OBLIGATION_TRANSITIONS, Obligat
 from aifactory.portal.obligations.models import Obligation
 from aifactory.portal.obligations.services import call_open_from_template, obligations_remind
 from aifactory.portal.organisations.services import role_grant
+from aifactory.portal.periodic.schedule import periodics
+from aifactory.portal.periodic.services import periodic_enqueue_due
 from aifactory.portal.review.services import (
     CriterionSpec,
     call_accept,
@@ -184,3 +186,16 @@ def test_the_release_page_shows_the_rule_and_refusal(site, api_for):
     assert done.status_code == 302
     assert b"Apache-2.0 is permissive" in client.get(done["Location"]).content
     assert login(manager).get("/calls/templates/").status_code == 200
+
+
+def test_the_reminders_are_a_daily_periodic_task(site, api_for):
+    manager, alice, call = won_call("large-ai-grand-challenge", budgets={"leonardo": 100})
+    api_for(manager).post(f"/calls/{call.pk}/obligations",
+                          {"due_on": (timezone.localdate() + timedelta(days=5)).isoformat()})
+    run_worker()
+    mail.outbox.clear()  # the call's decisions, delivered first
+    periodic_enqueue_due()
+    run_worker()
+    assert [m.to for m in mail.outbox if "Open-science obligation" in m.subject] == [["alice@example.org"]]
+    (daily,) = [p for p in periodics() if p.name == "obligations.remind"]
+    assert daily.length() == timedelta(days=1)

@@ -10,10 +10,14 @@ from django.core import mail
 from django.utils import timezone
 
 from aifactory.core.exceptions import InvalidTransition
+from aifactory.core.support import add_working_days
+from aifactory.portal.mail.models import OutgoingMail
 from aifactory.portal.organisations.services import role_grant
+from aifactory.portal.periodic.services import periodic_enqueue_due
 from aifactory.portal.support.choices import REQUEST_TRANSITIONS, RequestState, check_request_transition
 from aifactory.portal.support.models import SupportRequest
 from aifactory.portal.support.selectors import centre_queue, clock_of
+from aifactory.portal.support.services import requests_escalate
 from tests.conftest import UserFactory, login, run_worker
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +180,38 @@ def test_pages_walk_a_request(user, organisation, staff_it4lia, django_capture_o
     empty = staff.post(f"/support/requests/{request.pk}/answer/", {"body": ""})
     assert empty.status_code == 302
     assert login(UserFactory(username="eve")).get(f"/support/requests/{request.pk}/").status_code == 404
+
+
+# --- escalation by mail ----------------------------------------------------------------------------------------------
+
+
+def test_an_escalated_request_is_mailed_to_the_centres_operators_once_per_state(api, organisation, staff_it4lia):
+    row = _open(api, organisation).json()
+    request = SupportRequest.objects.get(pk=row["id"])
+    opened = timezone.localdate(request.opened_at)
+    due = add_working_days(opened, request.sla_working_days)
+    assert requests_escalate(today=opened) == []  # three working days left: ok
+    near = requests_escalate(today=due)
+    assert [(r.pk, state) for r, state in near] == [(request.pk, "near")]
+    assert requests_escalate(today=due) == []  # once
+    overdue = requests_escalate(today=due + timedelta(days=7))
+    assert [(r.pk, state) for r, state in overdue] == [(request.pk, "overdue")]
+    mails = list(OutgoingMail.objects.filter(key__startswith="support-escalation-").order_by("pk"))
+    assert [m.to for m in mails] == [[staff_it4lia.email]] * 2
+    assert "(near)" in mails[0].subject and "(overdue)" in mails[1].subject
+    assert f"/support/requests/{request.pk}/" in mails[0].body
+
+
+def test_an_answered_request_is_not_escalated(api, organisation, staff_it4lia, api_for):
+    row = _open(api, organisation).json()
+    api_for(staff_it4lia).post(f"/support/requests/{row['id']}/answer", {"body": "done"})
+    assert requests_escalate(today=timezone.localdate() + timedelta(days=30)) == []
+
+
+def test_the_periodic_task_escalates(api, organisation, staff_it4lia):
+    row = _open(api, organisation).json()
+    SupportRequest.objects.filter(pk=row["id"]).update(opened_at=timezone.now() - timedelta(days=14))
+    periodic_enqueue_due()
+    deliver()
+    escalations = [m for m in mail.outbox if "Escalated" in m.subject]
+    assert [m.to for m in escalations] == [[staff_it4lia.email]]

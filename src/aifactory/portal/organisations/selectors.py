@@ -203,6 +203,12 @@ def organisations_with_member(user: AbstractBaseUser | AnonymousUser, *, role: s
     return Organisation.objects.filter(pk__in=qs.values("organisation_id"))
 
 
+def operator_addresses(factory: str) -> list[str]:
+    """The e-mail addresses of an AI Factory's operators (for the escalations of its support centre)."""
+    rows = UserRole.objects.filter(role=Role.FACTORY_OPERATOR, factory=factory).exclude(user__email="")
+    return list(dict.fromkeys(rows.order_by("user__username").values_list("user__email", flat=True)))
+
+
 def team_addresses(organisation: Organisation, *, roles: tuple[str, ...] = (TeamRole.PI, TeamRole.CONTACT)
                    ) -> list[str]:
     """The e-mail addresses of the team's people in these roles (by default the PIs and the contacts), for

@@ -19,12 +19,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from aifactory.core import sshcert
@@ -33,6 +35,9 @@ from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.selectors import has_accepted_current_terms
+from aifactory.portal.mail.choices import MailKind
+from aifactory.portal.mail.models import OutgoingMail
+from aifactory.portal.mail.services import mail_send
 from aifactory.portal.organisations.choices import TeamRole
 from aifactory.portal.organisations.models import Membership
 from aifactory.portal.siteaccess.choices import (
@@ -237,3 +242,43 @@ def ssh_certificate_revoke(*, user: AbstractBaseUser, certificate_id: int) -> Ss
         cert.save(update_fields=["revoked_at"])
     return cert
 
+
+
+# --- certificate expiry -------------------------------------------------------------------------------------------
+
+
+def ssh_certificates_expiry_notify(*, now: datetime | None = None) -> list[SshCertificate]:
+    """E-mail each person whose certificate expires within SSH_CERT_EXPIRY_NOTICE_H, once per certificate (the
+    outbox's key `cert-expiry-<serial>` holds it to one message, however often this runs). Left out: revoked or
+    expired certificates; those whose whole lifetime is at most twice the window (a short certificate asked for
+    minutes ago would be announced at once); and those already followed by a certificate for the same key and
+    account that lasts longer. The periodic task `siteaccess.certificate_expiry` runs it. Returns those mailed."""
+    now = now or timezone.now()
+    window = timedelta(hours=settings.SSH_CERT_EXPIRY_NOTICE_H)
+    due = (SshCertificate.objects.filter(revoked_at__isnull=True, key__revoked_at__isnull=True, valid_before__gt=now,
+                                         valid_before__lte=now + window)
+           .filter(valid_before__gt=F("valid_after") + 2 * window)
+           .select_related("key__user", "account__site").order_by("valid_before", "pk"))
+    mailed = []
+    for cert in due:
+        person = cert.key.user
+        if not person.email or OutgoingMail.objects.filter(key=_expiry_key(cert)).exists():
+            continue
+        if SshCertificate.objects.filter(key=cert.key, account=cert.account, revoked_at__isnull=True,
+                                         valid_before__gt=cert.valid_before).exists():
+            continue  # they have a newer one already
+        at = cert.valid_before.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        mail_send(
+            to=[person.email], kind=MailKind.CERTIFICATE_EXPIRY, key=_expiry_key(cert),
+            subject=f"Your SSH certificate for {cert.principal} at {cert.account.site.name} expires at {at}",
+            body=(f"Your SSH certificate for the account {cert.principal} at {cert.account.site.name} (serial "
+                  f"{cert.serial}, key {cert.key.name or cert.key.fingerprint}) expires at {at}. After that, ssh "
+                  f"refuses it.\n\nSign a new one for the same key at {settings.PUBLIC_URL}/ssh/ or with "
+                  f"POST /api/v1/me/ssh-certificates.\n"),
+        )
+        mailed.append(cert)
+    return mailed
+
+
+def _expiry_key(cert: SshCertificate) -> str:
+    return f"cert-expiry-{cert.serial}"

@@ -15,6 +15,8 @@ Staff of a centre are the operators of its AI Factory (role factory_operator); p
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -26,8 +28,10 @@ from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common.errors import BadRequest, Forbidden
 from aifactory.portal.federation.models import Machine
 from aifactory.portal.mail.choices import MailKind
+from aifactory.portal.mail.models import OutgoingMail
 from aifactory.portal.mail.services import mail_send
 from aifactory.portal.organisations.models import Organisation
+from aifactory.portal.organisations.selectors import operator_addresses
 from aifactory.portal.support.choices import OPEN_STATES, RequestState, Topic, check_request_transition
 from aifactory.portal.support.models import SupportCentre, SupportMessage, SupportRequest, SupportRequestStateChange
 from aifactory.portal.support.selectors import is_centre_staff, is_requester
@@ -245,3 +249,36 @@ def request_reassign(*, request: SupportRequest, user: AbstractBaseUser, centre_
                                              to_state=request.state, reason=f"handed on to {target.name}: {reason}")
     request.save()
     return request
+
+
+# --- escalation ---------------------------------------------------------------------------------------------------
+
+
+def requests_escalate(*, today: date | None = None) -> list[tuple[SupportRequest, str]]:
+    """E-mail the operators of a centre when one of its open requests still has no first answer and its
+    first-answer day is near (due within one working day) or past: once per request and state (the outbox's key
+    `support-escalation-<id>-<state>`), so a request may be announced near, then overdue. The periodic task
+    `support.escalate` runs it every hour; the centre's queue shows the same clock. Returns what it mailed."""
+    today = today or timezone.localdate()
+    sent = []
+    waiting = (SupportRequest.objects.filter(state__in=OPEN_STATES, first_answered_at__isnull=True,
+                                             centre__isnull=False, sla_working_days__isnull=False)
+               .select_related("centre", "organisation").order_by("pk"))
+    for request in waiting:
+        clock = core_support.sla(timezone.localdate(request.opened_at), request.sla_working_days, None, today)
+        if clock.state not in ("near", "overdue"):
+            continue
+        key = f"support-escalation-{request.pk}-{clock.state}"
+        to = operator_addresses(request.centre.factory)
+        if not to or OutgoingMail.objects.filter(key=key).exists():
+            continue
+        when = "is due" if clock.state == "near" else "was due"
+        mail_send(
+            to=to, kind=MailKind.SUPPORT, key=key,
+            subject=f"[aifactory] Escalated: support request #{request.pk} ({clock.state}): {request.title}",
+            body=(f"The support request #{request.pk} of {request.organisation.name} to {request.centre.name} has no "
+                  f"first answer yet; it {when} on {clock.due.isoformat()} ({request.sla_working_days} working "
+                  f"days).\n\nAnswer it at {settings.PUBLIC_URL}/support/requests/{request.pk}/\n"),
+        )
+        sent.append((request, clock.state))
+    return sent
