@@ -191,4 +191,5 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
     log.close()

@@ -103,6 +103,7 @@ def running_portal(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterat
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
     finally:
         smtp.stop()
 

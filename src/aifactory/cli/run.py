@@ -130,5 +130,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for proc in (*workers, agent, portal):
+        running = [p for p in (*workers, agent, portal) if p is not None and p.poll() is None]
+        for proc in running:  # all at once: the slowest sets the time to stop, not their sum
+            proc.terminate()
+        for proc in running:
             stop(proc)
