@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from aifactory.portal.common import tokens
@@ -127,21 +127,19 @@ def has_accepted_current_terms(user: AbstractBaseUser | AnonymousUser, site: Sit
     return TermsAcceptance.objects.filter(user=user, terms=terms).exists()
 
 
-def terms_unaccepted(user_id: int, site_ids: Iterable[int]) -> dict[int, SiteTerms]:
-    """The current terms of these sites that the person has not accepted, by site pk (in two queries; a site that
-    has published no terms, or whose current version the person accepted, is not in it). The broker asks this."""
-    current: dict[int, SiteTerms] = {}
-    for terms in SiteTerms.objects.filter(site_id__in=list(site_ids)).select_related("site").order_by(
-            "site_id", "-version"):
-        current.setdefault(terms.site_id, terms)
-    accepted = set(TermsAcceptance.objects.filter(user_id=user_id, terms__in=list(current.values()))
-                   .values_list("terms_id", flat=True))
-    return {site_id: terms for site_id, terms in current.items() if terms.pk not in accepted}
+def with_terms_of(sites: QuerySet[Site], user_id: int) -> QuerySet[Site]:
+    """The sites, each annotated with its current terms' version (`terms_version`, None where it has published none)
+    and whether the person accepted that version (`terms_accepted`), in the same query. The broker asks this."""
+    latest = SiteTerms.objects.filter(site=OuterRef("pk")).order_by("-version")
+    accepted = TermsAcceptance.objects.filter(user_id=user_id, terms__site=OuterRef("pk"),
+                                              terms__version=OuterRef("terms_version"))
+    current = sites.annotate(terms_version=Subquery(latest.values("version")[:1]))
+    return current.annotate(terms_accepted=Exists(accepted))
 
 
-def terms_refusal(terms: SiteTerms) -> str:
+def terms_refusal(site_name: str, version: int) -> str:
     """Why a site takes none of a person's jobs until they accept its terms, in the words the refusals use."""
-    return f"accept the terms of use of {terms.site.name} version {terms.version} (at /sites/{terms.site.name}/terms/)"
+    return f"accept the terms of use of {site_name} version {version} (at /sites/{site_name}/terms/)"
 
 
 def terms_acceptance(user: AbstractBaseUser | AnonymousUser, terms: SiteTerms) -> TermsAcceptance | None:

@@ -58,7 +58,7 @@ from aifactory.portal.allocations.choices import OrderState
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.allocations.selectors import gpu_seconds_left
 from aifactory.portal.federation.models import Machine, Site
-from aifactory.portal.federation.selectors import site_alive, terms_refusal, terms_unaccepted
+from aifactory.portal.federation.selectors import site_alive, terms_refusal, with_terms_of
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.siteaccess.selectors import active_account_pairs
 
@@ -107,19 +107,21 @@ def candidates(allocations: list[Allocation], *, layout: Layout | None, left_sit
         for o in ProvisioningOrder.objects.filter(allocation__in=allocations).only("allocation_id", "site_id", "state")
     }
     sites_by_machine: dict[int, list[Site]] = {}
-    for site in Site.objects.select_related("machine").filter(machine__in={a.machine_id for a in allocations}):
+    site_rows = Site.objects.select_related("machine").filter(machine__in={a.machine_id for a in allocations})
+    if user_id is not None:
+        site_rows = with_terms_of(site_rows, user_id)
+    for site in site_rows:
         sites_by_machine.setdefault(site.machine_id, []).append(site)
     personal: set[tuple[int, int]] = set()
     if user_id is not None and any(s.personal_accounts for sites in sites_by_machine.values() for s in sites):
         personal = active_account_pairs(user_id, [a.pk for a in allocations])
-    site_ids = {s.pk for sites in sites_by_machine.values() for s in sites}
-    unaccepted = terms_unaccepted(user_id, site_ids) if user_id is not None else {}
     out: list[Candidate] = []
     for allocation in allocations:
         for site in sorted(sites_by_machine.get(allocation.machine_id, []), key=lambda s: s.pk):
             rule = _portal_rule(allocation, site, orders, today, layout, left_sites)
-            if rule is None and site.pk in unaccepted:
-                rule = terms_refusal(unaccepted[site.pk])
+            version = getattr(site, "terms_version", None)
+            if rule is None and version is not None and not site.terms_accepted:
+                rule = terms_refusal(site.name, version)
             if rule is None and site.personal_accounts and (allocation.pk, site.pk) not in personal:
                 rule = ("your own account at this site is not open yet: the site's agent creates it once you are a "
                         "member of the project and have accepted the site's terms of use")
