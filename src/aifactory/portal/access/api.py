@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from aifactory.core.modes import load_modes
-from aifactory.portal.access.models import Application
+from aifactory.portal.access.models import Application, Route, StateChange
 from aifactory.portal.access.selectors import (
     application_get,
     applications_of,
@@ -55,12 +55,22 @@ class ApplicationIn(In):
     open_science: bool = Field(False, strict=True, description="accepts the call's open-science obligation")
 
 
+def _name(user: Any) -> str | None:
+    return None if user is None else str(user.get_username())
+
+
 class StateChangeOut(Schema):
+    """One move of the application (a StateChange)."""
+
     at: datetime
     actor: str | None
     from_state: str
     to_state: str
     reason: str
+
+    @staticmethod
+    def resolve_actor(h: StateChange) -> str | None:
+        return _name(h.actor)
 
 
 class RouteOut(Schema):
@@ -75,8 +85,18 @@ class RouteOut(Schema):
     decided_at: datetime
     current: bool
 
+    @staticmethod
+    def resolve_machine(r: Route) -> str:
+        return r.machine.key
+
+    @staticmethod
+    def resolve_decided_by(r: Route) -> str | None:
+        return _name(r.decided_by)
+
 
 class ApplicationOut(Schema):
+    """An application with its routes, its allocations and the history of its states."""
+
     id: int
     organisation: int
     title: str
@@ -110,6 +130,30 @@ class ApplicationOut(Schema):
     routes: list[RouteOut] = Field(default_factory=list)
     history: list[StateChangeOut] = Field(default_factory=list)
 
+    @staticmethod
+    def resolve_organisation(app: Application) -> int:
+        return app.organisation_id
+
+    @staticmethod
+    def resolve_call(app: Application) -> int | None:
+        return app.call_id
+
+    @staticmethod
+    def resolve_machine(app: Application) -> str:
+        return app.machine.key
+
+    @staticmethod
+    def resolve_on_time(app: Application) -> bool | None:
+        return on_time(app)
+
+    @staticmethod
+    def resolve_allocation(app: Application) -> int | None:
+        return min((a.pk for a in app.allocations.all()), default=None)
+
+    @staticmethod
+    def resolve_allocations(app: Application) -> list[int]:
+        return sorted(a.pk for a in app.allocations.all())
+
 
 class TextFindingOut(Schema):
     key: str = Field(..., description="the Article 5 practice or Annex III area")
@@ -123,35 +167,6 @@ class TextFindingOut(Schema):
 class DecisionIn(In):
     approve: bool = Field(..., strict=True)
     reason: str = Field(..., min_length=1, max_length=2000)
-
-
-def _name(user: Any) -> str | None:
-    return None if user is None else str(user.get_username())
-
-
-def _out(app: Application) -> dict[str, Any]:
-    granted = sorted(a.pk for a in app.allocations.all())
-    return {
-        "id": app.pk, "organisation": app.organisation_id, "title": app.title, "mode": app.mode,
-        "call": app.call_id, "machine": app.machine.key, "machine_hours": app.machine_hours, "gpu": app.gpu,
-        "sector": app.sector, "state": app.state, "reasons": app.reasons, "high_risk": app.high_risk,
-        "systemic_risk": app.systemic_risk, "summary": app.summary, "description": app.description,
-        "text_findings": app.text_findings, "requested_gpu_hours": app.requested_gpu_hours, "months": app.months,
-        "pledges": app.pledges, "plan": app.plan, "assessment": app.assessment, "submitted_at": app.submitted_at,
-        "promised_by": app.promised_by, "decided_at": app.decided_at, "on_time": on_time(app),
-        "allocation": granted[0] if granted else None, "allocations": granted,
-        "routes": [
-            {"machine": r.machine.key, "factory": r.factory, "gpu_hours": r.gpu_hours, "fit": r.fit,
-             "reasons": r.reasons, "method": r.method, "reason": r.reason, "decided_by": _name(r.decided_by),
-             "decided_at": r.decided_at, "current": r.current}
-            for r in app.routes.all()
-        ],
-        "history": [
-            {"at": h.at, "actor": _name(h.actor), "from_state": h.from_state, "to_state": h.to_state,
-             "reason": h.reason}
-            for h in app.history.all()
-        ],
-    }
 
 
 @router.get("/modes", auth=None, summary="The access modes: size limits, durations, promised decision times")
@@ -169,25 +184,25 @@ def submit(request: HttpRequest, body: ApplicationIn) -> Any:
     call_id = data.pop("call")
     data["call"] = None if call_id is None else call_get(call_id)
     app = application_submit(organisation=org, user=request.user, **data)
-    return answer(201, _out(application_get(user=request.user, pk=app.pk)))
+    return answer(201, application_get(user=request.user, pk=app.pk))
 
 
 @router.get("/applications", response=list[ApplicationOut])
-def applications(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(a) for a in with_details(applications_of(request.user))]
+def applications(request: HttpRequest) -> list[Application]:
+    return list(with_details(applications_of(request.user)))
 
 
 @router.get("/applications/{app_id}", response=ApplicationOut)
-def application(request: HttpRequest, app_id: int) -> dict[str, Any]:
-    return _out(application_get(user=request.user, pk=app_id))
+def application(request: HttpRequest, app_id: int) -> Application:
+    return application_get(user=request.user, pk=app_id)
 
 
 @router.post("/applications/{app_id}/decision", response=ApplicationOut,
              summary="A call manager decides an ethics or technical review, with the reason")
-def decide(request: HttpRequest, app_id: int, body: DecisionIn) -> dict[str, Any]:
+def decide(request: HttpRequest, app_id: int, body: DecisionIn) -> Application:
     app = application_get(user=request.user, pk=app_id)
     application_decide(application=app, user=request.user, approve=body.approve, reason=body.reason)
-    return _out(application_get(user=request.user, pk=app_id))
+    return application_get(user=request.user, pk=app_id)
 
 
 @router.get("/stats", summary="Aggregates for observers: promised against actual decision times, GPU-hours granted")

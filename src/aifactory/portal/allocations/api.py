@@ -6,7 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from aifactory.portal.allocations.models import Allocation, Notice
+from aifactory.portal.allocations.models import Allocation, Notice, ProvisioningOrder
 from aifactory.portal.allocations.selectors import (
     allocation_provisioned,
     allocations_visible,
@@ -40,27 +40,42 @@ class AllocationOut(Schema):
     ends_on: date
     provisioned: bool
 
+    @staticmethod
+    def resolve_organisation(a: Allocation) -> int:
+        return a.organisation_id
 
-def _out(a: Allocation) -> dict[str, Any]:
-    return {
-        "id": a.pk, "organisation": a.organisation_id, "application": a.application_id, "machine": a.machine.key,
-        "account": a.account, "gpu_hours": a.gpu_hours, "gpu_hours_used": a.gpu_hours_used,
-        "gpu_hours_reserved": gpu_seconds_reserved(a) / 3600, "gpu_hours_left": gpu_seconds_left(a) / 3600,
-        "starts_on": a.starts_on, "ends_on": a.ends_on, "provisioned": allocation_provisioned(a),
-    }
+    @staticmethod
+    def resolve_application(a: Allocation) -> int:
+        return a.application_id
+
+    @staticmethod
+    def resolve_machine(a: Allocation) -> str:
+        return a.machine.key
+
+    @staticmethod
+    def resolve_gpu_hours_reserved(a: Allocation) -> float:
+        return gpu_seconds_reserved(a) / 3600
+
+    @staticmethod
+    def resolve_gpu_hours_left(a: Allocation) -> float:
+        return gpu_seconds_left(a) / 3600
+
+    @staticmethod
+    def resolve_provisioned(a: Allocation) -> bool:
+        return allocation_provisioned(a)
 
 
 @router.get("/allocations", response=list[AllocationOut])
-def allocations(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(a) for a in allocations_visible(request.user)]
+def allocations(request: HttpRequest) -> list[Allocation]:
+    return list(allocations_visible(request.user))
 
 
 @router.get("/allocations/{allocation_id}", response=AllocationOut)
-def allocation(request: HttpRequest, allocation_id: int) -> dict[str, Any]:
+def allocation(request: HttpRequest, allocation_id: int) -> Allocation:
     a = allocations_visible(request.user).filter(pk=allocation_id).first()
     if a is None:
         raise NotFound(f"allocation {allocation_id} not found")
-    return _out(a)
+    return a
 
 
 class NoticeOut(Schema):
@@ -74,16 +89,22 @@ class NoticeOut(Schema):
     message: str
     created_at: datetime
 
+    @staticmethod
+    def resolve_allocation(n: Notice) -> int:
+        return n.allocation_id
 
-def _notice(n: Notice) -> dict[str, Any]:
-    return {"id": n.pk, "allocation": n.allocation_id, "account": n.allocation.account,
-            "machine": n.allocation.machine.key, "threshold": n.threshold, "gpu_hours_used": n.gpu_hours_used,
-            "gpu_hours": n.gpu_hours, "message": n.message, "created_at": n.created_at}
+    @staticmethod
+    def resolve_account(n: Notice) -> str:
+        return n.allocation.account
+
+    @staticmethod
+    def resolve_machine(n: Notice) -> str:
+        return n.allocation.machine.key
 
 
 @router.get("/notices", response=list[NoticeOut], summary="Usage notices (80 % and 100 %) of your allocations")
-def notices(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_notice(n) for n in notices_of(request.user)[:500]]
+def notices(request: HttpRequest) -> list[Notice]:
+    return list(notices_of(request.user)[:500])
 
 
 # The agent's provisioning orders (a site's token)
@@ -93,6 +114,14 @@ class OrderOut(Schema):
     account: str
     gpu_minutes: int
 
+    @staticmethod
+    def resolve_account(o: ProvisioningOrder) -> str:
+        return o.allocation.account
+
+    @staticmethod
+    def resolve_gpu_minutes(o: ProvisioningOrder) -> int:
+        return int(round(o.allocation.gpu_hours * 60))
+
 
 class OrderDoneIn(In):
     ok: bool
@@ -100,11 +129,8 @@ class OrderDoneIn(In):
 
 
 @agent_router.get("/orders", response=list[OrderOut])
-def orders(request: HttpRequest) -> list[dict[str, Any]]:
-    return [
-        {"id": o.pk, "account": o.allocation.account, "gpu_minutes": int(round(o.allocation.gpu_hours * 60))}
-        for o in orders_pending(request.auth)
-    ]
+def orders(request: HttpRequest) -> list[ProvisioningOrder]:
+    return list(orders_pending(request.auth))
 
 
 @agent_router.post("/orders/{order_id}", response={204: None})

@@ -22,7 +22,7 @@ from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.federation.auth import site_auth
 from aifactory.portal.federation.selectors import site_wait
-from aifactory.portal.jobs.models import Job
+from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
 from aifactory.portal.jobs.selectors import (
     job_get,
     jobs_of,
@@ -85,6 +85,8 @@ class JobIn(In):
 
 
 class PlacementOut(Schema):
+    """One decision of the broker for the job (a JobPlacement)."""
+
     site: str
     machine: str
     account: str
@@ -95,8 +97,26 @@ class PlacementOut(Schema):
     at: datetime
     reasons: list[dict[str, Any]]
 
+    @staticmethod
+    def resolve_site(p: JobPlacement) -> str:
+        return p.site.name
+
+    @staticmethod
+    def resolve_machine(p: JobPlacement) -> str:
+        return p.site.machine.key
+
+    @staticmethod
+    def resolve_account(p: JobPlacement) -> str:
+        return p.allocation.account
+
+    @staticmethod
+    def resolve_at(p: JobPlacement) -> datetime:
+        return p.created_at
+
 
 class RevocationOut(Schema):
+    """A site told to cancel its copy of the job (a JobRevocation)."""
+
     site: str
     reason: str
     at: datetime
@@ -105,8 +125,18 @@ class RevocationOut(Schema):
     state: str
     gpu_seconds: float
 
+    @staticmethod
+    def resolve_site(r: JobRevocation) -> str:
+        return r.site.name
+
+    @staticmethod
+    def resolve_at(r: JobRevocation) -> datetime:
+        return r.created_at
+
 
 class JobOut(Schema):
+    """A job with every placement the broker made for it and every copy a site was told to cancel."""
+
     uid: str
     name: str
     organisation: int
@@ -136,10 +166,30 @@ class JobOut(Schema):
     placements: list[PlacementOut]
     revocations: list[RevocationOut]
 
+    @staticmethod
+    def resolve_organisation(j: Job) -> int:
+        return j.allocation.organisation_id
+
+    @staticmethod
+    def resolve_allocation(j: Job) -> int:
+        return j.allocation_id
+
+    @staticmethod
+    def resolve_account(j: Job) -> str:
+        return j.allocation.account
+
+    @staticmethod
+    def resolve_machine(j: Job) -> str:
+        return j.allocation.machine.key
+
+    @staticmethod
+    def resolve_site(j: Job) -> str:
+        return j.site.name
+
 
 class LogsOut(Schema):
     uid: str
-    log: str
+    log: str = Field(..., alias="log_tail")
 
 
 class JobsQuery(In):
@@ -147,31 +197,6 @@ class JobsQuery(In):
                    "cancelled"] = "all"
     organisation: int | None = Field(None, strict=False)
     limit: int = Field(200, ge=1, le=500)
-
-
-def _out(j: Job) -> dict[str, Any]:
-    return {
-        "uid": j.uid, "name": j.name, "organisation": j.allocation.organisation_id, "allocation": j.allocation_id,
-        "account": j.allocation.account, "machine": j.allocation.machine.key, "site": j.site.name, "state": j.state,
-        "cancel_requested": j.cancel_requested, "pinned": j.pinned, "gpus": j.gpus, "nodes": j.nodes,
-        "time_limit_s": j.time_limit_s,
-        "image": j.image, "inputs": list(j.inputs), "outputs": list(j.outputs), "output_files": list(j.output_files),
-        "scheduler_id": j.scheduler_id, "exit_code": j.exit_code, "gpu_seconds": j.gpu_seconds, "message": j.message,
-        "created_at": j.created_at, "expected_start_at": j.expected_start_at, "expected_end_at": j.expected_end_at,
-        "started_at": j.started_at, "ended_at": j.ended_at,
-        "placements": [
-            {"site": p.site.name, "machine": p.site.machine.key,
-             "account": p.allocation.account, "cause": p.cause, "held": p.held,
-             "expected_start_at": p.expected_start_at, "expected_end_at": p.expected_end_at, "at": p.created_at,
-             "reasons": list(p.reasons)}
-            for p in j.placements.all()
-        ],
-        "revocations": [
-            {"site": r.site.name, "reason": r.reason, "at": r.created_at, "done_at": r.done_at, "found": r.found,
-             "state": r.state, "gpu_seconds": r.gpu_seconds}
-            for r in j.revocations.all()
-        ],
-    }
 
 
 def _organisation(user: AbstractBaseUser, pk: int | None) -> Organisation:
@@ -226,12 +251,12 @@ def _once(request: HttpRequest, body: JobIn) -> Once | None:
 def submit(request: HttpRequest, response: HttpResponse, body: JobIn) -> Any:
     once = _once(request, body)
     if once is None:
-        return answer(201, _out(_submit(request, body, None)))  # built from the rows just written: no read-back
+        return answer(201, _submit(request, body, None))  # answered from the rows just written: no read-back
     job, replayed = job_submit_once(user=request.user, once=once, submit=lambda: _submit(request, body, once))
     if replayed:
         response["Idempotent-Replayed"] = "true"
         job = job_get(user=request.user, uid=job.uid)
-    return answer(201, _out(job))
+    return answer(201, job)
 
 
 def _submit(request: HttpRequest, body: JobIn, once: Once | None) -> Job:
@@ -254,7 +279,7 @@ def _submit(request: HttpRequest, body: JobIn, once: Once | None) -> Job:
 
 
 @router.get("/jobs", response=list[JobOut])
-def jobs(request: HttpRequest, q: Query[JobsQuery]) -> list[dict[str, Any]]:
+def jobs(request: HttpRequest, q: Query[JobsQuery]) -> list[Job]:
     qs = jobs_of(request.user)
     if q.state == "open":
         qs = qs.exclude(state__in=[s.value for s in JobState if s.terminal])
@@ -264,24 +289,23 @@ def jobs(request: HttpRequest, q: Query[JobsQuery]) -> list[dict[str, Any]]:
         qs = qs.filter(state=q.state)
     if q.organisation is not None:
         qs = qs.filter(allocation__organisation_id=q.organisation)
-    return [_out(j) for j in qs[: q.limit]]
+    return list(qs[: q.limit])
 
 
 @router.get("/jobs/{uid}", response=JobOut)
-def job(request: HttpRequest, uid: str) -> dict[str, Any]:
-    return _out(job_get(user=request.user, uid=uid))
+def job(request: HttpRequest, uid: str) -> Job:
+    return job_get(user=request.user, uid=uid)
 
 
 @router.post("/jobs/{uid}/cancel", response=JobOut)
-def cancel(request: HttpRequest, uid: str) -> dict[str, Any]:
+def cancel(request: HttpRequest, uid: str) -> Job:
     job_cancel(job=job_get(user=request.user, uid=uid))
-    return _out(job_get(user=request.user, uid=uid))
+    return job_get(user=request.user, uid=uid)
 
 
 @router.get("/jobs/{uid}/logs", response=LogsOut)
-def logs(request: HttpRequest, uid: str) -> dict[str, Any]:
-    j = job_get(user=request.user, uid=uid)
-    return {"uid": j.uid, "log": j.log_tail}
+def logs(request: HttpRequest, uid: str) -> Job:
+    return job_get(user=request.user, uid=uid)
 
 
 # The agent's side of jobs (a site's token): the jobs to run, their reports, the copies to cancel
@@ -305,11 +329,27 @@ class AgentJobOut(Schema):
     lease_s: int = Field(0, description="renew the job's lease (its folder's `lease` file) at each pass: the job "
                                         "stops when it is not renewed for this long; 0: no lease")
 
+    @staticmethod
+    def resolve_account(j: Job) -> str:
+        return j.allocation.account
+
+    @staticmethod
+    def resolve_user(j: Job, context: dict[str, Any]) -> str:
+        return site_username_of(j.submitted_by_id, context["request"].auth, j.allocation_id)
+
 
 class AgentRevocationOut(Schema):
     uid: str
     account: str
     reason: str
+
+    @staticmethod
+    def resolve_uid(r: JobRevocation) -> str:
+        return r.job.uid
+
+    @staticmethod
+    def resolve_account(r: JobRevocation) -> str:
+        return r.allocation.account
 
 
 class RevocationDoneIn(In):
@@ -355,17 +395,8 @@ def agent_wait(request: HttpRequest, q: Query[WaitQuery]) -> dict[str, Any]:
 
 
 @agent_router.get("/jobs", response=list[AgentJobOut])
-def agent_jobs(request: HttpRequest) -> list[dict[str, Any]]:
-    return [
-        {
-            "uid": j.uid, "name": j.name, "account": j.allocation.account, "gpus": j.gpus, "nodes": j.nodes,
-            "time_limit_s": j.time_limit_s, "script": j.script, "env": j.env, "image": j.image,
-            "inputs": list(j.inputs), "outputs": list(j.outputs), "state": j.state,
-            "cancel_requested": j.cancel_requested, "scheduler_id": j.scheduler_id,
-            "user": site_username_of(j.submitted_by_id, request.auth, j.allocation_id), "lease_s": j.lease_s,
-        }
-        for j in jobs_open_for_site(request.auth)
-    ]
+def agent_jobs(request: HttpRequest) -> list[Job]:
+    return list(jobs_open_for_site(request.auth))
 
 
 @agent_router.post("/jobs/{uid}", response={204: None}, summary="Report a job's state; 410 when it is no longer "
@@ -379,9 +410,8 @@ def agent_report(request: HttpRequest, uid: str, body: ReportIn) -> Any:
 
 @agent_router.get("/revocations", response=list[AgentRevocationOut],
                   summary="Jobs whose copy this site must cancel: they moved away or were cancelled")
-def revocations(request: HttpRequest) -> list[dict[str, Any]]:
-    return [{"uid": r.job.uid, "account": r.allocation.account, "reason": r.reason}
-            for r in revocations_open(request.auth)]
+def revocations(request: HttpRequest) -> list[JobRevocation]:
+    return list(revocations_open(request.auth))
 
 
 @agent_router.post("/revocations/{uid}", response={204: None})

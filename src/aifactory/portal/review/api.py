@@ -95,6 +95,14 @@ class CallOut(Schema):
     budgets: dict[str, float]
     proposals: int
 
+    @staticmethod
+    def resolve_budgets(call: Call) -> dict[str, float]:
+        return {b.machine.key: b.gpu_hours for b in call.budgets.all()}
+
+    @staticmethod
+    def resolve_proposals(call: Call) -> int:
+        return getattr(call, "proposals", None) or call.applications.count()
+
 
 class ReasonIn(In):
     reason: str = Field("", max_length=2000)
@@ -107,12 +115,16 @@ class AssignIn(In):
 
 class AssignmentOut(Schema):
     id: int
-    call: int
-    application: int
-    reviewer: str
+    call: int = Field(..., alias="call_id")
+    application: int = Field(..., alias="application_id")
+    reviewer: str = Field(..., alias="reviewer.name")
     match: float
     reason: str
     reviewed: bool
+
+    @staticmethod
+    def resolve_reviewed(a: Assignment) -> bool:
+        return hasattr(a, "review")
 
 
 class ReviewerIn(In):
@@ -126,7 +138,7 @@ class ReviewerIn(In):
 
 class ReviewerOut(Schema):
     id: int
-    username: str
+    username: str = Field(..., alias="user.username")
     name: str
     affiliation: str
     country: str
@@ -140,26 +152,44 @@ class ReviewIn(In):
     comment: str = Field("", max_length=10_000)
 
 
+class ReviewOut(Schema):
+    marks: dict[str, int | float]
+    score: float
+    comment: str
+    submitted_at: datetime
+
+
 class ProposalForReviewOut(Schema):
-    assignment: int
-    call: int
-    call_title: str
-    application: int
-    title: str
-    summary: str
-    mode: str
-    sector: str
-    keywords: list[str]
+    """An assignment as its reviewer sees it: the proposal, the call's rubric and the review written, if any."""
+
+    assignment: int = Field(..., alias="pk")
+    call: int = Field(..., alias="call_id")
+    call_title: str = Field(..., alias="call.title")
+    application: int = Field(..., alias="application_id")
+    title: str = Field(..., alias="application.title")
+    summary: str = Field(..., alias="application.summary")
+    mode: str = Field(..., alias="application.mode")
+    sector: str = Field(..., alias="application.sector")
+    keywords: list[str] = Field(..., alias="application.keywords")
     machine_hours: dict[str, float]
-    gpus: int
-    months: int
-    params: float
-    tokens: float
-    assessment: dict[str, Any]
-    criteria: list[CriterionIO]
+    gpus: int = Field(..., alias="application.gpus")
+    months: int = Field(..., alias="application.months")
+    params: float = Field(..., alias="application.params")
+    tokens: float = Field(..., alias="application.tokens")
+    assessment: dict[str, Any] = Field(..., alias="application.assessment")
+    criteria: list[CriterionIO] = Field(..., alias="call.criteria")
     match: float
     reason: str
-    review: dict[str, Any] | None
+    review: ReviewOut | None
+
+    @staticmethod
+    def resolve_machine_hours(a: Assignment) -> dict[str, float]:
+        app = a.application
+        return app.machine_hours or {app.machine.key: app.requested_gpu_hours}
+
+    @staticmethod
+    def resolve_review(a: Assignment) -> Any:
+        return getattr(a, "review", None)
 
 
 class ProposalOut(Schema):
@@ -173,34 +203,22 @@ class ProposalOut(Schema):
     keywords: list[str]
     reasons: list[str]
 
+    @staticmethod
+    def resolve_organisation(a: Application) -> str:
+        return a.organisation.name
+
+    @staticmethod
+    def resolve_country(a: Application) -> str:
+        return a.organisation.country
+
+    @staticmethod
+    def resolve_machine_hours(a: Application) -> dict[str, float]:
+        return a.machine_hours or {a.machine.key: a.requested_gpu_hours}
+
 
 class RouteIn(In):
     machine: str = Field(..., max_length=40)
     reason: str = Field(..., min_length=1, max_length=2000)
-
-
-def _call_out(call: Call) -> dict[str, Any]:
-    return {
-        "id": call.pk, "title": call.title, "mode": call.mode, "description": call.description, "state": call.state,
-        "deadline": call.deadline, "decision_by": call.decision_by, "starts_on": call.starts_on,
-        "months": call.months, "winner_limit": call.winner_limit, "threshold": call.threshold,
-        "objective": call.objective, "reviewers_per_proposal": call.reviewers_per_proposal,
-        "same_country_conflict": call.same_country_conflict, "prize_eur": call.prize_eur,
-        "open_science": call.open_science,
-        "criteria": [{"name": c.name, "weight": c.weight, "low": c.low, "high": c.high} for c in call.criteria.all()],
-        "budgets": {b.machine.key: b.gpu_hours for b in call.budgets.all()},
-        "proposals": getattr(call, "proposals", None) or call.applications.count(),
-    }
-
-
-def _assignment_out(a: Assignment) -> dict[str, Any]:
-    return {"id": a.pk, "call": a.call_id, "application": a.application_id, "reviewer": a.reviewer.name,
-            "match": a.match, "reason": a.reason, "reviewed": hasattr(a, "review")}
-
-
-def _reviewer_out(r: Reviewer) -> dict[str, Any]:
-    return {"id": r.pk, "username": r.user.get_username(), "name": r.name, "affiliation": r.affiliation,
-            "country": r.country, "keywords": r.keywords, "max_load": r.max_load, "active": r.active}
 
 
 def selection_out(run: SelectionRun) -> dict[str, Any]:
@@ -220,8 +238,8 @@ def _allocation_out(a: Allocation) -> dict[str, Any]:
 
 
 @router.get("/calls", response=list[CallOut])
-def calls(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_call_out(c) for c in calls_visible(request.user)]
+def calls(request: HttpRequest) -> list[Call]:
+    return list(calls_visible(request.user))
 
 
 @router.post("/calls", response={201: CallOut}, summary="Open a call (call managers)")
@@ -229,31 +247,24 @@ def open_call(request: HttpRequest, body: CallIn) -> Any:
     data = body.dict()
     criteria = [CriterionSpec(**c) for c in data.pop("criteria")]
     call = call_open(user=request.user, criteria=criteria, **data)
-    return answer(201, _call_out(call_get(user=request.user, pk=call.pk)))
+    return answer(201, call_get(user=request.user, pk=call.pk))
 
 
 @router.get("/calls/{call_id}", response=CallOut)
-def call(request: HttpRequest, call_id: int) -> dict[str, Any]:
-    return _call_out(call_get(user=request.user, pk=call_id))
+def call(request: HttpRequest, call_id: int) -> Call:
+    return call_get(user=request.user, pk=call_id)
 
 
 @router.post("/calls/{call_id}/close", response=CallOut, summary="End intake: review starts (call managers)")
-def close(request: HttpRequest, call_id: int, body: ReasonIn) -> dict[str, Any]:
+def close(request: HttpRequest, call_id: int, body: ReasonIn) -> Call:
     call_close(call=call_managed(user=request.user, pk=call_id), user=request.user, reason=body.reason)
-    return _call_out(call_get(user=request.user, pk=call_id))
+    return call_get(user=request.user, pk=call_id)
 
 
 @router.get("/calls/{call_id}/proposals", response=list[ProposalOut])
-def proposals(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
+def proposals(request: HttpRequest, call_id: int) -> list[Application]:
     c = call_managed(user=request.user, pk=call_id)
-    apps: list[Application] = list(c.applications.select_related("organisation", "machine").order_by("pk"))
-    return [
-        {"id": a.pk, "title": a.title, "organisation": a.organisation.name, "country": a.organisation.country,
-         "state": a.state, "requested_gpu_hours": a.requested_gpu_hours,
-         "machine_hours": a.machine_hours or {a.machine.key: a.requested_gpu_hours}, "keywords": a.keywords,
-         "reasons": a.reasons}
-        for a in apps
-    ]
+    return list(c.applications.select_related("organisation", "machine").order_by("pk"))
 
 
 @router.get("/calls/{call_id}/summary")
@@ -263,16 +274,15 @@ def summary(request: HttpRequest, call_id: int) -> dict[str, Any]:
 
 @router.post("/calls/{call_id}/assign", response=list[AssignmentOut],
              summary="Assign k reviewers per proposal: one integer program (call managers)")
-def assign(request: HttpRequest, call_id: int, body: AssignIn) -> list[dict[str, Any]]:
-    made = call_assign(call=call_managed(user=request.user, pk=call_id), user=request.user,
-                       load_weight=body.load_weight)
-    return [_assignment_out(a) for a in made]
+def assign(request: HttpRequest, call_id: int, body: AssignIn) -> list[Assignment]:
+    return list(call_assign(call=call_managed(user=request.user, pk=call_id), user=request.user,
+                            load_weight=body.load_weight))
 
 
 @router.get("/calls/{call_id}/assignments", response=list[AssignmentOut])
-def assignments(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
+def assignments(request: HttpRequest, call_id: int) -> list[Assignment]:
     c = call_managed(user=request.user, pk=call_id)
-    return [_assignment_out(a) for a in c.assignments.select_related("reviewer", "review")]
+    return list(c.assignments.select_related("reviewer", "review"))
 
 
 @router.get("/calls/{call_id}/ranking", summary="Proposals by score, ties explained (call managers)")
@@ -337,39 +347,24 @@ def add_reviewer(request: HttpRequest, body: ReviewerIn) -> Any:
     data = body.dict()
     data.pop("username")
     r = reviewer_add(user=request.user, person=person, **data)
-    return answer(201, _reviewer_out(r))
+    return answer(201, r)
 
 
 @router.get("/reviewers", response=list[ReviewerOut])
-def reviewers(request: HttpRequest) -> list[dict[str, Any]]:
+def reviewers(request: HttpRequest) -> list[Reviewer]:
     if not is_call_manager(request.user):
         raise Forbidden("only call managers see the reviewer pool")
-    return [_reviewer_out(r) for r in Reviewer.objects.select_related("user")]
-
-
-def _for_review(a: Assignment) -> dict[str, Any]:
-    app = a.application
-    review = getattr(a, "review", None)
-    return {
-        "assignment": a.pk, "call": a.call_id, "call_title": a.call.title, "application": app.pk, "title": app.title,
-        "summary": app.summary, "mode": app.mode, "sector": app.sector, "keywords": app.keywords,
-        "machine_hours": app.machine_hours or {app.machine.key: app.requested_gpu_hours}, "gpus": app.gpus,
-        "months": app.months, "params": app.params, "tokens": app.tokens, "assessment": app.assessment,
-        "criteria": [{"name": c.name, "weight": c.weight, "low": c.low, "high": c.high} for c in a.call.criteria.all()],
-        "match": a.match, "reason": a.reason,
-        "review": None if review is None else {"marks": review.marks, "score": review.score,
-                                               "comment": review.comment, "submitted_at": review.submitted_at},
-    }
+    return list(Reviewer.objects.select_related("user"))
 
 
 @router.get("/reviews", response=list[ProposalForReviewOut], summary="The proposals assigned to me (reviewers)")
-def my_reviews(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_for_review(a) for a in assignments_of(request.user)]
+def my_reviews(request: HttpRequest) -> list[Assignment]:
+    return list(assignments_of(request.user))
 
 
 @router.get("/reviews/{assignment_id}", response=ProposalForReviewOut)
-def my_review(request: HttpRequest, assignment_id: int) -> dict[str, Any]:
-    return _for_review(assignment_get(user=request.user, pk=assignment_id))
+def my_review(request: HttpRequest, assignment_id: int) -> Assignment:
+    return assignment_get(user=request.user, pk=assignment_id)
 
 
 @router.post("/reviews/{assignment_id}", response={201: ProposalForReviewOut},
@@ -377,7 +372,7 @@ def my_review(request: HttpRequest, assignment_id: int) -> dict[str, Any]:
 def submit_review(request: HttpRequest, assignment_id: int, body: ReviewIn) -> Any:
     a = assignment_get(user=request.user, pk=assignment_id)
     review_submit(assignment=a, user=request.user, marks=body.marks, comment=body.comment)
-    return answer(201, _for_review(assignment_get(user=request.user, pk=assignment_id)))
+    return answer(201, assignment_get(user=request.user, pk=assignment_id))
 
 
 class ConflictIn(In):
@@ -387,22 +382,17 @@ class ConflictIn(In):
 
 class ConflictOut(Schema):
     id: int
-    reviewer: str
-    application: int
-    title: str
-    call: int | None
+    reviewer: str = Field(..., alias="reviewer.name")
+    application: int = Field(..., alias="application_id")
+    title: str = Field(..., alias="application.title")
+    call: int | None = Field(..., alias="application.call_id")
     reason: str
     declared_at: datetime
 
 
-def _declaration(d: ConflictDeclaration) -> dict[str, Any]:
-    return {"id": d.pk, "reviewer": d.reviewer.name, "application": d.application_id, "title": d.application.title,
-            "call": d.application.call_id, "reason": d.reason, "declared_at": d.declared_at}
-
-
 @router.get("/conflicts", response=list[ConflictOut], summary="The conflicts of interest I declared (reviewers)")
-def my_conflicts(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_declaration(d) for d in declarations_of(request.user).select_related("reviewer")]
+def my_conflicts(request: HttpRequest) -> list[ConflictDeclaration]:
+    return list(declarations_of(request.user).select_related("reviewer"))
 
 
 @router.post("/conflicts", response={201: ConflictOut},
@@ -411,11 +401,11 @@ def declare_conflict(request: HttpRequest, body: ConflictIn) -> Any:
     app = proposals_open_to_declare().filter(pk=body.application).first()
     if app is None:
         raise NotFound(f"application {body.application} is not a proposal of an open call or a call in review")
-    return answer(201, _declaration(conflict_declare(user=request.user, application=app, reason=body.reason)))
+    return answer(201, conflict_declare(user=request.user, application=app, reason=body.reason))
 
 
 @router.get("/calls/{call_id}/conflicts", response=list[ConflictOut],
             summary="The conflicts reviewers declared with the call's proposals (call managers)")
-def call_conflicts(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
+def call_conflicts(request: HttpRequest, call_id: int) -> list[ConflictDeclaration]:
     call = call_managed(user=request.user, pk=call_id)
-    return [_declaration(d) for d in declarations_of_call(call).select_related("application")]
+    return list(declarations_of_call(call).select_related("application"))
