@@ -172,7 +172,7 @@ def test_a_pending_job_cancelled_before_the_site_reported_it(fed, tmp_path, tran
     snapshot = jupiter.portal.jobs()
     from aifactory.portal.jobs.services import job_cancel
 
-    job_cancel(job=job)  # the portal cancels at once: for the portal the site never had it
+    job_cancel(job=job, user=job.submitted_by)  # the portal cancels at once: for the portal the site never had it
     jupiter._handle(snapshot[0], CycleResult())  # but the agent had read the job already and submits it
     cycle_until(jupiter, lambda: JobRevocation.objects.get(job=job).done_at is not None)
     assert jupiter.backend.find(job.uid).state == JobState.CANCELLED

@@ -68,10 +68,10 @@ def test_the_counter_follows_a_job_from_submission_to_its_end(allocation, site):
 def test_a_cancelled_job_gives_its_hours_back(allocation):
     waiting = submit(allocation, gpus=1, time_limit_s=3600)
     other = submit(allocation, gpus=4, time_limit_s=600)
-    job_cancel(job=waiting)
+    job_cancel(job=waiting, user=waiting.submitted_by)
     assert counter(allocation) == 2400
     agrees(allocation)
-    job_cancel(job=other)
+    job_cancel(job=other, user=other.submitted_by)
     assert counter(allocation) == 0
 
 
@@ -135,10 +135,10 @@ def test_a_submission_reads_the_same_whatever_came_before(api, allocation, site)
     assert len(reserve) == 1 and "gpu_seconds_reserved" in reserve[0]
 
 
-SUBMISSION_STATEMENTS = 8
+SUBMISSION_STATEMENTS = 9
 """A job spec's submission, once the process has its size limits: the token, the person's organisation, its
-allocations (with the member's check), their provisioning orders, the machines' sites, the job, its placement and
-the reservation (savepoints and the agents' wake-up, which only PostgreSQL sends, not counted)."""
+allocations (with the member's check), their provisioning orders, the machines' sites, the job, its placement, its
+first history row (new -> pending) and the reservation (savepoints and the agents' wake-up, which only PostgreSQL sends, not counted)."""
 
 
 def test_a_submission_takes_a_bounded_number_of_statements_and_reserves_last(api, allocation, site):

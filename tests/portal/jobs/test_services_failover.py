@@ -115,7 +115,7 @@ def test_a_job_never_goes_back_to_a_site_it_left(fed):
 
 def test_a_cancel_asked_while_the_site_is_lost_is_done_by_failover(fed):
     job = on_jupiter(fed, "submitted")
-    job_cancel(job=job)
+    job_cancel(job=job, user=job.submitted_by)
     fed.lost(fed.jupiter)
     result = jobs_failover()
     assert result.cancelled == [job.uid] and result.moved == []
@@ -126,7 +126,7 @@ def test_a_cancel_asked_while_the_site_is_lost_is_done_by_failover(fed):
 
 def test_cancelling_a_pending_job_revokes_the_sites_copy(fed):
     job = on_jupiter(fed)
-    job_cancel(job=job)
+    job_cancel(job=job, user=job.submitted_by)
     assert JobRevocation.objects.get(job=job).reason == "cancelled before the site reported it"
 
 

@@ -158,13 +158,13 @@ def test_submit_validates_fields(allocation, fields, field):
 
 def test_cancel_pending_then_again(allocation):
     job = JobFactory(allocation=allocation)
-    assert job_cancel(job=job).state == "cancelled"
+    assert job_cancel(job=job, user=job.submitted_by).state == "cancelled"
     with pytest.raises(Conflict):
-        job_cancel(job=job)
+        job_cancel(job=job, user=job.submitted_by)
 
 
 @pytest.mark.parametrize("state", ["submitted", "running"])
 def test_cancel_at_the_site_is_a_request(allocation, state):
     job = JobFactory(allocation=allocation, state=state)
-    out = job_cancel(job=job)
+    out = job_cancel(job=job, user=job.submitted_by)
     assert (out.state, out.cancel_requested) == (state, True)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
+from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation, JobStateChange
 
 
 @admin.register(Job)
@@ -23,3 +23,10 @@ class JobRevocationAdmin(admin.ModelAdmin):
     list_display = ("job", "site", "reason", "created_at", "done_at", "found", "state", "gpu_seconds", "released")
     list_filter = ("site", "released")
     readonly_fields = [f.name for f in JobRevocation._meta.fields]
+
+
+@admin.register(JobStateChange)
+class JobStateChangeAdmin(admin.ModelAdmin):
+    list_display = ("job", "from_state", "to_state", "actor", "site", "at")
+    list_filter = ("to_state", "site")
+    readonly_fields = [f.name for f in JobStateChange._meta.fields]

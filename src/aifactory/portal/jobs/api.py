@@ -299,7 +299,7 @@ def job(request: HttpRequest, uid: str) -> Job:
 
 @router.post("/jobs/{uid}/cancel", response=JobOut)
 def cancel(request: HttpRequest, uid: str) -> Job:
-    job_cancel(job=job_get(user=request.user, uid=uid))
+    job_cancel(job=job_get(user=request.user, uid=uid), user=request.user)
     return job_get(user=request.user, uid=uid)
 
 

@@ -37,14 +37,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from aifactory.core.exceptions import NoPlacement
-from aifactory.core.jobs import JobState, check_transition
+from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.services import allocation_hold, allocation_release
 from aifactory.portal.federation.selectors import site_lost, sites_lost
 from aifactory.portal.federation.services import site_wake
 from aifactory.portal.jobs.broker import candidates, decide
 from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
-from aifactory.portal.jobs.services import WAITING, _request_of, _revoke, job_reservation
+from aifactory.portal.jobs.services import WAITING, _request_of, _revoke, job_move, job_reservation
 
 log = logging.getLogger("aifactory.failover")
 
@@ -87,9 +87,8 @@ def _failover_one(uid: str, listed_site_id: int, result: FailoverResult) -> None
         return  # it moved, started, or its site came back, since the list was read
     since = old_site.last_seen_at.isoformat(timespec="seconds") if old_site.last_seen_at else "never"
     if job.cancel_requested:
-        check_transition(JobState(job.state), JobState.CANCELLED)
-        job.state = JobState.CANCELLED.value
         job.message = f"cancelled; site {old_site.name} is not reporting (last seen {since}) and cancels its copy"
+        job_move(job, JobState.CANCELLED, reason=job.message)
         job.ended_at = timezone.now()
         job.save(update_fields=["state", "message", "ended_at"])
         allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
@@ -112,13 +111,12 @@ def _failover_one(uid: str, listed_site_id: int, result: FailoverResult) -> None
     JobRevocation.objects.create(job=job, site=old_site, allocation=job.allocation,
                                  reason=f"moved to {decision.site.name}"[:200])
     if job.state != JobState.PENDING:
-        check_transition(JobState(job.state), JobState.PENDING)
+        job_move(job, JobState.PENDING, reason=cause)
     if decision.allocation.pk != job.allocation_id:  # the reservation follows the job (rows locked above)
         allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
         allocation_hold(allocation=decision.allocation, gpu_seconds=job_reservation(job))
     job.site = decision.site
     job.allocation = decision.allocation
-    job.state = JobState.PENDING.value
     job.scheduler_id = ""
     job.started_at = None
     job.expected_start_at = decision.expected_start_at

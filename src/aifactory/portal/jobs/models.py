@@ -7,6 +7,7 @@ from django.db import models
 
 from aifactory.core.jobs import JobState
 from aifactory.portal.allocations.models import Allocation
+from aifactory.portal.common.models import StateChangeBase
 from aifactory.portal.federation.models import Site
 
 JOB_STATE_CHOICES = [(s.value, s.value.capitalize()) for s in JobState]
@@ -133,3 +134,29 @@ class JobRevocation(models.Model):
 
     def __str__(self) -> str:
         return f"revoke {self.job} at {self.site}"
+
+
+class JobStateChange(StateChangeBase):
+    """Audit log: every move of a job's state (when, from, to, why) and who moved it: a person (`actor`, who
+    submitted or cancelled it), a site's agent (`site`, whose report moved it), or the portal itself (neither: a
+    failover)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history")
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                             help_text="the site whose agent reported the move")
+
+    class Meta(StateChangeBase.Meta):
+        constraints = [
+            models.CheckConstraint(condition=models.Q(actor__isnull=True) | models.Q(site__isnull=True),
+                                   name="job_state_change_one_mover"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or 'new'} -> {self.to_state}"
+
+    @property
+    def moved_by(self) -> str:
+        """person, agent or system."""
+        if self.actor_id is not None:
+            return "person"
+        return "agent" if self.site_id is not None else "system"

@@ -15,7 +15,7 @@ from aifactory.portal.allocations.selectors import UsageEvent, orders_pending
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.selectors import site_alive
-from aifactory.portal.jobs.models import Job, JobRevocation
+from aifactory.portal.jobs.models import Job, JobRevocation, JobStateChange
 from aifactory.portal.siteaccess.models import SiteAccount
 
 UID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -51,6 +51,11 @@ def job_lease_expired(job: Job, now: datetime | None = None) -> bool:
         return True
     now = now or timezone.now()
     return now >= site.last_seen_at + timedelta(seconds=job.lease_s + settings.LEASE_GRACE_S)
+
+
+def job_history(job: Job) -> list[JobStateChange]:
+    """The job's state changes, oldest first, with who made each (a person, a site's agent, or the portal)."""
+    return list(JobStateChange.objects.filter(job=job).select_related("actor", "site").order_by("at", "pk"))
 
 
 def jobs_open_for_site(site: Site) -> QuerySet[Job]:

@@ -1,4 +1,6 @@
-"""Writes of the jobs context. The job's state changes only here, through the core's transition table.
+"""Writes of the jobs context. The job's state changes only here, through the core's transition table, and every
+change is a JobStateChange row (job_move): who moved it (the person, the site's agent, or the portal), when, from,
+to and why. A submission writes the job's first row (new -> pending), its one insert beyond the job and placement.
 
 Submission places the job with the broker (broker.py: the portal's rules, then aifactory.core.placement). A job
 that would take an allocation below zero (its GPUs x time limit against what is left after usage and unfinished
@@ -36,7 +38,7 @@ from aifactory.portal.common.models import remember_related
 from aifactory.portal.federation.models import Site
 from aifactory.portal.federation.services import site_wake
 from aifactory.portal.jobs.broker import Candidate, Decision, Layout, candidates, decide, reasons_of
-from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
+from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation, JobStateChange
 from aifactory.portal.jobs.selectors import UID_RE, job_lease_expired
 from aifactory.portal.organisations.models import Organisation
 from aifactory.portal.organisations.selectors import check_acts_for
@@ -127,6 +129,18 @@ def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:
     return BadRequest(exc.message, {"reasons": rows})
 
 
+def job_move(job: Job, target: JobState, *, reason: str, actor: AbstractBaseUser | None = None,
+             site: Site | None = None) -> JobStateChange:
+    """The one guarded move of a job's state: checks the move against the core's table (InvalidTransition), sets
+    the state on `job` (the caller saves it, under the job's row lock) and records who moved it: a person (`actor`),
+    a site's agent (`site`), or the portal itself (neither)."""
+    current = JobState(job.state)
+    check_transition(current, target)
+    job.state = target.value
+    return JobStateChange.objects.create(job=job, actor=actor, site=site, from_state=current.value,
+                                         to_state=target.value, reason=reason[:2000])
+
+
 def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: str, env: Mapping[str, str], gpus: int,
             nodes: int, time_limit_s: int, spec: JobSpec | None, pinned: bool, once: Once | None,
             lease_s: int = 0) -> Job:
@@ -150,6 +164,8 @@ def _create(*, user: AbstractBaseUser, decision: Decision, name: str, script: st
         reasons=decision.reasons, expected_start_at=decision.expected_start_at,
         expected_end_at=decision.expected_end_at,
     )
+    JobStateChange.objects.create(job=job, actor=user, from_state="", to_state=JobState.PENDING.value,
+                                  reason=f"submitted to {decision.site.name}" + (f"; {message}" if message else ""))
     remember_related(job, placements=[placement], revocations=[])
     site_wake(site_ids=[decision.site.pk])
     return job
@@ -305,14 +321,15 @@ def _revoke(job: Job, reason: str) -> None:
 
 
 @transaction.atomic
-def job_cancel(*, job: Job) -> Job:
+def job_cancel(*, job: Job, user: AbstractBaseUser) -> Job:
+    """Cancel a job for `user`: a pending job at once (pending -> cancelled, by that person); a job its site has
+    already is cancelled there by the agent, which reports the move."""
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.terminal:
         raise Conflict(f"job is {job.state} already")
     if job.state == JobState.PENDING:
-        check_transition(JobState.PENDING, JobState.CANCELLED)
-        job.state = JobState.CANCELLED
         job.message = "cancelled before it reached the site"
+        job_move(job, JobState.CANCELLED, actor=user, reason=job.message)
         job.ended_at = timezone.now()
         job.save(update_fields=["state", "message", "ended_at"])
         allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
@@ -339,11 +356,10 @@ def job_abandon(*, job: Job) -> Job:
         raise Conflict(f"job is {job.state}: only a running job is abandoned")
     if not job_lease_expired(job):
         raise Conflict("job: its site is reporting, or its lease has not run out yet", {"field": "lease_s"})
-    check_transition(JobState.RUNNING, JobState.FAILED)
     since = job.site.last_seen_at.isoformat(timespec="seconds") if job.site.last_seen_at else "never"
-    job.state = JobState.FAILED.value
     job.message = (f"site {job.site.name} lost (last report {since}); the job's lease of {job.lease_s} s ran out, "
                    "so its copy has stopped")
+    job_move(job, JobState.FAILED, reason=job.message)
     job.ended_at = timezone.now()
     job.save(update_fields=["state", "message", "ended_at"])
     allocation_release(allocation_id=job.allocation_id, gpu_seconds=job_reservation(job))
@@ -394,16 +410,15 @@ def job_apply_report(
         return job  # the agent repeats itself after a crash: the job, its usage and its charge stay as they are
     if state == JobState.PENDING and current != JobState.PENDING:
         raise Conflict(f"job is {current} and cannot go back to pending from a report")
-    if state != current:
+    if state != current:  # each move checked and recorded; a refusal below rolls them back with the rest
+        reason = message[:2000] or f"reported by {site.name}"
         if current == JobState.PENDING:
-            check_transition(current, JobState.SUBMITTED)  # seen by the scheduler, whatever it says now
-            current = JobState.SUBMITTED
-        if state != current:
-            check_transition(current, state)
+            job_move(job, JobState.SUBMITTED, site=site, reason=reason)  # seen by the scheduler, whatever it says now
+        if state != JobState(job.state):
+            job_move(job, state, site=site, reason=reason)
     if gpu_seconds < 0 or gpu_seconds > usage_ceiling(job):
         raise BadRequest("gpu_seconds: out of range for this job", {"field": "gpu_seconds"})
     files = _output_files(output_files)
-    job.state = state.value
     job.scheduler_id = scheduler_id or job.scheduler_id
     job.exit_code = exit_code if exit_code is not None else job.exit_code
     job.gpu_seconds = gpu_seconds

@@ -12,7 +12,7 @@ from aifactory.portal.allocations.selectors import allocations_acted_for
 from aifactory.portal.common.errors import REFUSALS, refusal_of
 from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.jobs.forms import JobForm, JobSpecForm
-from aifactory.portal.jobs.selectors import job_get, jobs_of
+from aifactory.portal.jobs.selectors import job_get, job_history, jobs_of
 from aifactory.portal.jobs.services import job_cancel, job_submit, job_submit_spec
 from aifactory.portal.organisations.selectors import organisations_acted_for
 
@@ -65,7 +65,7 @@ def job_new_spec(request: HttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, uid: str) -> HttpResponse:
     job = job_get(user=request.user, uid=uid)
     template = "_job_live.html" if request.headers.get("HX-Request") else "job_detail.html"
-    return render(request, template, {"job": job})
+    return render(request, template, {"job": job, "history": job_history(job)})
 
 
 @login_required
@@ -77,7 +77,7 @@ def jobs_table(request: HttpRequest) -> HttpResponse:
 @require_POST
 def job_cancel_view(request: HttpRequest, uid: str) -> HttpResponse:
     try:
-        job_cancel(job=job_get(user=request.user, uid=uid))
+        job_cancel(job=job_get(user=request.user, uid=uid), user=request.user)
     except REFUSALS as exc:
         messages.error(request, exc.message)
     else:
