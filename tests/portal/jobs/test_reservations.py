@@ -138,7 +138,8 @@ def test_a_submission_reads_the_same_whatever_came_before(api, allocation, site)
 SUBMISSION_STATEMENTS = 9
 """A job spec's submission, once the process has its size limits: the token, the person's organisation, its
 allocations (with the member's check), their provisioning orders, the machines' sites, the job, its placement, its
-first history row (new -> pending) and the reservation (savepoints and the agents' wake-up, which only PostgreSQL sends, not counted)."""
+first history row (new -> pending) and the reservation (savepoints and the agents' wake-up, which only PostgreSQL
+sends, not counted)."""
 
 
 def test_a_submission_takes_a_bounded_number_of_statements_and_reserves_last(api, allocation, site):

@@ -54,7 +54,7 @@ def test_every_move_is_guarded(fed, api, current, target):
     Run.objects.filter(pk=run.pk).update(state=current.value)
     run.refresh_from_db()
     if target == RunState.CANCELLED:
-        move = lambda: run_cancel(run=run)  # noqa: E731
+        move = lambda: run_cancel(run=run, user=run.created_by)  # noqa: E731
     elif target in SERVICES:
         move = lambda: SERVICES[target](run=run, reason="test")  # noqa: E731
     else:

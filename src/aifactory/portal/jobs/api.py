@@ -9,7 +9,6 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from pydantic import model_validator
@@ -17,7 +16,7 @@ from pydantic import model_validator
 from aifactory.core.jobs import JobState
 from aifactory.core.jobspec import parse_spec, spec_from_dict
 from aifactory.portal.allocations.selectors import allocation_get, allocations_of
-from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
+from aifactory.portal.common.errors import BadRequest, NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.federation.auth import site_auth
@@ -41,8 +40,7 @@ from aifactory.portal.jobs.services import (
     job_submit_spec,
 )
 from aifactory.portal.organisations.auth import user_auth
-from aifactory.portal.organisations.models import Organisation
-from aifactory.portal.organisations.selectors import organisations_acted_for, organisations_of
+from aifactory.portal.organisations.selectors import organisation_chosen
 from aifactory.portal.siteaccess.selectors import site_username_of
 
 router = Router(tags=["jobs"], auth=user_auth)
@@ -199,21 +197,6 @@ class JobsQuery(In):
     limit: int = Field(200, ge=1, le=500)
 
 
-def _organisation(user: AbstractBaseUser, pk: int | None) -> Organisation:
-    if pk is not None:
-        org = organisations_of(user).filter(pk=pk).first()
-        if org is None:
-            raise NotFound(f"organisation {pk} not found")
-        return org
-    mine = list(organisations_acted_for(user).order_by("pk")[:2])
-    if not mine:
-        raise Conflict("organisation: you belong to no organisation yet; register one first", {"field": "organisation"})
-    if len(mine) > 1:
-        raise BadRequest("organisation: you belong to several organisations; say which one the job runs for",
-                         {"field": "organisation"})
-    return mine[0]
-
-
 class PersonUsageOut(Schema):
     person: str
     site_users: list[str]
@@ -267,7 +250,8 @@ def _submit(request: HttpRequest, body: JobIn, once: Once | None) -> Job:
             raise NotFound(f"allocation {body.allocation} not found")
     if body.spec is not None:
         spec = parse_spec(body.spec) if isinstance(body.spec, str) else spec_from_dict(body.spec)
-        organisation = None if allocation is not None else _organisation(request.user, body.organisation)
+        organisation = None if allocation is not None else organisation_chosen(
+            user=request.user, pk=body.organisation, what="the job runs for")
         return job_submit_spec(user=request.user, spec=spec, organisation=organisation, allocation=allocation,
                                once=once)
     if allocation is None or body.name is None or body.script is None:  # JobIn._one_form has said so already

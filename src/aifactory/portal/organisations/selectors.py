@@ -11,7 +11,7 @@ from django.utils import timezone
 from aifactory.core.eligibility import is_established_eligible, load_countries
 from aifactory.core.exceptions import InvalidInput
 from aifactory.portal.common import tokens
-from aifactory.portal.common.errors import BadRequest, Forbidden, NotFound
+from aifactory.portal.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from aifactory.portal.organisations.choices import InvitationState, Role, TeamRole
 from aifactory.portal.organisations.models import ApiToken, Invitation, Membership, Organisation, TeamEvent, UserRole
 
@@ -55,6 +55,20 @@ def organisations_acted_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[
     if not user.is_authenticated:
         return Organisation.objects.none()
     return Organisation.objects.filter(members=user)
+
+
+def organisation_chosen(*, user: AbstractBaseUser | AnonymousUser, pk: int | None, what: str) -> Organisation:
+    """The organisation a person names for `what` ("the job runs for", "the run is for"), or, when they name none,
+    the one organisation they act for. 404 for one they cannot read; 409 for no organisation; 400 for several."""
+    if pk is not None:
+        return organisation_get(user=user, pk=pk)
+    mine = list(organisations_acted_for(user).order_by("pk")[:2])
+    if not mine:
+        raise Conflict("organisation: you belong to no organisation yet; register one first", {"field": "organisation"})
+    if len(mine) > 1:
+        raise BadRequest(f"organisation: you belong to several organisations; say which one {what}",
+                         {"field": "organisation"})
+    return mine[0]
 
 
 def check_acts_for(user: AbstractBaseUser | AnonymousUser, organisation_id: int) -> None:

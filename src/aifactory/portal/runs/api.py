@@ -6,20 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from pydantic import model_validator
 
 from aifactory.core.jobspec import parse_spec, spec_from_dict
 from aifactory.portal.allocations.selectors import allocations_of
-from aifactory.portal.common.errors import BadRequest, Conflict, NotFound
+from aifactory.portal.common.errors import NotFound
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.federation.auth import site_auth
 from aifactory.portal.organisations.auth import user_auth
-from aifactory.portal.organisations.models import Organisation
-from aifactory.portal.organisations.selectors import organisations_acted_for, organisations_of
+from aifactory.portal.organisations.selectors import organisation_chosen
 from aifactory.portal.runs.choices import RunState
 from aifactory.portal.runs.models import Run
 from aifactory.portal.runs.selectors import run_figures, run_get, runs_of
@@ -136,21 +134,6 @@ def run_out(run: Run) -> dict[str, Any]:
     }
 
 
-def _organisation(user: AbstractBaseUser, pk: int | None) -> Organisation:
-    if pk is not None:
-        org = organisations_of(user).filter(pk=pk).first()
-        if org is None:
-            raise NotFound(f"organisation {pk} not found")
-        return org
-    mine = list(organisations_acted_for(user).order_by("pk")[:2])
-    if not mine:
-        raise Conflict("organisation: you belong to no organisation yet; register one first", {"field": "organisation"})
-    if len(mine) > 1:
-        raise BadRequest("organisation: you belong to several organisations; say which one the run is for",
-                         {"field": "organisation"})
-    return mine[0]
-
-
 @router.post("/runs", response={201: RunOut}, summary="Create a managed run; its first segment is placed at once")
 def create(request: HttpRequest, body: RunIn) -> Any:
     allocation = None
@@ -159,7 +142,8 @@ def create(request: HttpRequest, body: RunIn) -> Any:
         if allocation is None:
             raise NotFound(f"allocation {body.allocation} not found")
     spec = parse_spec(body.spec) if isinstance(body.spec, str) else spec_from_dict(body.spec)
-    organisation = None if allocation is not None else _organisation(request.user, body.organisation)
+    organisation = None if allocation is not None else organisation_chosen(
+        user=request.user, pk=body.organisation, what="the run is for")
     run = run_create(user=request.user, spec=spec, steps=body.steps, checkpoint_every=body.checkpoint_every,
                      checkpoint_dir=body.checkpoint_dir, tokens=body.tokens, organisation=organisation,
                      allocation=allocation)
@@ -186,7 +170,7 @@ def run(request: HttpRequest, run_id: int) -> dict[str, Any]:
 
 @router.post("/runs/{run_id}/cancel", response=RunOut)
 def cancel(request: HttpRequest, run_id: int) -> dict[str, Any]:
-    run_cancel(run=run_get(user=request.user, pk=run_id))
+    run_cancel(run=run_get(user=request.user, pk=run_id), user=request.user)
     return run_out(run_get(user=request.user, pk=run_id))
 
 

@@ -162,13 +162,14 @@ def run_create(
 
 
 @transaction.atomic
-def run_cancel(*, run: Run, reason: str = "cancelled by its owner") -> Run:
-    """RUNNING or WAITING -> CANCELLED; the current segment's job is cancelled as any job is."""
+def run_cancel(*, run: Run, user: AbstractBaseUser, reason: str = "cancelled by its owner") -> Run:
+    """RUNNING or WAITING -> CANCELLED, by `user`; the current segment's job is cancelled as any job is, in their
+    name."""
     run = Run.objects.select_for_update().get(pk=run.pk)
     RUN_TRANSITIONS.check(run.state, RunState.CANCELLED)
     segment = run.segments.select_related("job").last()
     if segment is not None and not segment.job.terminal:
-        job_cancel(job=segment.job)
+        job_cancel(job=segment.job, user=user)
     _move(run, RunState.CANCELLED, reason)
     return run
 

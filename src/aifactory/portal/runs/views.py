@@ -57,7 +57,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_get(user=request.user, pk=pk)  # another's run: 404
     try:
-        run_cancel(run=run)
+        run_cancel(run=run, user=request.user)
     except REFUSALS as exc:
         messages.error(request, str(getattr(exc, "message", exc)))
     else:
