@@ -20,7 +20,7 @@ from aifactory.core.jobspec import spec_from_dict
 from aifactory.portal.access.services import application_submit
 from aifactory.portal.allocations.models import ProvisioningOrder
 from aifactory.portal.federation.models import Site
-from aifactory.portal.federation.services import terms_publish
+from aifactory.portal.federation.services import terms_accept, terms_publish
 from aifactory.portal.matchmaking.services import challenge_post, interest_express, profile_save
 from aifactory.portal.monitoring.services import objectives_sync
 from aifactory.portal.obligations.models import Obligation
@@ -282,6 +282,7 @@ def world(site):
     objectives_sync()
     ids["obligation"] = obligation.pk
     terms_publish(site=site.site, text="The site's rules.", actor=people["staff"])
+    terms_accept(site=site.site, user=applicant, version=1)
     ids["site"] = site.site.name
     Site.objects.filter(pk=site.site.pk).update(last_seen_at=timezone.now())
     ProvisioningOrder.objects.filter(allocation=app.allocation).update(state="done")
