@@ -61,7 +61,8 @@ def _ids(world_ids: dict[str, Any], path: str) -> dict[str, Any]:
           else "obligation" if "/obligations/" in path else None)
     return {"site": world_ids["site"], "org_id": world_ids["org"], "app_id": world_ids["app"],
             "allocation_id": world_ids["allocation"], "uid": world_ids["uid"], "call_id": world_ids["call"],
-            "assignment_id": world_ids["assignment"], "key": "it4lia", "pk": world_ids.get(pk or "", 0)}
+            "assignment_id": world_ids["assignment"], "run_id": world_ids["run"], "key": "it4lia",
+            "pk": world_ids.get(pk or "", 0)}
 
 
 def _answers(people: dict[str, Any], ids: dict[str, Any], site_token: str) -> dict[str, Any]:
