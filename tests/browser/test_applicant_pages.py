@@ -117,7 +117,7 @@ def test_applicant_pages(portal, person_page) -> None:
     watch.shot("09-job-live")
     expect(page.get_by_test_id("job-state")).to_have_text("completed", timeout=30_000)
     expect(page.locator("pre.log")).to_contain_text("done")
-    page.locator("details.why summary").click()
+    page.locator("details.why summary", has_text="Why").click()
     expect(page.locator("table.reasons tr.chosen")).to_contain_text("leonardo-local")
     watch.shot("10-job-finished-with-reasons")
 
