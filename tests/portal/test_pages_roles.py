@@ -121,3 +121,9 @@ def test_navigation_offers_each_role_page_to_its_holders_only(federation):
     nobody = login(federation["nobody"]).get("/plan/").content.decode()
     assert all(link not in nobody for link in links.values()) and 'href="/reviews/"' not in nobody
     assert 'aria-current="page">Planner' in nobody and 'class="skip-link" href="#main"' in nobody
+
+
+def test_navigation_offers_the_runs_to_people_who_log_in(federation):
+    runs = login(federation["nobody"]).get("/runs/").content.decode()
+    assert 'href="/runs/" aria-current="page">Runs' in runs
+    assert 'href="/runs/"' not in Client().get("/plan/").content.decode()

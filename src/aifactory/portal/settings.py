@@ -134,6 +134,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 PERIODIC_TICK_S = float(os.environ.get("AIFACTORY_PERIODIC_TICK_S", "2"))
 # How often the failover task runs (seconds): jobs waiting on a lost site move within AGENT_STALE_AFTER_S plus this.
 FAILOVER_EVERY_S = float(os.environ.get("AIFACTORY_FAILOVER_EVERY_S", "10"))
+# How long a job's Idempotency-Key is kept (hours): a resend within it answers with the job; the hourly
+# `jobs.forget_idempotency_keys` task forgets older keys, so the same key may then make a new job.
+IDEMPOTENCY_KEEP_H = float(os.environ.get("AIFACTORY_IDEMPOTENCY_KEEP_H", "24"))
 
 # E-mail through Django's mail framework. Without AIFACTORY_EMAIL_HOST, messages are written as files into
 # AIFACTORY_MAIL_DIR (default: <data dir>/mail); with it, they go to that SMTP server.

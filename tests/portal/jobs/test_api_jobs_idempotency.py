@@ -3,8 +3,11 @@ and gets the job it made, never a second one, nor a second reservation of its ho
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
+from django.utils import timezone
 
 from aifactory import sdk
 from aifactory.core.jobspec import spec_from_dict
@@ -12,6 +15,7 @@ from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.jobs import services
 from aifactory.portal.jobs.models import Job
 from aifactory.portal.jobs.services import Once, job_submit_once, job_submit_spec
+from aifactory.portal.jobs.tasks import forget_idempotency_keys
 from aifactory.portal.organisations.services import api_token_create
 from tests.conftest import DjangoTransport, OrganisationFactory, assert_refused
 from tests.federation import Federation, job_spec, make_federation
@@ -140,3 +144,20 @@ def test_the_sdk_sends_a_lost_submission_again_with_its_key(fed, user, monkeypat
     out = client.submit_spec(job_spec())
     assert len(lost.keys) == 2 and lost.keys[0] == lost.keys[1] and lost.keys[0]
     assert Job.objects.get().uid == out["uid"]
+
+
+def test_a_key_is_kept_for_a_day_then_forgotten(api, fed, settings):
+    """The key answers with its job while it is kept; once the hourly task forgot it, the same key makes a new job
+    (and a key of a job younger than the keep time is not touched)."""
+    settings.IDEMPOTENCY_KEEP_H = 24
+    key = {"Idempotency-Key": "kept-a-day"}
+    first = api.post("/jobs", {"spec": job_spec()}, headers=key).json()["uid"]
+    young = api.post("/jobs", {"spec": job_spec()}, headers={"Idempotency-Key": "young"}).json()["uid"]
+    assert services.job_idempotency_keys_forget() == 0
+    assert api.post("/jobs", {"spec": job_spec()}, headers=key).json()["uid"] == first
+    Job.objects.filter(uid=first).update(created_at=timezone.now() - timedelta(hours=25))
+    assert forget_idempotency_keys.call() == 1
+    assert Job.objects.get(uid=first).idempotency_key == "" and Job.objects.get(uid=young).idempotency_key == "young"
+    again = api.post("/jobs", {"spec": job_spec()}, headers=key)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert again.json()["uid"] != first and Job.objects.count() == 3

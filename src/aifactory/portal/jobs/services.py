@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -119,6 +120,13 @@ def _submitted_with(*, user: AbstractBaseUser, once: Once) -> Job | None:
                             "for a new job", {"field": "Idempotency-Key", "job": job.uid})
     return job
 
+
+def job_idempotency_keys_forget(*, now: datetime | None = None) -> int:
+    """Forget the Idempotency-Keys of jobs submitted more than IDEMPOTENCY_KEEP_H hours ago (and the digests kept
+    with them): a resend after that makes a new job, as it would with a new key. Returns how many were forgotten."""
+    before = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_KEEP_H)
+    return (Job.objects.filter(created_at__lt=before).exclude(idempotency_key="")
+            .update(idempotency_key="", request_digest=""))
 
 
 def _refusal(exc: NoPlacement, pairs: list[Candidate]) -> BadRequest | Conflict:

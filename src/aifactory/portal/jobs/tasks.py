@@ -10,6 +10,7 @@ from django.conf import settings
 from django_tasks import task
 
 from aifactory.portal.jobs.failover import describe, jobs_failover, result_out
+from aifactory.portal.jobs.services import job_idempotency_keys_forget
 from aifactory.portal.periodic.schedule import periodic
 
 log = logging.getLogger("aifactory.failover")
@@ -23,3 +24,10 @@ def failover() -> dict[str, Any]:
     for line in describe(result):
         log.info(line)
     return result_out(result)
+
+
+@periodic(name="jobs.forget_idempotency_keys", every=timedelta(hours=1))
+@task()
+def forget_idempotency_keys() -> int:
+    """Forget the Idempotency-Keys older than AIFACTORY_IDEMPOTENCY_KEEP_H hours (24 by default)."""
+    return job_idempotency_keys_forget()
