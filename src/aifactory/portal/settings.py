@@ -132,6 +132,9 @@ RUN_MAX_FAILED_SEGMENTS = int(os.environ.get("AIFACTORY_RUN_MAX_FAILED_SEGMENTS"
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # How often each worker's scheduler looks for periodic tasks that are due (seconds).
 PERIODIC_TICK_S = float(os.environ.get("AIFACTORY_PERIODIC_TICK_S", "2"))
+# A task still running this long after it started, whose worker has not said it is alive for as long, was abandoned
+# (its worker was killed): `periodic.recover` gives it back to the queue (seconds).
+TASK_ABANDONED_AFTER_S = float(os.environ.get("AIFACTORY_TASK_ABANDONED_AFTER_S", "120"))
 # How often the failover task runs (seconds): jobs waiting on a lost site move within AGENT_STALE_AFTER_S plus this.
 FAILOVER_EVERY_S = float(os.environ.get("AIFACTORY_FAILOVER_EVERY_S", "10"))
 # How long a job's Idempotency-Key is kept (hours): a resend within it answers with the job; the hourly

@@ -1,6 +1,6 @@
 """The periodic tasks' scheduler: each slot of each periodic task is enqueued once, however many schedulers run;
-the worker command runs the scheduler beside django-tasks' worker; old slots and runs are pruned; staff read the
-schedule."""
+the worker command runs the scheduler beside django-tasks' worker; old slots and runs are pruned; a task left running
+by a worker that died is given back to the queue; staff read the schedule."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, connections
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from aifactory.portal.mail.choices import MailState
+from aifactory.portal.mail.models import OutgoingMail
+from aifactory.portal.mail.services import mail_send
 from aifactory.portal.periodic import services, worker
-from aifactory.portal.periodic.models import PeriodicSlot
+from aifactory.portal.periodic.models import PeriodicSlot, WorkerBeat
 from aifactory.portal.periodic.schedule import periodics
-from aifactory.portal.periodic.services import periodic_enqueue_due, periodic_prune
+from aifactory.portal.periodic.services import periodic_enqueue_due, periodic_prune, periodic_recover, worker_beat
 from aifactory.portal.periodic.worker import scheduler_run
 from tests.conftest import UserFactory
 
@@ -147,3 +151,65 @@ def test_the_schedule_page_is_for_staff(client: Any, user: Any) -> None:
     page = client.get("/periodic/").content.decode()
     assert "jobs.failover" in page and "2026-03-02 12:00:00" in page
     assert "Move the jobs waiting on sites whose agent stopped reporting" in page
+
+
+def claimed(result: DBTaskResult, *, workers: list[str], minutes_ago: float) -> None:
+    """Mark the task as a worker's claim leaves it: running since `minutes_ago`, claimed by `workers` in turn."""
+    DBTaskResult.objects.filter(pk=result.pk).update(status="RUNNING", worker_ids=workers,
+                                                     started_at=timezone.now() - timedelta(minutes=minutes_ago))
+
+
+def test_a_mail_left_running_by_a_killed_worker_is_given_back_and_sent(monkeypatch: Any, settings: Any,
+                                                                       mailoutbox: list[Any]) -> None:
+    monkeypatch.setattr("django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None)
+    settings.TASK_ABANDONED_AFTER_S = 120
+    mail = mail_send(to=["a@example.org"], subject="your allocation", body="b")
+    claimed(DBTaskResult.objects.get(), workers=["killed"], minutes_ago=5)
+    worker_beat("another-worker")
+    call_command("tasks_worker", "--batch", "--no-startup-delay", "--no-schedule", verbosity=0)
+    assert mailoutbox == []  # a running task is not taken by another worker
+    assert periodic_recover() == (1, 0)
+    call_command("tasks_worker", "--batch", "--no-startup-delay", "--no-schedule", verbosity=0)
+    assert [m.subject for m in mailoutbox] == ["your allocation"]
+    assert OutgoingMail.objects.get(pk=mail.pk).state == MailState.SENT
+    assert periodic_recover() == (0, 0)
+
+
+def test_a_live_worker_s_long_task_and_a_task_just_started_are_left_running(settings: Any) -> None:
+    settings.TASK_ABANDONED_AFTER_S = 120
+    for _ in range(2):
+        mail_send(to=["a@example.org"], subject="s", body="b")
+    long_one, young = DBTaskResult.objects.order_by("enqueued_at")
+    claimed(long_one, workers=["dead", "alive"], minutes_ago=30)
+    claimed(young, workers=["dead"], minutes_ago=1)
+    worker_beat("alive")
+    worker_beat("dead", now=timezone.now() - timedelta(minutes=10))
+    assert periodic_recover() == (0, 0)
+    assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"RUNNING"}
+    settings.TASK_ABANDONED_AFTER_S = 30
+    assert periodic_recover() == (1, 0)  # the young one, now past the limit; the live worker keeps its own
+    assert DBTaskResult.objects.get(pk=young.pk).status == "READY"
+
+
+def test_a_task_abandoned_by_three_workers_in_a_row_fails() -> None:
+    mail_send(to=["a@example.org"], subject="s", body="b")
+    claimed(DBTaskResult.objects.get(), workers=["w1", "w2", "w3"], minutes_ago=60)
+    assert periodic_recover() == (0, 1)
+    result = DBTaskResult.objects.get()
+    assert result.status == "FAILED" and "abandoned by 3 workers in a row" in result.traceback
+
+
+def test_each_worker_says_it_is_alive(monkeypatch: Any) -> None:
+    monkeypatch.setattr("django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None)
+    call_command("tasks_worker", "--batch", "--no-startup-delay", "--no-schedule", "--worker-id", "batch-1",
+                 verbosity=0)
+    stopping = threading.Event()
+    monkeypatch.setattr(worker, "periodic_enqueue_due", lambda: pytest.fail("schedule=False enqueues nothing"))
+    monkeypatch.setattr(worker.connection, "close", lambda: None)
+    monkeypatch.setattr(worker, "close_old_connections", stopping.set)  # one tick
+    scheduler_run(tick=0, stopping=stopping, worker_id="thread-1", schedule=False)
+    assert set(WorkerBeat.objects.values_list("worker_id", flat=True)) == {"batch-1", "thread-1"}
+    old = timezone.now() - timedelta(days=3)
+    WorkerBeat.objects.filter(worker_id="batch-1").update(seen_at=old)
+    periodic_prune()
+    assert list(WorkerBeat.objects.values_list("worker_id", flat=True)) == ["thread-1"]

@@ -7,19 +7,22 @@ import threading
 
 from django.db import DatabaseError, close_old_connections, connection
 
-from aifactory.portal.periodic.services import periodic_enqueue_due
+from aifactory.portal.periodic.services import periodic_enqueue_due, worker_beat
 
 log = logging.getLogger("aifactory.periodic")
 
 
-def scheduler_run(*, tick: float, stopping: threading.Event) -> None:
-    """Every `tick` seconds until `stopping` is set, enqueue the periodic tasks that are due. A tick that fails (the
-    database restarting, SQLite busy) is logged and tried again at the next one."""
+def scheduler_run(*, tick: float, stopping: threading.Event, worker_id: str = "", schedule: bool = True) -> None:
+    """Every `tick` seconds until `stopping` is set, say that the worker `worker_id` is alive (if given) and, with
+    `schedule`, enqueue the periodic tasks that are due. A tick that fails (the database restarting, SQLite busy) is
+    logged and tried again at the next one."""
     try:
         while not stopping.is_set():
             close_old_connections()
             try:
-                for row in periodic_enqueue_due():
+                if worker_id:
+                    worker_beat(worker_id)
+                for row in periodic_enqueue_due() if schedule else ():
                     log.info("enqueued %s for the slot starting %s", row.name, row.starts_at.isoformat())
             except DatabaseError:
                 log.warning("periodic tasks: the database did not answer; trying again", exc_info=True)
@@ -30,10 +33,12 @@ def scheduler_run(*, tick: float, stopping: threading.Event) -> None:
         connection.close()
 
 
-def scheduler_start(*, tick: float) -> tuple[threading.Thread, threading.Event]:
+def scheduler_start(*, tick: float, worker_id: str = "", schedule: bool = True) -> tuple[threading.Thread,
+                                                                                             threading.Event]:
     """Start `scheduler_run` in a daemon thread (it ends with the worker's process); set the event to stop it."""
     stopping = threading.Event()
-    thread = threading.Thread(target=scheduler_run, kwargs={"tick": tick, "stopping": stopping},
+    thread = threading.Thread(target=scheduler_run, kwargs={"tick": tick, "stopping": stopping,
+                                                            "worker_id": worker_id, "schedule": schedule},
                               name="periodic-scheduler", daemon=True)
     thread.start()
     return thread, stopping

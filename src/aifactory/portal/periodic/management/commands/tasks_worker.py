@@ -18,7 +18,7 @@ from django_tasks_db.compat import TASKS_LOGGER
 from django_tasks_db.management.commands.db_worker import Command as DbWorker
 from django_tasks_db.management.commands.db_worker import valid_interval
 
-from aifactory.portal.periodic.services import periodic_enqueue_due
+from aifactory.portal.periodic.services import periodic_enqueue_due, worker_beat
 from aifactory.portal.periodic.worker import scheduler_start
 
 
@@ -41,8 +41,12 @@ class Command(DbWorker):
             logging.getLogger(name).setLevel(level)
 
     def handle(self, *args: Any, schedule: bool, tick: float, **options: Any) -> None:
-        if schedule and options.get("batch"):
-            periodic_enqueue_due()  # once, before the worker runs what is due and leaves
-        elif schedule and not (options.get("reload") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"):
-            scheduler_start(tick=tick)  # not in the reloader's watching parent: its child schedules
+        if options.get("batch"):  # once, before the worker runs what is due and leaves
+            worker_beat(options["worker_id"])
+            if schedule:
+                periodic_enqueue_due()
+        elif not (options.get("reload") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"):
+            # not in the reloader's watching parent: its child works. The thread says every tick that the worker is
+            # alive, so that its running tasks are not taken for abandoned (periodic.recover), and schedules.
+            scheduler_start(tick=tick, worker_id=options["worker_id"], schedule=schedule)
         super().handle(*args, **options)
