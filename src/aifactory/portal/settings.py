@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,11 +14,42 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("AIFACTORY_DATA_DIR", Path.cwd() / "var")).resolve()
 
 DEBUG = os.environ.get("AIFACTORY_DEBUG", "0") == "1"
+
+
+def _kept_secret_key(data_dir: Path) -> str:
+    """A random key made once and kept in the data dir (`secret_key`, mode 0600), so that sessions outlive a restart
+    and every process of one installation signs alike. Processes starting at once agree: each writes its own file and
+    links it into place, and the first link wins. A data dir that cannot be written gives a key for this process only
+    (sessions then end with it), and says so."""
+    path = data_dir / "secret_key"
+    try:
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            mine = data_dir / f".secret_key.{os.getpid()}"
+            descriptor = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_urlsafe(50))
+            try:
+                os.link(mine, path)
+            except FileExistsError:
+                pass  # another process was first: its key is the one
+            finally:
+                mine.unlink()
+        key = path.read_text().strip()
+        if len(key) >= 50:
+            return key
+        print(f"aifactory: {path} holds no usable key; using one for this process only", file=sys.stderr)
+    except OSError as exc:
+        print(f"aifactory: cannot keep a secret key in {data_dir} ({exc}); using one for this process only",
+              file=sys.stderr)
+    return secrets.token_urlsafe(50)
+
+
 SECRET_KEY = os.environ.get("AIFACTORY_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG and os.environ.get("AIFACTORY_REQUIRE_SECRET") == "1":
         raise RuntimeError("AIFACTORY_SECRET_KEY must be set")
-    SECRET_KEY = "insecure-local-only-" + str(DATA_DIR)
+    SECRET_KEY = _kept_secret_key(DATA_DIR)
 ALLOWED_HOSTS = [h for h in os.environ.get("AIFACTORY_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("AIFACTORY_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
