@@ -51,9 +51,9 @@ def test_sign_up_to_finished_job(federation: str, watched_page) -> None:
     page.get_by_role("button", name="Submit application").click()
     expect(page.locator("ul.errorlist").first).to_be_visible()
     watched_page.shot("06-application-refused")
-    page.get_by_label("GPU-hours requested").fill("50")  # the default plan needs about 267 on Leonardo
+    page.get_by_label("GPU-hours requested").fill("50")  # the run planner needs about 324 on Leonardo
     page.get_by_role("button", name="Submit application").click()
-    expect(page.locator("ul.errorlist").first).to_contain_text("the planner estimates 267 GPU-hours")
+    expect(page.locator("ul.errorlist").first).to_contain_text("the planner estimates 324 GPU-hours")
     page.get_by_label("GPU-hours requested").fill("300")
     page.get_by_role("button", name="Submit application").click()
     expect(page.locator("h1 .state")).to_have_text("Approved")

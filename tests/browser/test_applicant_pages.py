@@ -94,7 +94,7 @@ def test_applicant_pages(portal, person_page) -> None:
     assert_accessible(watch)
     page.get_by_role("button", name="Submit application").click()
     # Playground grants no run that the estimate says cannot finish: told next to the field, nothing stored
-    expect(page.locator(".field.has-error")).to_contain_text("the planner estimates 80 GPU-hours")
+    expect(page.locator(".field.has-error")).to_contain_text("the planner estimates 110 GPU-hours")
     page.get_by_label("GPU-hours requested").fill("100")
     page.get_by_role("button", name="Submit application").click()
     expect(page.locator("h1 .state")).to_have_text("Approved")

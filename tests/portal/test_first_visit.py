@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 
 from aifactory.portal.access.models import Application
 from aifactory.portal.allocations.models import ProvisioningOrder
@@ -58,6 +59,23 @@ def test_playground_refuses_a_plan_far_beyond_the_hours_asked_naming_the_estimat
     assert "the planner estimates" in answer["message"] and "would not finish" in answer["message"]
     assert "Fast Lane" in answer["message"]  # more than Playground can grant
     assert not Application.objects.exists()
+
+
+def test_playground_checks_the_hours_against_the_same_plan_as_the_assessment(api, body):
+    """The run planner needs 324 GPU-hours for this run on Leonardo's 4 GPUs (the 6·N·D estimate says 267): 240 asked
+    for is within the tolerance of the estimate but not of the plan, and the refusal names the plan's figure, which
+    the application's assessment shows too."""
+    run = {**body, "params": 1e9, "tokens": 2e10, "gpus": 4}
+    answer = assert_refused(api.post("/applications", {**run, "requested_gpu_hours": 240}), 400)
+    assert answer["detail"]["field"] == "requested_gpu_hours"
+    assert "the planner estimates 324 GPU-hours" in answer["message"]
+    created = api.post("/applications", {**run, "requested_gpu_hours": 300})
+    assert created.status_code == 201, created.content
+    assert round(Application.objects.get().assessment["planned_gpu_hours"]) == 324
+    panel = text(Client().get("/plan/estimate/", {"machine": "leonardo", "params": "1e9", "tokens": "2e10",
+                                                   "gpus": "4"}))
+    assert "needs <strong>324 GPU-hours</strong>: the GPU-hours asked for are checked against this figure" in panel
+    assert "needs" not in text(Client().get("/plan/estimate/", {"params": "1e9", "tokens": "2e10", "gpus": "4"}))
 
 
 def test_playground_takes_a_request_that_covers_its_plan(api, body):

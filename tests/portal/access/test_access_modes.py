@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from aifactory.core.modes import add_working_days
 from aifactory.portal.access.models import Application, Route
-from aifactory.portal.access.services import planned_run
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
+from aifactory.portal.federation.selectors import planned_run
 from aifactory.portal.organisations.services import role_grant
 from tests.conftest import UserFactory, assert_refused
 

@@ -29,7 +29,6 @@ corrected and sent again as a new one (its form is filled from the refused one).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -41,15 +40,13 @@ from django.utils import timezone
 
 from aifactory.core.aiact_text import screen_text
 from aifactory.core.assessment import TOLERANCE, SplitAssessment, TechnicalAssessment, assess, assess_split
-from aifactory.core.catalog import GPU_MODELS, load_catalog
+from aifactory.core.catalog import GPU_MODELS
 from aifactory.core.eligibility import evaluate_gate, screen
 from aifactory.core.exceptions import InvalidInput, InvalidTransition
 from aifactory.core.modes import AccessMode as ModeSpec
 from aifactory.core.modes import load_modes
 from aifactory.core.planner import estimate_for, plan_training
 from aifactory.core.routing import route
-from aifactory.core.sites import load_profiles
-from aifactory.core.training import RunPlan, plan_run
 from aifactory.portal.access.choices import AccessMode, ApplicationState, RouteMethod, check_application_transition
 from aifactory.portal.access.models import Application, Route, StateChange
 from aifactory.portal.access.routing import factory_name, open_capacity, project_of, target_of
@@ -57,6 +54,7 @@ from aifactory.portal.allocations.models import Allocation
 from aifactory.portal.allocations.services import _add_months, allocation_create
 from aifactory.portal.common.errors import BadRequest, Conflict, Forbidden
 from aifactory.portal.federation.models import Machine
+from aifactory.portal.federation.selectors import planned_run
 from aifactory.portal.mail.choices import MailKind
 from aifactory.portal.mail.services import mail_send
 from aifactory.portal.organisations.models import Organisation
@@ -179,9 +177,15 @@ def _gpu(gpu: str) -> str:
     raise _refuse("gpu", f"unknown GPU model {gpu!r} (known: {', '.join(GPU_MODELS)})")
 
 
-def _check_request_covers_plan(plan: Any, *, machine: Machine, requested_gpu_hours: float, spec: ModeSpec) -> None:
-    """A mode decided at once never grants a run that the planner's estimate says cannot finish on what is asked."""
-    needed = estimate_for(plan, machine.key).gpu_hours
+def _check_request_covers_plan(assessment: TechnicalAssessment | SplitAssessment, *, machine: Machine,
+                               requested_gpu_hours: float, spec: ModeSpec) -> None:
+    """A mode decided at once never grants a run that the plan says cannot finish on what is asked. The GPU-hours
+    the plan needs are the assessment's: the run planner's for the GPUs asked for where it plans the run, the 6·N·D
+    estimate where it cannot."""
+    if isinstance(assessment, SplitAssessment):
+        needed = requested_gpu_hours / assessment.coverage if assessment.coverage else None
+    else:
+        needed = assessment.planned_gpu_hours
     if needed is None or needed <= requested_gpu_hours * (1 + TOLERANCE):
         return
     cap = spec.gpu_hours_at_most
@@ -193,22 +197,6 @@ def _check_request_covers_plan(plan: Any, *, machine: Machine, requested_gpu_hou
         f"the planner estimates {needed:,.0f} GPU-hours on {machine.name} for this plan, more than the "
         f"{requested_gpu_hours:,.0f} asked for: the run would not finish. {advice[0].upper() + advice[1:]}.",
     )
-
-
-def planned_run(machine_key: str, *, params: float, tokens: float, gpus: int) -> RunPlan | None:
-    """The run planned on the machine for the GPUs asked for (whole nodes above one node); None where the planner
-    cannot plan it
-    (no GPUs per node known, or a machine outside the catalog)."""
-    try:
-        machine = load_catalog().machine(machine_key)
-    except (KeyError, InvalidInput):
-        return None
-    profile = next((p for p in load_profiles().profiles if p.machine == machine.key), None)
-    per_node = profile.gpus_per_node if profile else machine.gpus_per_node
-    if not per_node or not machine.gpu_model:
-        return None
-    return plan_run(machine=machine.key, nodes=max(1, math.ceil(gpus / per_node)), tokens=tokens, params=params,
-                    gpus_per_node=min(gpus, per_node))
 
 
 def _assessment_reasons(assessment: TechnicalAssessment | SplitAssessment, spec: ModeSpec) -> list[str]:
@@ -266,7 +254,7 @@ def application_submit(
             assessment = assess_split(plan, hours=lines, months=months, mode=spec, gpu=gpu_model or None)
         assessment.check()
         if not spec.technical_assessment and not spec.call:
-            _check_request_covers_plan(plan, machine=machine, requested_gpu_hours=requested_gpu_hours, spec=spec)
+            _check_request_covers_plan(assessment, machine=machine, requested_gpu_hours=requested_gpu_hours, spec=spec)
         screening = screen(practices=practices, areas=areas, flops=plan.flops)
         gate = evaluate_gate(
             country=organisation.country, on=timezone.localdate(), civil_use=civil_use, screening=screening

@@ -18,11 +18,12 @@ from aifactory.portal.access.choices import ApplicationState
 from aifactory.portal.access.forms import ApplicationForm, DecisionForm
 from aifactory.portal.access.models import Application
 from aifactory.portal.access.selectors import application_get, calls, decision_working_days, on_time, stats
-from aifactory.portal.access.services import application_decide, application_submit, planned_run
+from aifactory.portal.access.services import application_decide, application_submit
 from aifactory.portal.allocations.selectors import usage_by
 from aifactory.portal.common.charts import bar_chart
 from aifactory.portal.common.errors import REFUSALS
 from aifactory.portal.common.forms import add_refusal
+from aifactory.portal.federation.selectors import planned_run
 from aifactory.portal.federation.views import plan_context
 from aifactory.portal.organisations.selectors import (
     is_call_manager,

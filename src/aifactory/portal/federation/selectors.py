@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -11,6 +12,10 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from aifactory.core.catalog import load_catalog
+from aifactory.core.exceptions import InvalidInput
+from aifactory.core.sites import load_profiles
+from aifactory.core.training import RunPlan, plan_run
 from aifactory.portal.common import tokens
 from aifactory.portal.common.errors import NotFound
 from aifactory.portal.federation.models import Machine, Site, SiteTerms, TermsAcceptance
@@ -165,3 +170,18 @@ def may_publish_terms(user: AbstractBaseUser | AnonymousUser, site: Site) -> boo
     if not user.is_authenticated:
         return False
     return bool(user.is_staff) or (bool(site.machine.factory) and site.machine.factory in operator_factories(user))
+
+
+def planned_run(machine_key: str, *, params: float, tokens: float, gpus: int) -> RunPlan | None:
+    """The run planned on the machine for the GPUs asked for (whole nodes above one node); None where the planner
+    cannot plan it (no GPUs per node known, or a machine outside the catalog)."""
+    try:
+        machine = load_catalog().machine(machine_key)
+    except (KeyError, InvalidInput):
+        return None
+    profile = next((p for p in load_profiles().profiles if p.machine == machine.key), None)
+    per_node = profile.gpus_per_node if profile else machine.gpus_per_node
+    if not per_node or not machine.gpu_model:
+        return None
+    return plan_run(machine=machine.key, nodes=max(1, math.ceil(gpus / per_node)), tokens=tokens, params=params,
+                    gpus_per_node=min(gpus, per_node))

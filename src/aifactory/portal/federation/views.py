@@ -18,6 +18,7 @@ from aifactory.portal.federation.forms import PLAN_FIELDS, PlanForm, TermsAccept
 from aifactory.portal.federation.selectors import (
     current_terms,
     may_publish_terms,
+    planned_run,
     site_get,
     terms_acceptance,
     terms_status_of,
@@ -44,18 +45,23 @@ def plan_of(form: PlanForm) -> TrainingPlan | None:
 
 
 def plan_context(query: Mapping[str, str], *, live: list[str] | None = None) -> dict[str, Any]:
-    """What _plan_estimate.html shows: the plan, or the fields' refusals, for the values in `query`."""
+    """What _plan_estimate.html shows: the plan, or the fields' refusals, for the values in `query`; with a chosen
+    machine, also the run planner's run on it, the figure a request's GPU-hours are checked against."""
     defaults = {name: "" if f.initial is None else str(f.initial) for name, f in PlanForm.base_fields.items()}
     form = PlanForm({**defaults, **{k: query[k] for k in PLAN_FIELDS if k in query}})
     plan = plan_of(form)
     names = live or []
+    chosen = query.get("machine", "")
+    run = (planned_run(chosen, params=plan.params, tokens=plan.tokens, gpus=plan.gpus)
+           if plan is not None and chosen else None)
     return {
         "plan": plan,
         "plan_form": form,
         "plan_errors": [(form.fields[f].label if f in form.fields else "", " ".join(form.errors[f]))
                         for f in form.errors],
         "live_errors": [(f, " ".join(form.errors.get(f, []))) for f in names],
-        "chosen_machine": query.get("machine", ""),
+        "chosen_machine": chosen,
+        "chosen_run": run if run is not None and run.gpu_hours is not None else None,
     }
 
 
