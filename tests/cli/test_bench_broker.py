@@ -68,7 +68,9 @@ def test_text_table(tmp_path, capsys):
     assert "30 jobs" in out
     assert "left out: marenostrum5" in out
     lines = [line for line in out.splitlines() if line.startswith(("broker ", "home-site "))]
-    assert len(lines) == 4  # a metrics row and a utilisation row each
+    # a metrics row and a utilisation row each, and a prediction error row for the broker, which asks the sites
+    assert [line.split()[0] for line in lines] == ["home-site", "broker", "home-site", "broker", "broker"]
+    assert "prediction error" in out
 
 
 @pytest.mark.parametrize("extra, message", [

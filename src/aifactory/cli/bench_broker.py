@@ -10,7 +10,9 @@ count or peak is unknown are left out and named. Each policy runs with the users
 (true duration x an over-estimate factor, aifactory.core.sim.estimates), with the oracle (true durations), or
 both. One row per run: queueing delay (mean, median, 99th percentile), mean job completion time (JCT) and its
 ratio to home-site's, mean bounded slowdown, makespan, simulation speed and peak memory; then utilisation per
-machine. Home-site is always run, as the baseline of the ratio.
+machine; then, for the policies that ask the sites for an expected start, how far the jobs' actual starts fell
+from the start the policy was told on the machine it chose (prediction error). Home-site is always run, as the
+baseline of the ratio.
 """
 
 from __future__ import annotations
@@ -250,6 +252,7 @@ def _report(args: argparse.Namespace, jobs: int, skipped: dict[str, int], fed: F
             if isinstance(value, float):
                 row[key] = _finite(value)
         row["utilisation"] = {k: _finite(v) for k, v in m.utilisation.items()}
+        row["prediction_error"] = {k: {f: _finite(x) for f, x in v.items()} for k, v in m.prediction_error.items()}
         out_rows.append(row)
     return {
         "trace": args.trace,
@@ -331,7 +334,23 @@ def _text(r: dict[str, Any]) -> str:
         util = row["utilisation"]
         cells = " ".join(f"{(f'{util[k]:.2f}' if util[k] is not None else '-'):>10}" for k in keys)
         lines.append(f"{row['policy'] + ' (' + row['estimates'] + ')':<30} {cells}")
+    told = [row for row in r["rows"] if row["prediction_error"]]
+    if told:
+        lines.append("")
+        lines.append("prediction error: actual start - the start the policy expected on the machine it chose, "
+                     "mean / 90th percentile in hours, and the share of jobs more than 1 h late")
+        lines.append(f"{'':<30} " + " ".join(f"{k[:16]:>16}" for k in [*keys, "all"]))
+        for row in told:
+            err = row["prediction_error"]
+            cells = " ".join(f"{_error_cell(err.get(k)):>16}" for k in [*keys, "all"])
+            lines.append(f"{row['policy'] + ' (' + row['estimates'] + ')':<30} {cells}")
     return "\n".join(lines)
+
+
+def _error_cell(e: dict[str, float | None] | None) -> str:
+    if not e or e["mean_s"] is None or e["p90_s"] is None or e["late_1h"] is None:
+        return "-"
+    return f"{e['mean_s'] / 3600:.2f}/{e['p90_s'] / 3600:.2f} {100 * e['late_1h']:.0f}%"
 
 
 def _plot(results: list[SimResult], path: Path, load: float) -> None:

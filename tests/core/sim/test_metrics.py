@@ -54,3 +54,62 @@ def test_delay_over_time():
     assert x.tolist() == [25.0, 75.0]
     # first half: jobs 0 and 1 wait 0 and 100; second half: job 2 (submitted at 100) waits 50
     assert y.tolist() == [50.0, 50.0]
+
+
+def test_prediction_error_by_hand():
+    # one node of 4 GPUs, estimates twice the true 10,000 s of job 0: job 1 (4 GPUs) is told the end of job 0's
+    # estimate, 20,000, and starts at 10,000 when job 0 really ends (2.8 h early); job 2 (1 GPU, 5 s) cannot
+    # backfill and is told 20,000 as well (job 1's work, of a longer class, is not counted ahead of it), and starts
+    # when job 1 has run, at 15,000
+    trace = make_trace([(0, 10_000, 4), (0, 5_000, 4), (0, 5, 1)])
+    est = np.array([20_000.0, 5_000.0, 5.0])
+    r = simulate(trace, [SimMachine("m", 4, 1, 1.0)], "earliest-start", est)
+    assert r.predicted_start_s is not None
+    assert r.start_s.tolist() == [0, 10_000, 15_000]
+    assert r.predicted_start_s.tolist() == [0, 20_000, 20_000]
+    e = measure(r).prediction_error
+    assert set(e) == {"m", "all"}
+    assert e["m"]["jobs"] == 3
+    assert e["m"]["mean_s"] == pytest.approx(-15_000 / 3)
+    assert e["m"]["median_s"] == -5_000
+    assert e["m"]["p10_s"] == pytest.approx(-10_000 + 0.2 * 5_000)
+    assert e["m"]["p90_s"] == pytest.approx(-5_000 + 0.8 * 5_000)
+    assert e["m"]["early_1h"] == pytest.approx(2 / 3)
+    assert e["m"]["late_1h"] == 0
+    assert dict(e["all"]) == dict(e["m"])
+
+
+def test_prediction_error_counts_late_jobs():
+    # true estimates: job 2 (1 GPU, 5 s) is told 10,000, the end of job 0, as job 1's work (a longer class) is not
+    # counted ahead of it; job 1 then holds the node until 19,000, so job 2 starts 9,000 s (2.5 h) late
+    trace = make_trace([(0, 10_000, 4), (0, 9_000, 4), (0, 5, 1)])
+    r = simulate(trace, [SimMachine("m", 4, 1, 1.0)], "earliest-start", trace.duration_s.copy())
+    assert r.predicted_start_s is not None
+    assert r.start_s.tolist() == [0, 10_000, 19_000]
+    assert r.predicted_start_s.tolist() == [0, 10_000, 10_000]
+    e = measure(r).prediction_error["m"]
+    assert e["late_1h"] == pytest.approx(1 / 3)
+    assert e["early_1h"] == 0
+    assert e["mean_s"] == pytest.approx(3_000)
+
+
+@pytest.mark.parametrize("policy", ["home-site", "random", "least-loaded", "fastest-machine"])
+def test_policies_that_ask_no_site_have_no_prediction_error(policy):
+    trace = make_trace([(0, 100, 4), (0, 50, 4), (0, 5, 1)])
+    r = simulate(trace, [SimMachine("m", 4, 1, 1.0)], policy, trace.duration_s.copy())
+    assert r.predicted_start_s is not None and bool(np.isnan(r.predicted_start_s).all())
+    assert dict(measure(r).prediction_error) == {}
+
+
+@pytest.mark.parametrize("policy", ["earliest-start", "earliest-completion", "broker"])
+def test_the_start_kept_is_the_one_told_for_the_machine_chosen(policy):
+    # job 1 goes to b (idle), job 2 to a, told 100 there; b, asked last, said 200: 100 is what is kept
+    trace = make_trace([(0, 100, 4), (0, 200, 4), (1, 10, 4)])
+    machines = [SimMachine("a", 4, 1, 1.0), SimMachine("b", 4, 1, 1.0)]
+    r = simulate(trace, machines, policy, trace.duration_s.copy(), size_min_jobs=10**9)
+    assert r.predicted_start_s is not None
+    assert r.machine.tolist() == [0, 1, 0]
+    assert r.predicted_start_s.tolist() == [0, 0, 100]
+    e = measure(r).prediction_error
+    assert (e["a"]["jobs"], e["b"]["jobs"], e["all"]["jobs"]) == (2, 1, 3)
+    assert e["all"]["mean_s"] == 0

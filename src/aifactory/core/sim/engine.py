@@ -79,6 +79,9 @@ class SimResult:
     wall_s: float
     cpu_s: float = math.nan
     """CPU seconds of the process during the run (below wall_s when the machine is shared)."""
+    predicted_start_s: npt.NDArray[np.float64] | None = None
+    """Per job, the start the policy was told for the machine it chose (`SitePrediction.expected_start`), when it
+    asked that machine's site before placing the job; NaN otherwise (and for jobs that were not run)."""
 
     @property
     def jobs_run(self) -> int:
@@ -118,6 +121,9 @@ class _Engine(SitePrediction):
         self.machine_of: array[int] = array("q")
         self.start_s: array[float] = array("d")
         self.finish_s: array[float] = array("d")
+        self.predicted_start_s: array[float] = array("d")
+        self.told_job = [-1] * len(machines)
+        self.told_start = [math.nan] * len(machines)
         self.heap: list[tuple[float, int, float]] = []
         """(end, job, estimated end) of the running jobs."""
 
@@ -135,6 +141,7 @@ class _Engine(SitePrediction):
         _extend(self.machine_of, np.full(k, -1, dtype=np.int64), np.int64)
         _extend(self.start_s, np.full(k, math.nan), np.float64)
         _extend(self.finish_s, np.full(k, math.nan), np.float64)
+        _extend(self.predicted_start_s, np.full(k, math.nan), np.float64)
 
     # --- resources -------------------------------------------------------------------------------------------
 
@@ -457,6 +464,8 @@ class _Engine(SitePrediction):
         machines = self.machines
         machine_of = self.machine_of
         finish = self.finish_s
+        predicted = self.predicted_start_s
+        told_job, told_start = self.told_job, self.told_start
         release = self._release
         arrive = self._arrive
         too_wide = 0
@@ -495,7 +504,10 @@ class _Engine(SitePrediction):
                 if not cands:
                     too_wide += 1
                     continue
-                arrive(job, machines[choose(job, t_next, cands)], t_next)
+                mi = choose(job, t_next, cands)
+                if told_job[mi] == job:  # the policy asked this machine's site: keep what it was told
+                    predicted[job] = told_start[mi]
+                arrive(job, machines[mi], t_next)
         while heap:
             t = heap[0][0]
             touched = []
@@ -635,4 +647,5 @@ def _simulate(feed: Iterable[tuple[Chunk, npt.NDArray[np.float64]]], n: int, wid
                      duration_s=np.frombuffer(engine.duration, dtype=np.float64), gpus=gpus, machine=where,
                      start_s=np.frombuffer(engine.start_s, dtype=np.float64),
                      finish_s=np.frombuffer(engine.finish_s, dtype=np.float64),
-                     allocated_gpus=alloc, too_wide=too_wide, wall_s=wall, cpu_s=cpu)
+                     allocated_gpus=alloc, too_wide=too_wide, wall_s=wall, cpu_s=cpu,
+                     predicted_start_s=np.frombuffer(engine.predicted_start_s, dtype=np.float64))

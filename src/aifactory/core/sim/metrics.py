@@ -7,13 +7,17 @@
     makespan        last finish - first submission
     lower bound     mean over jobs of duration / the fastest speed among the machines it fits on: each job alone
                     on the fastest GPU it can use, without waiting; no policy's mean JCT can be below it
+    prediction error per machine and over all, for the jobs whose policy asked the chosen machine's site for an
+                    expected start (SimResult.predicted_start_s): actual start - expected start, its mean, median,
+                    10th and 90th percentiles, and the shares of those jobs that started more than an hour later
+                    (late_1h) or earlier (early_1h) than expected; none for a policy that asks no site
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
@@ -24,6 +28,8 @@ from aifactory.core.sim.engine import SimResult
 from aifactory.core.sim.federation import SimMachine
 
 BSLD_THRESHOLD_S = 10.0
+LATE_S = 3600.0
+"""A job that starts more than this later (earlier) than its expected start counts as late (early)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,9 @@ class RunMetrics:
     cpu_s: float = math.nan
     """CPU seconds of the process during the simulation (wall_s counts time the machine gave to others)."""
     jobs_per_cpu_s: float = math.nan
+    prediction_error: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
+    """By machine key, and "all": how far the jobs' starts fell from the start the policy expected (module
+    docstring); only machines that ran such jobs, empty for a policy that asks no site."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -54,6 +63,7 @@ class RunMetrics:
             "makespan_s": self.makespan_s, "utilisation": dict(self.utilisation),
             "lower_bound_mean_jct_s": self.lower_bound_mean_jct_s, "wall_s": self.wall_s,
             "jobs_per_s": self.jobs_per_s, "cpu_s": self.cpu_s, "jobs_per_cpu_s": self.jobs_per_cpu_s,
+            "prediction_error": {k: dict(v) for k, v in self.prediction_error.items()},
         }
 
 
@@ -73,6 +83,36 @@ def lower_bound_mean_jct(duration_s: npt.NDArray[np.float64], gpus: npt.NDArray[
     speed = best_speed(gpus, machines)
     ok = ~np.isnan(speed)
     return float(np.mean(duration_s[ok] / speed[ok])) if ok.any() else math.nan
+
+
+def _error_figures(err: npt.NDArray[np.float64]) -> Mapping[str, float]:
+    p10, median, p90 = (float(x) for x in np.percentile(err, [10, 50, 90]))
+    return MappingProxyType({
+        "jobs": float(err.shape[0]), "mean_s": float(err.mean()), "median_s": median, "p10_s": p10, "p90_s": p90,
+        "late_1h": float(np.count_nonzero(err > LATE_S)) / err.shape[0],
+        "early_1h": float(np.count_nonzero(err < -LATE_S)) / err.shape[0],
+    })
+
+
+def prediction_error(result: SimResult) -> Mapping[str, Mapping[str, float]]:
+    """Actual start - the start the policy expected on the machine it chose, per machine key and over all (module
+    docstring). Only the jobs that have an expected start are read: one array of their errors is made."""
+    predicted = result.predicted_start_s
+    if predicted is None:
+        return MappingProxyType({})
+    told = np.flatnonzero(np.isfinite(predicted) & (result.machine >= 0))
+    if told.shape[0] == 0:
+        return MappingProxyType({})
+    err = result.start_s[told] - predicted[told]
+    where = result.machine[told]
+    del told
+    out: dict[str, Mapping[str, float]] = {}
+    for i, m in enumerate(result.machines):
+        mine = err[where == i]
+        if mine.shape[0]:
+            out[m.key] = _error_figures(mine)
+    out["all"] = _error_figures(err)
+    return MappingProxyType(out)
 
 
 def measure(result: SimResult) -> RunMetrics:
@@ -116,7 +156,8 @@ def measure(result: SimResult) -> RunMetrics:
                       too_wide=result.too_wide, mean_wait_s=mean_wait, median_wait_s=median_wait, p99_wait_s=p99,
                       mean_jct_s=mean_jct, mean_bounded_slowdown=mean_bsld, makespan_s=makespan,
                       utilisation=MappingProxyType(util), lower_bound_mean_jct_s=lb, wall_s=result.wall_s,
-                      jobs_per_s=result.jobs_per_s, cpu_s=result.cpu_s, jobs_per_cpu_s=result.jobs_per_cpu_s)
+                      jobs_per_s=result.jobs_per_s, cpu_s=result.cpu_s, jobs_per_cpu_s=result.jobs_per_cpu_s,
+                      prediction_error=prediction_error(result))
 
 
 def delay_over_time(result: SimResult, bins: int = 200) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:

@@ -36,12 +36,22 @@ class SitePrediction:
     gpus: Sequence[int]
     estimate_s: Sequence[float]
     estimate_quarter_octaves: Sequence[float]
+    told_job: list[int]
+    told_start: list[float]
 
     def _backfill_nodes(self, m: MachineState, gpus: int, run_here: float, t: float) -> tuple[int, ...] | None:
         raise NotImplementedError
 
     def expected_start(self, mi: int, job: int, now: float) -> float:
-        """When machine `mi`'s scheduler expects `job`, submitted at `now`, to start (module docstring)."""
+        """When machine `mi`'s scheduler expects `job`, submitted at `now`, to start (module docstring). The answer
+        is kept as the machine's last one (`told_job`, `told_start`), so that the engine can record what the policy
+        saw for the machine it chose."""
+        start = self._expected_start(mi, job, now)
+        self.told_job[mi] = job
+        self.told_start[mi] = start
+        return start
+
+    def _expected_start(self, mi: int, job: int, now: float) -> float:
         m = self.machines[mi]
         gpus = self.gpus[job]
         if not m.queued:
