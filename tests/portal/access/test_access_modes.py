@@ -3,13 +3,16 @@ partner enterprises in the reasons, promised against actual decision times, the 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from aifactory.core.modes import add_working_days
+from aifactory.core.modes import add_working_days, load_modes
 from aifactory.portal.access.models import Application, Route
+from aifactory.portal.access.selectors import stats
 from aifactory.portal.allocations.models import Allocation, ProvisioningOrder
 from aifactory.portal.federation.selectors import planned_run
 from aifactory.portal.organisations.services import role_grant
@@ -144,11 +147,16 @@ def test_promised_against_actual_and_the_observer_aggregates(api, body, site, ap
     assert fast["promised"] == "within 4 working days of submission"
     assert figures["gpu_hours_granted_by_machine"] == {"leonardo": pytest.approx(round(PLANNED, 2))}
     assert_refused(api.get("/stats"), 403)
+    # the schema describes the figures without changing them: 0 GPU-hours of a mode without applications stays 0
+    assert api_for(observer).get("/stats").content.decode() == json.dumps(stats(), cls=DjangoJSONEncoder)
 
 
 def test_modes_are_public(anon):
     modes = anon.get("/modes").json()["modes"]
     assert [m["key"] for m in modes] == ["playground", "fast_lane", "large_scale", "grand_challenge"]
+    data = load_modes()
+    assert anon.get("/modes").content.decode() == json.dumps(
+        {"modes": [m.to_dict() for m in data.modes], "notes": list(data.notes)}, cls=DjangoJSONEncoder)
 
 
 def test_every_route_and_state_change_is_kept(api, body, site):

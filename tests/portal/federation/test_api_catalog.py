@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from django.core.serializers.json import DjangoJSONEncoder
+
+from aifactory.core.catalog import load_catalog
+from aifactory.core.planner import plan_training
 from tests.conftest import assert_refused
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +53,23 @@ def test_plan_estimates_each_machine(anon):
     assert body["gpus"] == 64
     assert body["flops"] == pytest.approx(6 * 7e9 * 2e12, rel=0.01)
     assert {e["machine"] for e in body["estimates"]} >= {"leonardo", "lumi"}
+
+
+@pytest.mark.parametrize("query", [
+    {"params": "7e9", "tokens": "2e12", "gpus": "64"},
+    {"params": "4e11", "tokens": "1e13", "gpus": "4096", "mfu": "0.5", "gpu": "H100"},
+    {"params": "1e12", "tokens": "3e13", "gpus": "2"},  # does not fit: no sharding, reasons
+])
+def test_the_plan_and_the_catalog_are_answered_as_the_core_computes_them(anon, query):
+    """The answers' schemas describe the values without changing them: byte for byte the core's own dicts (a whole
+    number stays one, a null stays null, the keys keep their order)."""
+    plan = plan_training(float(query["params"]), float(query["tokens"]), gpus=int(query["gpus"]),
+                         mfu=float(query.get("mfu", 0.4)), gpu=query.get("gpu"))
+    assert anon.get("/plan", **query).content.decode() == json.dumps(plan.to_dict(), cls=DjangoJSONEncoder)
+    catalog = load_catalog()
+    assert anon.get("/catalog").content.decode() == json.dumps(
+        {"machines": [m.to_dict() for m in catalog.machines], "factories": [f.to_dict() for f in catalog.factories]},
+        cls=DjangoJSONEncoder)
 
 
 @pytest.mark.parametrize(

@@ -59,13 +59,23 @@ def test_terms_api(site: Any, user: Any, api: Any, api_for: Any) -> None:
     assert_refused(api.post(f"/sites/{name}/terms", {"text": "mine"}), 403)
     assert_refused(staff_api.post(f"/sites/{name}/terms", {"text": ""}), 422)
     assert_refused(staff_api.post(f"/sites/{name}/terms", {"text": "t", "url": "javascript:alert(1)"}), 422)
-    assert staff_api.post(f"/sites/{name}/terms", {"text": "Rules."}).status_code == 201
+    published = staff_api.post(f"/sites/{name}/terms", {"text": "Rules.", "url": "https://example.org/rules"})
+    assert published.status_code == 201
+    body = published.json()
+    assert list(body) == ["site", "version", "text", "url", "published_at", "accepted_at"]
+    assert {k: v for k, v in body.items() if k != "published_at"} == {
+        "site": name, "version": 1, "text": "Rules.", "url": "https://example.org/rules", "accepted_at": None}
+    assert body["published_at"]
     got = api.get(f"/sites/{name}/terms").json()
-    assert (got["version"], got["text"], got["accepted_at"]) == (1, "Rules.", None)
+    assert got == {**body, "accepted_at": None}
     assert_refused(api.post(f"/sites/{name}/terms/accept", {"version": 7}), 409)
     assert_refused(api.post(f"/sites/{name}/terms/accept", {"version": "one"}), 422)
     done = api.post(f"/sites/{name}/terms/accept", {"version": 1})
     assert done.status_code == 201 and done.json()["accepted_at"]
+    assert {k: v for k, v in done.json().items() if k != "accepted_at"} == {k: v for k, v in body.items()
+                                                                           if k != "accepted_at"}
+    assert api.get(f"/sites/{name}/terms").json()["accepted_at"] == done.json()["accepted_at"]
+    assert staff_api.get(f"/sites/{name}/terms").json()["accepted_at"] is None  # the caller's own acceptance
     assert_refused(api.__class__().get(f"/sites/{name}/terms"), 401)
 
 

@@ -169,7 +169,57 @@ class DecisionIn(In):
     reason: str = Field(..., min_length=1, max_length=2000)
 
 
-@router.get("/modes", auth=None, summary="The access modes: size limits, durations, promised decision times")
+class AccessModeOut(Schema):
+    """An access mode (core.modes.AccessMode): who it is for, its limits and the decision time it promises."""
+
+    key: str
+    name: str
+    audience: str
+    evaluation: str
+    gpu_hours_above: float | None = Field(..., description="a request must be above this (exclusive)")
+    gpu_hours_at_most: float | None = Field(..., description="and at most this")
+    limits: str
+    months: list[int]
+    decision_working_days: int | None
+    decision_from: str = Field(..., description="submission, cutoff or deadline")
+    decision: str
+    technical_assessment: bool
+    peer_review: bool
+    call: bool = Field(..., description="applications go to a call (cut-off or deadline)")
+    competition: bool
+    policy: list[str] = Field(..., description="the fields that are this portal's policy, not a public figure")
+    sources: dict[str, str] = Field(..., description="field -> source")
+
+
+class ModesOut(Schema):
+    modes: list[AccessModeOut]
+    notes: list[str]
+
+
+class ModeStatsOut(Schema):
+    """One access mode's applications: promised against actual decision times, states and GPU-hours asked."""
+
+    mode: str
+    name: str
+    promised: str
+    applications: int
+    decided: int
+    decided_on_time: int
+    late: int
+    median_working_days_to_decision: int | float | None
+    states: dict[str, int] = Field(..., description="applications per state")
+    gpu_hours_requested: int | float
+
+
+class StatsOut(Schema):
+    modes: list[ModeStatsOut]
+    approved: int
+    refused: int
+    gpu_hours_granted_by_machine: dict[str, float]
+
+
+@router.get("/modes", response=ModesOut, auth=None,
+            summary="The access modes: size limits, durations, promised decision times")
 def modes(request: HttpRequest) -> dict[str, Any]:
     data = load_modes()
     return {"modes": [m.to_dict() for m in data.modes], "notes": list(data.notes)}
@@ -205,7 +255,8 @@ def decide(request: HttpRequest, app_id: int, body: DecisionIn) -> Application:
     return application_get(user=request.user, pk=app_id)
 
 
-@router.get("/stats", summary="Aggregates for observers: promised against actual decision times, GPU-hours granted")
+@router.get("/stats", response=StatsOut,
+            summary="Aggregates for observers: promised against actual decision times, GPU-hours granted")
 def aggregate(request: HttpRequest) -> dict[str, Any]:
     if not may_see_aggregates(request.user):
         raise Forbidden("the aggregates are for observers, call managers and staff")

@@ -1,4 +1,4 @@
-"""The base of the API's input schemas."""
+"""The base of the API's input schemas, and the types answers share."""
 
 from __future__ import annotations
 
@@ -59,3 +59,8 @@ class In(Schema):
         if _out_of_range(value):
             raise ValueError(f"must be a whole number between {INT_MIN} and {INT_MAX}")
         return value
+
+
+Figure = int | float
+"""A figure in an answer, kept as its source wrote it: a whole number stays one (a `float` field would print 0 as
+0.0), a fraction stays a fraction."""
