@@ -18,6 +18,14 @@ CHECKED = (
     "/catalog", "/plan", "/sites", "/agent/heartbeat",
     # access
     "/modes", "/applications", "/stats",
+    # organisations (with funding's and the teams' paths under /organisations)
+    "/auth", "/me", "/roles", "/organisations", "/invitations",
+    # siteaccess
+    "/me/site-accounts", "/me/ssh-keys", "/me/ssh-certificates", "/ssh", "/agent/site-accounts",
+    # obligations
+    "/call-templates", "/licences", "/obligations", "/calls/{call_id}/obligations",
+    # funding, monitoring
+    "/funding", "/monitoring",
 )
 """The path prefixes checked (after /api/v1): a path is checked when it is a prefix or lies under one."""
 

@@ -15,6 +15,11 @@ def test_an_eligible_startup_sees_what_fits_and_why(api, organisation, anon):
     eic = next(p for p in data["pathways"] if p["instrument"] == "eic-accelerator")
     assert any(r.startswith("stage: it asks for") for r in eic["reasons"]) and eic["sources"]
     staged = api.post(f"/organisations/{organisation.pk}/funding/stage", {"trl": 6}).json()
+    assert staged == api.get(f"/organisations/{organisation.pk}/funding").json()
+    assert list(staged) == ["organisation", "eligible", "eligibility", "stage", "stage_text", "pathways"]
+    assert (staged["organisation"], staged["stage"]) == (organisation.pk, 6) and staged["stage_text"]
+    assert [list(p) for p in staged["pathways"]][0] == ["instrument", "name", "fits", "components", "reasons",
+                                                        "unstated", "sources", "details"]
     eic = next(p for p in staged["pathways"] if p["instrument"] == "eic-accelerator")
     assert eic["fits"] and eic["components"] == ["grant", "investment"]
     assert [r.split(":")[0] for r in eic["reasons"]] == ["SME category", "stage", "sector"]

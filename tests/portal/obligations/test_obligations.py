@@ -28,7 +28,7 @@ from aifactory.portal.review.services import (
     review_submit,
     reviewer_add,
 )
-from tests.conftest import OrganisationFactory, UserFactory, login, run_worker
+from tests.conftest import OrganisationFactory, UserFactory, assert_refused, login, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +94,8 @@ def test_a_frontier_call_takes_a_share_of_capacity_as_its_budgets(site, api_for)
         "criteria": [{"name": "q", "weight": 1}]})
     assert opened.status_code == 201, opened.content
     body = opened.json()
-    assert body["winner_limit"] == 1
+    assert list(body) == ["id", "title", "template", "winner_limit", "budgets", "description"]
+    assert (body["title"], body["template"], body["winner_limit"]) == ("Frontier", "frontier-ai-grand-challenge", 1)
     assert body["budgets"]["leonardo"] == round(0.025 * 13824 * 8760)
     assert "400" in body["description"] or "4e+11" in body["description"]
 
@@ -107,6 +108,11 @@ def test_a_winner_releases_under_a_non_commercial_licence_and_meets_the_rule(sit
     created = mapi.post(f"/calls/{call.pk}/obligations", {"due_on": due})
     assert created.status_code == 201, created.content
     (o,) = created.json()
+    assert {k: v for k, v in o.items() if k not in ("id", "application", "due_on")} == {
+        "call": call.pk, "call_title": call.title, "organisation": "Alice Lab", "template": "large-ai-grand-challenge",
+        "rule": "release the model under an open-source licence for non-commercial use, or publish the research",
+        "release_required": False, "state": "pending", "overdue": False, "met_at": None, "evidence": []}
+    assert o["due_on"] == due and aapi.get(f"/obligations/{o['id']}").json() == o
     assert aapi.post(f"/calls/{call.pk}/obligations", {"due_on": due}).status_code == 403
     refused = aapi.post(f"/obligations/{o['id']}/release", {"licence": "LicenseRef-scancode-proprietary-license",
                                                             "url": "https://models.example.org/a"})
@@ -120,6 +126,13 @@ def test_a_winner_releases_under_a_non_commercial_licence_and_meets_the_rule(sit
                                                         "url": "https://models.example.org/a"})
     assert met.status_code == 200 and met.json()["state"] == "met"
     assert met.json()["evidence"][0]["licence"] == "CC-BY-NC-4.0"
+    assert {k: v for k, v in met.json().items() if k not in ("state", "met_at", "evidence")} == {
+        k: v for k, v in o.items() if k not in ("state", "met_at", "evidence")}
+    (evidence,) = met.json()["evidence"]
+    assert list(evidence) == ["kind", "licence", "url", "identifier", "reasons", "at"]
+    assert (evidence["kind"], evidence["url"], evidence["identifier"]) == ("release", "https://models.example.org/a",
+                                                                           "")
+    assert met.json()["met_at"] and aapi.get(f"/obligations/{o['id']}").json() == met.json()
     assert aapi.post(f"/obligations/{o['id']}/publication", {"identifier": "2401.01234"}).status_code == 409
 
 
@@ -199,3 +212,17 @@ def test_the_reminders_are_a_daily_periodic_task(site, api_for):
     assert [m.to for m in mail.outbox if "Open-science obligation" in m.subject] == [["alice@example.org"]]
     (daily,) = [p for p in periodics() if p.name == "obligations.remind"]
     assert daily.length() == timedelta(days=1)
+
+
+def test_a_licence_is_checked_against_a_template_through_the_api(api, anon):
+    ok = api.post("/licences/check", {"licence": "cc-by-nc-4.0", "template": "large-ai-grand-challenge"})
+    assert ok.status_code == 200, ok.content
+    assert list(ok.json()) == ["expression", "accepted", "reasons"]
+    assert ok.json()["expression"] == "CC-BY-NC-4.0" and ok.json()["accepted"] is True and ok.json()["reasons"]
+    closed = api.post("/licences/check", {"licence": "LicenseRef-scancode-proprietary-license",
+                                          "template": "large-ai-grand-challenge"}).json()
+    assert closed["accepted"] is False and closed["reasons"]
+    assert_refused(api.post("/licences/check", {"licence": "MIT AND", "template": "large-ai-grand-challenge"}), 400)
+    assert_refused(api.post("/licences/check", {"licence": "MIT", "template": "nowhere"}), (400, 404))
+    assert_refused(api.post("/licences/check", {"licence": "", "template": "large-ai-grand-challenge"}), 422)
+    assert_refused(anon.post("/licences/check", {"licence": "MIT", "template": "large-ai-grand-challenge"}), 401)

@@ -23,9 +23,9 @@ def test_register_derives_the_sme_category(api, user):
     response = api.post("/organisations", ORG)
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["country"] == "DE"
-    assert body["sme_category"] == "small"
-    assert body["pledges"] == []
+    assert body == {"id": body["id"], "name": "Nordlicht AI", "country": "DE", "headcount": 12.0,
+                    "turnover_eur": "1500000", "balance_sheet_eur": "900000", "sector": "health",
+                    "sme_category": "small", "pledges": [], "related": []}
     org = Organisation.objects.get(pk=body["id"])
     assert list(org.members.all()) == [user]
 
@@ -101,6 +101,9 @@ def test_pledges_are_recorded_once(api, user):
     first = api.post(f"/organisations/{org.pk}/pledges", {"pledges": ["governance", "ai_literacy"]})
     assert first.status_code == 200
     assert first.json()["pledges"] == ["ai_literacy", "governance"]
+    assert first.json() == {**api.get(f"/organisations/{org.pk}").json(), "pledges": ["ai_literacy", "governance"]}
+    assert list(first.json()) == ["id", "name", "country", "headcount", "turnover_eur", "balance_sheet_eur", "sector",
+                                  "sme_category", "pledges", "related"]
     again = api.post(f"/organisations/{org.pk}/pledges", {"pledges": ["governance", "high_risk_map"]})
     assert again.json()["pledges"] == ["ai_literacy", "governance", "high_risk_map"]
     assert PactPledge.objects.filter(organisation=org).count() == 3

@@ -27,7 +27,9 @@ def test_partner_figures_count_by_their_share(api):
     out = api.post("/organisations", {**ORG, "related": [partner()]}).json()
     # staff 8 + 0.4 * 90 = 44, turnover 1.5M + 4M: small
     assert out["sme_category"] == "small"
-    assert out["related"][0]["share"] == 0.4
+    assert out["related"] == [{"name": "Holding GmbH", "relation": "partner", "headcount": 90.0,
+                               "turnover_eur": "10000000.00", "balance_sheet_eur": "10000000.00", "share": 0.4}]
+    assert api.get(f"/organisations/{out['id']}").json()["related"] == out["related"]
     assert RelatedEnterprise.objects.get().relation == "partner"
 
 
@@ -62,9 +64,11 @@ def test_roles_are_granted_by_staff_only_and_checked(api, api_for, user):
     assert_refused(api.post("/roles", {"username": "alice", "role": "observer"}), 403)
     granted = api_for(staff).post("/roles", {"username": "alice", "role": "factory_operator", "factory": "it4lia"})
     assert granted.status_code == 201
+    assert granted.json() == {"username": "alice", "role": "factory_operator", "factory": "it4lia"}
     assert operator_factories(user) == ["it4lia"]
     me = api.get("/me").json()
-    assert me["roles"] == ["factory_operator"] and me["factories"] == ["it4lia"] and me["reviewer"] is False
+    assert me == {"username": "alice", "staff": False, "roles": ["factory_operator"], "factories": ["it4lia"],
+                  "reviewer": False, "organisations": []}
     bad = api_for(staff).post("/roles", {"username": "alice", "role": "factory_operator", "factory": "nowhere"})
     assert assert_refused(bad, 400)["detail"] == {"field": "factory"}
     assert_refused(api_for(staff).post("/roles", {"username": "alice", "role": "king"}), 400)

@@ -121,9 +121,17 @@ def test_team_api(organisation: Any, user: Any, api: Any, api_for: Any, other_ap
     sent = api.post(f"/organisations/{org}/invitations", {"email": "bob@example.org", "role": "contact"})
     assert sent.status_code == 201, sent.content
     token = sent.json()["link"].rstrip("/").rsplit("/", 1)[1]
-    assert [i["email"] for i in api.get(f"/organisations/{org}/invitations").json()] == ["bob@example.org"]
+    invitation = sent.json()
+    assert list(invitation) == ["id", "email", "role", "state", "open", "invited_by", "created_at", "expires_at",
+                                "link"]
+    assert (invitation["email"], invitation["role"], invitation["state"], invitation["open"],
+            invitation["invited_by"]) == ("bob@example.org", "contact", "pending", True, "alice")
+    assert api.get(f"/organisations/{org}/invitations").json() == [
+        {k: v for k, v in invitation.items() if k != "link"}]
     assert_refused(other_api.post("/invitations/accept", {"token": token}), 403)
-    assert bob_api.post("/invitations/accept", {"token": token}).status_code == 201
+    accepted = bob_api.post("/invitations/accept", {"token": token})
+    assert accepted.status_code == 201
+    assert accepted.json() == {"organisation": org, "username": "bob", "role": "contact"}
     assert_refused(bob_api.post("/invitations/accept", {"token": token}), 410)
     assert sorted((m["username"], m["role"]) for m in bob_api.get(f"/organisations/{org}/members").json()) == [
         ("alice", "pi"), ("bob", "contact")]
@@ -134,11 +142,26 @@ def test_team_api(organisation: Any, user: Any, api: Any, api_for: Any, other_ap
     changed = api.client.patch(f"/api/v1/organisations/{org}/members/bob", data=json.dumps({"role": "member"}),
                                content_type="application/json", headers=api.headers)
     assert changed.status_code == 200 and changed.json()["role"] == "member"
+    assert {k: v for k, v in changed.json().items() if k != "added_at"} == {
+        "username": "bob", "name": bob.get_full_name(), "email": "bob@example.org", "role": "member"}
     removed = api.client.delete(f"/api/v1/organisations/{org}/members/bob", headers=api.headers)
     assert removed.status_code == 204
     assert_refused(bob_api.get(f"/organisations/{org}/members"), 404)
     log = api.get(f"/organisations/{org}/team-log").json()
     assert [e["action"] for e in log] == ["invited", "accepted", "role_changed", "removed"]
+    assert [(e["actor"], e["subject"]) for e in log] == [("alice", "bob@example.org"), ("bob", "bob"),
+                                                          ("alice", "bob"), ("alice", "bob")]
+
+
+def test_an_invitation_revoked_by_the_api(organisation: Any, user: Any, api: Any, other_api: Any) -> None:
+    org = organisation.pk
+    sent = api.post(f"/organisations/{org}/invitations", {"email": "carol@example.org"}).json()
+    path = f"/api/v1/organisations/{org}/invitations/{sent['id']}"
+    assert_refused(other_api.client.delete(path, headers=other_api.headers), 404)
+    assert_refused(api.client.delete(f"/api/v1/organisations/{org}/invitations/424242", headers=api.headers), 404)
+    revoked = api.client.delete(path, headers=api.headers)
+    assert revoked.status_code == 200
+    assert revoked.json() == {**{k: v for k, v in sent.items() if k != "link"}, "state": "revoked", "open": False}
 
 
 def test_team_pages(organisation: Any, user: Any) -> None:

@@ -135,10 +135,17 @@ def test_a_member_gets_a_certificate_for_their_own_principal(api: ApiClient, act
     line = public_line()
     key = api.post("/me/ssh-keys", {"public_key": line}).json()
     assert key["name"] == "me@laptop" and key["fingerprint"].startswith("SHA256:")
+    assert list(key) == ["id", "name", "algorithm", "fingerprint", "public_key", "created_at", "revoked_at"]
+    assert (key["algorithm"], key["public_key"], key["revoked_at"]) == ("ssh-ed25519", line.rsplit(" ", 1)[0], None)
+    assert api.get("/me/ssh-keys").json() == [key]
     assert api.post("/me/ssh-keys", {"public_key": line}).json()["id"] == key["id"]  # the same key: the same row
     answer = api.post("/me/ssh-certificates", {"key": key["id"], "account": active.pk})
     assert answer.status_code == 201, answer.content
     cert = answer.json()
+    assert list(cert) == ["id", "key", "account", "site", "serial", "principal", "valid_after", "valid_before",
+                          "revoked_at", "certificate"]
+    assert (cert["key"], cert["account"], cert["site"], cert["principal"], cert["revoked_at"]) == (
+        key["id"], active.pk, active.site.name, active.username, None)
     loaded = load_ssh_public_identity(cert["certificate"].encode())
     assert loaded.valid_principals == [active.username.encode()]
     assert loaded.serial == cert["serial"]
@@ -146,7 +153,7 @@ def test_a_member_gets_a_certificate_for_their_own_principal(api: ApiClient, act
     ca_line = ApiClient().get("/ssh/ca.pub").content.decode().split()
     assert loaded.signature_key().public_bytes(serialization.Encoding.OpenSSH,
                                                serialization.PublicFormat.OpenSSH).decode() == " ".join(ca_line[:2])
-    assert [c["id"] for c in api.get("/me/ssh-certificates").json()] == [cert["id"]]
+    assert api.get("/me/ssh-certificates").json() == [cert]
 
     short = api.post("/me/ssh-certificates", {"key": key["id"], "account": active.pk, "hours": 0.5}).json()
     assert load_ssh_public_identity(short["certificate"].encode()).valid_before - \
@@ -217,13 +224,18 @@ def test_revocations_reach_the_krl(api: ApiClient, active: SiteAccount, site_api
     empty = anon.get("/ssh/revoked.krl").content
     assert empty[:8] == b"SSHKRL\n\0" and krl_serials(empty, [first["serial"], second["serial"]]) == [False, False]
 
-    assert api.post(f"/me/ssh-certificates/{first['id']}/revoke").json()["revoked_at"] is not None
+    revoked_cert = api.post(f"/me/ssh-certificates/{first['id']}/revoke").json()
+    assert revoked_cert["revoked_at"] is not None
+    assert {k: v for k, v in revoked_cert.items() if k != "revoked_at"} == {k: v for k, v in first.items()
+                                                                            if k != "revoked_at"}
     one = anon.get("/ssh/revoked.krl").content
     assert krl_serials(one, [first["serial"], second["serial"]]) == [True, False]
     assert struct.unpack(">Q", one[12:20])[0] == 1  # the version counts revocations
 
     revoked = api.post(f"/me/ssh-keys/{key['id']}/revoke").json()
     assert revoked["revoked_at"] is not None
+    assert {k: v for k, v in revoked.items() if k != "revoked_at"} == {k: v for k, v in key.items()
+                                                                       if k != "revoked_at"}
     both = anon.get("/ssh/revoked.krl").content
     assert krl_serials(both, [first["serial"], second["serial"]]) == [True, True]
     assert struct.unpack(">Q", both[12:20])[0] > 1

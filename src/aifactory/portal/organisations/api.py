@@ -14,7 +14,7 @@ from aifactory.portal.common.errors import Forbidden, NotFound, Unauthorized
 from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.organisations.auth import user_auth
-from aifactory.portal.organisations.models import Invitation, Membership, Organisation
+from aifactory.portal.organisations.models import Invitation, Membership, Organisation, TeamEvent
 from aifactory.portal.organisations.selectors import (
     invitation_open,
     may_manage_team,
@@ -108,6 +108,8 @@ class OrganisationIn(In):
 
 
 class OrganisationOut(Schema):
+    """An organisation with its pledges and the partner and linked enterprises whose figures count."""
+
     id: int
     name: str
     country: str
@@ -117,24 +119,15 @@ class OrganisationOut(Schema):
     sector: str
     sme_category: str
     pledges: list[str]
-    related: list[RelatedOut]
+    related: list[RelatedOut] = Field(..., alias="related_enterprises")
+
+    @staticmethod
+    def resolve_pledges(org: Organisation) -> list[str]:
+        return sorted(p.pledge for p in org.pledges.all())
 
 
 class PledgeIn(In):
     pledges: list[str] = Field(..., min_length=1, max_length=10)
-
-
-def _out(org: Organisation) -> dict[str, Any]:
-    return {
-        "id": org.pk, "name": org.name, "country": org.country, "headcount": org.headcount,
-        "turnover_eur": org.turnover_eur, "balance_sheet_eur": org.balance_sheet_eur, "sector": org.sector,
-        "sme_category": org.sme_category, "pledges": sorted(p.pledge for p in org.pledges.all()),
-        "related": [
-            {"name": r.name, "relation": r.relation, "headcount": r.headcount, "turnover_eur": r.turnover_eur,
-             "balance_sheet_eur": r.balance_sheet_eur, "share": r.share}
-            for r in org.related_enterprises.all()
-        ],
-    }
 
 
 @router.post("/auth/signup", response={201: TokenOut}, tags=["auth"])
@@ -156,43 +149,56 @@ def register(request: HttpRequest, body: OrganisationIn) -> Any:
     data = body.dict()
     related = [RelatedFigures(**r) for r in data.pop("related")]
     org = organisation_register(user=request.user, related=related, **data)
-    return answer(201, _out(org))
+    return answer(201, org)
 
 
 @router.get("/organisations", response=list[OrganisationOut], auth=user_auth)
-def organisations(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_out(o) for o in organisations_of(request.user).prefetch_related("pledges", "related_enterprises")]
+def organisations(request: HttpRequest) -> list[Organisation]:
+    return list(organisations_of(request.user).prefetch_related("pledges", "related_enterprises"))
 
 
 @router.get("/organisations/{org_id}", response=OrganisationOut, auth=user_auth)
-def organisation(request: HttpRequest, org_id: int) -> dict[str, Any]:
-    return _out(organisation_get(user=request.user, pk=org_id))
+def organisation(request: HttpRequest, org_id: int) -> Organisation:
+    return organisation_get(user=request.user, pk=org_id)
 
 
 @router.post("/organisations/{org_id}/pledges", response=OrganisationOut, auth=user_auth)
-def pledge(request: HttpRequest, org_id: int, body: PledgeIn) -> dict[str, Any]:
+def pledge(request: HttpRequest, org_id: int, body: PledgeIn) -> Organisation:
     org = organisation_get(user=request.user, pk=org_id)
     organisation_pledge(organisation=org, user=request.user, pledges=body.pledges)
-    return _out(org)
+    return org
 
 
 class MeOut(Schema):
-    username: str
-    staff: bool
+    """The person a token belongs to (a User), with their roles."""
+
+    username: str = Field(..., alias="get_username")
+    staff: bool = Field(..., alias="is_staff")
     roles: list[str]
-    factories: list[str]
+    factories: list[str] = Field(..., description="the AI Factories the person operates")
     reviewer: bool
-    organisations: list[int]
+    organisations: list[int] = Field(..., description="the organisations whose team the person is in")
+
+    @staticmethod
+    def resolve_roles(user: Any) -> list[str]:
+        return sorted(roles_of(user))
+
+    @staticmethod
+    def resolve_factories(user: Any) -> list[str]:
+        return operator_factories(user)
+
+    @staticmethod
+    def resolve_reviewer(user: Any) -> bool:
+        return hasattr(user, "reviewer")
+
+    @staticmethod
+    def resolve_organisations(user: Any) -> list[int]:
+        return sorted(organisations_of(user).filter(members=user).values_list("pk", flat=True))
 
 
 @router.get("/me", response=MeOut, auth=user_auth, tags=["auth"], summary="Who the token belongs to, and its roles")
-def me(request: HttpRequest) -> dict[str, Any]:
-    user = request.user
-    return {
-        "username": user.get_username(), "staff": bool(user.is_staff), "roles": sorted(roles_of(user)),
-        "factories": operator_factories(user), "reviewer": hasattr(user, "reviewer"),
-        "organisations": sorted(organisations_of(user).filter(members=user).values_list("pk", flat=True)),
-    }
+def me(request: HttpRequest) -> Any:
+    return request.user
 
 
 class RoleIn(In):
@@ -202,7 +208,9 @@ class RoleIn(In):
 
 
 class RoleOut(Schema):
-    username: str
+    """A role granted to a person (a UserRole)."""
+
+    username: str = Field(..., alias="user.get_username")
     role: str
     factory: str
 
@@ -215,16 +223,18 @@ def grant(request: HttpRequest, body: RoleIn) -> Any:
     if person is None:
         raise NotFound(f"username: no user {body.username!r}", {"field": "username"})
     row = role_grant(user=person, role=body.role, factory=body.factory, granted_by=request.user)
-    return answer(201, {"username": person.get_username(), "role": row.role, "factory": row.factory})
+    return answer(201, row)
 
 
 # --- teams ------------------------------------------------------------------------------------------------------------
 
 
 class MemberOut(Schema):
-    username: str
-    name: str
-    email: str
+    """A person in the team (a Membership)."""
+
+    username: str = Field(..., alias="user.get_username")
+    name: str = Field(..., alias="user.get_full_name")
+    email: str = Field(..., alias="user.email")
     role: str
     added_at: datetime
 
@@ -235,18 +245,35 @@ class InvitationIn(In):
 
 
 class InvitationOut(Schema):
+    """An invitation to join the team (an Invitation)."""
+
     id: int
     email: str
     role: str
     state: str
-    open: bool
-    invited_by: str
+    open: bool = Field(..., description="it can still be accepted")
+    invited_by: str = Field(..., alias="invited_by.get_username")
     created_at: datetime
     expires_at: datetime
+
+    @staticmethod
+    def resolve_open(invitation: Invitation) -> bool:
+        return invitation_open(invitation)
 
 
 class InvitationSentOut(InvitationOut):
     link: str = Field(..., description="the link that was e-mailed (shown to the inviter once)")
+
+
+class SentInvitation:
+    """An invitation as it was sent: the row, and the link that was e-mailed (kept nowhere but in the e-mail)."""
+
+    def __init__(self, invitation: Invitation, link: str) -> None:
+        self.invitation = invitation
+        self.link = link
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.invitation, name)
 
 
 class AcceptIn(In):
@@ -254,8 +281,10 @@ class AcceptIn(In):
 
 
 class MembershipOut(Schema):
-    organisation: int
-    username: str
+    """A person's place in a team (a Membership)."""
+
+    organisation: int = Field(..., alias="organisation_id")
+    username: str = Field(..., alias="user.get_username")
     role: str
 
 
@@ -264,6 +293,8 @@ class RoleChangeIn(In):
 
 
 class TeamEventOut(Schema):
+    """A line of the team's audit log (a TeamEvent)."""
+
     at: datetime
     actor: str | None
     action: str
@@ -271,15 +302,9 @@ class TeamEventOut(Schema):
     role: str
     detail: str
 
-
-def _member(m: Membership) -> dict[str, Any]:
-    return {"username": m.user.get_username(), "name": m.user.get_full_name(), "email": m.user.email,
-            "role": m.role, "added_at": m.added_at}
-
-
-def _invitation(i: Invitation) -> dict[str, Any]:
-    return {"id": i.pk, "email": i.email, "role": i.role, "state": i.state, "open": invitation_open(i),
-            "invited_by": i.invited_by.get_username(), "created_at": i.created_at, "expires_at": i.expires_at}
+    @staticmethod
+    def resolve_actor(event: TeamEvent) -> str | None:
+        return event.actor.get_username() if event.actor else None
 
 
 def _team_org(request: HttpRequest, org_id: int, *, manage: bool = False) -> Organisation:
@@ -297,16 +322,15 @@ def _person(org: Organisation, username: str) -> Any:
 
 
 @router.get("/organisations/{org_id}/members", response=list[MemberOut], auth=user_auth, tags=["teams"])
-def members(request: HttpRequest, org_id: int) -> list[dict[str, Any]]:
-    return [_member(m) for m in team_members(_team_org(request, org_id))]
+def members(request: HttpRequest, org_id: int) -> list[Membership]:
+    return list(team_members(_team_org(request, org_id)))
 
 
 @router.patch("/organisations/{org_id}/members/{username}", response=MemberOut, auth=user_auth, tags=["teams"],
               summary="Change a member's role (PI only)")
-def member_role(request: HttpRequest, org_id: int, username: str, body: RoleChangeIn) -> dict[str, Any]:
+def member_role(request: HttpRequest, org_id: int, username: str, body: RoleChangeIn) -> Membership:
     org = _team_org(request, org_id, manage=True)
-    return _member(membership_set_role(organisation=org, user=_person(org, username), role=body.role,
-                                       actor=request.user))
+    return membership_set_role(organisation=org, user=_person(org, username), role=body.role, actor=request.user)
 
 
 @router.delete("/organisations/{org_id}/members/{username}", response={204: None}, auth=user_auth, tags=["teams"],
@@ -318,8 +342,8 @@ def member_remove(request: HttpRequest, org_id: int, username: str) -> Any:
 
 
 @router.get("/organisations/{org_id}/invitations", response=list[InvitationOut], auth=user_auth, tags=["teams"])
-def invitations(request: HttpRequest, org_id: int) -> list[dict[str, Any]]:
-    return [_invitation(i) for i in team_invitations(_team_org(request, org_id, manage=True))]
+def invitations(request: HttpRequest, org_id: int) -> list[Invitation]:
+    return list(team_invitations(_team_org(request, org_id, manage=True)))
 
 
 @router.post("/organisations/{org_id}/invitations", response={201: InvitationSentOut}, auth=user_auth,
@@ -328,29 +352,27 @@ def invite(request: HttpRequest, org_id: int, body: InvitationIn) -> Any:
     org = _team_org(request, org_id, manage=True)
     invitation, link = invitation_send(organisation=org, invited_by=request.user, email=body.email, role=body.role,
                                        base_url=request.build_absolute_uri("/"))
-    return answer(201, {**_invitation(invitation), "link": link})
+    return answer(201, SentInvitation(invitation, link))
 
 
 @router.delete("/organisations/{org_id}/invitations/{invitation_id}", response=InvitationOut, auth=user_auth,
                tags=["teams"], summary="Revoke an invitation (PI only)")
-def revoke(request: HttpRequest, org_id: int, invitation_id: int) -> dict[str, Any]:
+def revoke(request: HttpRequest, org_id: int, invitation_id: int) -> Invitation:
     org = _team_org(request, org_id, manage=True)
     invitation = org.invitations.filter(pk=invitation_id).first()
     if invitation is None:
         raise NotFound(f"invitation {invitation_id} not found")
-    return _invitation(invitation_revoke(invitation=invitation, actor=request.user))
+    return invitation_revoke(invitation=invitation, actor=request.user)
 
 
 @router.post("/invitations/accept", response={201: MembershipOut}, auth=user_auth, tags=["teams"],
              summary="Accept an invitation (signed in, as the invited address)")
 def accept(request: HttpRequest, body: AcceptIn) -> Any:
     m = invitation_accept(token=body.token, user=request.user)
-    return answer(201, {"organisation": m.organisation_id, "username": m.user.get_username(), "role": m.role})
+    return answer(201, m)
 
 
 @router.get("/organisations/{org_id}/team-log", response=list[TeamEventOut], auth=user_auth, tags=["teams"],
             summary="The team's audit log")
-def team_log(request: HttpRequest, org_id: int) -> list[dict[str, Any]]:
-    org = _team_org(request, org_id)
-    return [{"at": e.at, "actor": e.actor.get_username() if e.actor else None, "action": e.action,
-             "subject": e.subject, "role": e.role, "detail": e.detail} for e in team_events(org)]
+def team_log(request: HttpRequest, org_id: int) -> list[TeamEvent]:
+    return list(team_events(_team_org(request, org_id)))
