@@ -16,7 +16,7 @@ APPLICATION_EDGES = frozenset({
     ("ethics_review", "technical_review"), ("ethics_review", "in_review"), ("ethics_review", "approved"),
     ("ethics_review", "refused"),
     ("technical_review", "in_review"), ("technical_review", "approved"), ("technical_review", "refused"),
-    ("in_review", "selected"), ("in_review", "not_selected"), ("in_review", "refused"),
+    ("in_review", "selected"), ("in_review", "not_selected"),
     ("selected", "approved"),
 })
 

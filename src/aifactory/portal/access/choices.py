@@ -43,7 +43,9 @@ APPLICATION_TRANSITIONS: Transitions[ApplicationState] = Transitions("applicatio
     _S.SUBMITTED: {_S.ETHICS_REVIEW, _S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED},
     _S.ETHICS_REVIEW: {_S.TECHNICAL_REVIEW, _S.IN_REVIEW, _S.APPROVED, _S.REFUSED},
     _S.TECHNICAL_REVIEW: {_S.IN_REVIEW, _S.APPROVED, _S.REFUSED},
-    _S.IN_REVIEW: {_S.SELECTED, _S.NOT_SELECTED, _S.REFUSED},
+    # A proposal reaches review past the gate and the ethics and technical reviews (the refusals); peer review
+    # ends in the call's selection, and a proposal it does not fund is not selected, never refused.
+    _S.IN_REVIEW: {_S.SELECTED, _S.NOT_SELECTED},
     _S.SELECTED: {_S.APPROVED},
     _S.NOT_SELECTED: set(),
     _S.APPROVED: set(),
