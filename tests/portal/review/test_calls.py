@@ -149,6 +149,16 @@ def test_a_grand_challenge_round_end_to_end(round_, manager, api):
     assert tied["decided_by"] == "submitted" and "submitted earlier" in tied["explanation"]  # Pixel before Helix
 
     run = manager.post(f"/calls/{cid}/select").json()
+    assert list(run) == ["id", "call", "objective", "run_at", "run_by", "funded", "optimum", "greedy", "ranking",
+                         "difference"]
+    assert run["call"] == cid and run["run_by"] == "maria" and run["objective"] == "score"
+    assert run["ranking"] == ranking  # the ranking the selection ran on, kept as the API answered it
+    assert list(run["optimum"]) == list(run["greedy"]) == [
+        "method", "objective", "funded", "value", "solver_value", "use", "status", "gap", "bound", "proven_optimal",
+        "seconds", "winners"]
+    assert run["optimum"]["method"] == "milp" and run["greedy"]["method"] == "greedy"
+    assert run["difference"] == pytest.approx(run["optimum"]["value"] - run["greedy"]["value"])
+    assert manager.get(f"/calls/{cid}/selection").json() == run
     assert run["optimum"]["proven_optimal"] is True
     assert run["optimum"]["winners"] == 2 and run["greedy"]["winners"] == 2
     assert run["optimum"]["value"] >= run["greedy"]["value"]
@@ -170,12 +180,26 @@ def test_a_grand_challenge_round_end_to_end(round_, manager, api):
     assert "offers the MI250X, not the A100" in gpu["message"]
     moved = manager.post(f"/calls/{cid}/routes/{pixel}", {"machine": "meluxina", "reason": "MeluXina has room now"})
     assert moved.status_code == 200, moved.content
+    current = Route.objects.get(application_id=pixel, current=True)
+    assert list(moved.json().items()) == [
+        ("application", pixel), ("machine", "meluxina"), ("factory", current.factory),
+        ("reason", "MeluXina has room now"), ("reasons", current.reasons), ("fit", current.fit)]
+    row = next(r for r in manager.get(f"/calls/{cid}/routes").json() if r["application"] == pixel and r["current"])
+    assert row["machine"] == "meluxina" and row["decided_by"] == "maria" and row["method"] == "override"
     assert Route.objects.filter(application_id=pixel).count() == 2
     assert Route.objects.get(application_id=pixel, current=True).reason == "MeluXina has room now"
     full = manager.post(f"/calls/{cid}/routes/{nordlicht}", {"machine": "meluxina", "reason": "both there"})
     assert "capacity" in assert_refused(full, 400)["message"]
 
     accepted = manager.post(f"/calls/{cid}/accept", {"reason": "jury decision"}).json()
+    assert list(accepted) == ["call", "allocations"] and accepted["call"] == cid
+    assert accepted["allocations"] == [
+        {"id": a.pk, "application": a.application_id, "machine": a.machine.key, "account": a.account,
+         "gpu_hours": a.gpu_hours, "starts_on": a.starts_on.isoformat(), "ends_on": a.ends_on.isoformat(),
+         "orders": 1}
+        for a in Allocation.objects.filter(application__call_id=cid).order_by("pk")]
+    assert all(list(a) == ["id", "application", "machine", "account", "gpu_hours", "starts_on", "ends_on", "orders"]
+               for a in accepted["allocations"])
     machines = sorted(a["machine"] for a in accepted["allocations"])
     assert machines == ["leonardo", "meluxina"]
     assert all(a["orders"] == 1 for a in accepted["allocations"])

@@ -31,6 +31,7 @@ from aifactory.portal.review.selectors import (
     latest_selection,
     proposals_open_to_declare,
     ranking_out,
+    routes_of_call,
 )
 from aifactory.portal.review.services import (
     CriterionSpec,
@@ -221,17 +222,109 @@ class RouteIn(In):
     reason: str = Field(..., min_length=1, max_length=2000)
 
 
-def selection_out(run: SelectionRun) -> dict[str, Any]:
-    return {"id": run.pk, "call": run.call_id, "objective": run.objective, "run_at": run.run_at,
-            "run_by": run.run_by.get_username() if run.run_by else None, "funded": run.funded,
-            "optimum": run.optimum, "greedy": run.greedy, "ranking": run.ranking,
-            "difference": run.optimum["value"] - run.greedy["value"]}
+class SummaryOut(Schema):
+    """A call's counts, as its managers' page shows them."""
+
+    proposals: int
+    by_state: dict[str, int]
+    assignments: int
+    reviews: int
+    missing_reviews: int
 
 
-def _allocation_out(a: Allocation) -> dict[str, Any]:
-    return {"id": a.pk, "application": a.application_id, "machine": a.machine.key, "account": a.account,
-            "gpu_hours": a.gpu_hours, "starts_on": a.starts_on, "ends_on": a.ends_on,
-            "orders": a.orders.count()}
+class RankingEntryOut(Schema):
+    position: int
+    application: int
+    score: float
+    criteria: dict[str, float] = Field(..., description="mean mark per criterion")
+    reviews: int
+    gpu_hours: float
+    decided_by: str | None = Field(..., description="the rule that placed it below the previous entry on a tie")
+    explanation: str | None
+
+
+class RankingOut(Schema):
+    """The proposals with at least one review, by score, the tie-break rules first."""
+
+    rules: list[str]
+    entries: list[RankingEntryOut]
+
+
+class SelectionResultOut(Schema):
+    """One way of choosing the winners (the optimum or the rank-order greedy), valued on the call's objective."""
+
+    method: str
+    objective: str
+    funded: list[int]
+    value: float
+    solver_value: float
+    use: dict[str, float] = Field(..., description="GPU-hours funded per machine")
+    status: str
+    gap: float | None
+    bound: float | None
+    proven_optimal: bool
+    seconds: float
+    winners: int
+
+
+class SelectionOut(Schema):
+    id: int
+    call: int = Field(..., alias="call_id")
+    objective: str
+    run_at: datetime
+    run_by: str | None = Field(None, alias="run_by.username")
+    funded: list[int]
+    optimum: SelectionResultOut
+    greedy: SelectionResultOut
+    ranking: RankingOut
+    difference: float = Field(..., description="the optimum's value less the greedy's")
+
+    @staticmethod
+    def resolve_difference(run: SelectionRun) -> float:
+        return run.optimum["value"] - run.greedy["value"]
+
+
+class RouteOut(Schema):
+    application: int = Field(..., alias="application_id")
+    machine: str = Field(..., alias="machine.key")
+    factory: str
+    gpu_hours: float
+    fit: float | None
+    reasons: list[str]
+    method: str
+    reason: str
+    current: bool
+    decided_by: str | None = Field(None, alias="decided_by.username")
+    decided_at: datetime
+
+
+class RouteOverrideOut(Schema):
+    application: int = Field(..., alias="application_id")
+    machine: str = Field(..., alias="machine.key")
+    factory: str
+    reason: str
+    reasons: list[str]
+    fit: float | None
+
+
+class AcceptedAllocationOut(Schema):
+    id: int
+    application: int = Field(..., alias="application_id")
+    machine: str = Field(..., alias="machine.key")
+    account: str
+    gpu_hours: float
+    starts_on: date
+    ends_on: date
+    orders: int
+
+    @staticmethod
+    def resolve_orders(a: Allocation) -> int:
+        return a.orders.count()
+
+
+class AcceptOut(Schema):
+    call: int
+    allocations: list[AcceptedAllocationOut]
 
 
 # --- calls -------------------------------------------------------------------------------------------------------
@@ -267,7 +360,7 @@ def proposals(request: HttpRequest, call_id: int) -> list[Application]:
     return list(c.applications.select_related("organisation", "machine").order_by("pk"))
 
 
-@router.get("/calls/{call_id}/summary")
+@router.get("/calls/{call_id}/summary", response=SummaryOut)
 def summary(request: HttpRequest, call_id: int) -> dict[str, Any]:
     return call_summary(call_managed(user=request.user, pk=call_id))
 
@@ -285,53 +378,46 @@ def assignments(request: HttpRequest, call_id: int) -> list[Assignment]:
     return list(c.assignments.select_related("reviewer", "review"))
 
 
-@router.get("/calls/{call_id}/ranking", summary="Proposals by score, ties explained (call managers)")
+@router.get("/calls/{call_id}/ranking", response=RankingOut,
+            summary="Proposals by score, ties explained (call managers)")
 def ranking(request: HttpRequest, call_id: int) -> dict[str, Any]:
     return ranking_out(call_ranking(call_managed(user=request.user, pk=call_id)))
 
 
-@router.post("/calls/{call_id}/select", summary="Select winners: the optimum and the greedy, both with totals")
-def select(request: HttpRequest, call_id: int) -> dict[str, Any]:
-    run = call_select(call=call_managed(user=request.user, pk=call_id), user=request.user)
-    return selection_out(run)
+@router.post("/calls/{call_id}/select", response=SelectionOut,
+             summary="Select winners: the optimum and the greedy, both with totals")
+def select(request: HttpRequest, call_id: int) -> SelectionRun:
+    return call_select(call=call_managed(user=request.user, pk=call_id), user=request.user)
 
 
-@router.get("/calls/{call_id}/selection")
-def selection(request: HttpRequest, call_id: int) -> dict[str, Any]:
+@router.get("/calls/{call_id}/selection", response=SelectionOut)
+def selection(request: HttpRequest, call_id: int) -> SelectionRun:
     run = latest_selection(call_managed(user=request.user, pk=call_id))
     if run is None:
         raise NotFound(f"call {call_id} has no selection yet")
-    return selection_out(run)
+    return run
 
 
-@router.get("/calls/{call_id}/routes")
-def routes(request: HttpRequest, call_id: int) -> list[dict[str, Any]]:
-    c = call_managed(user=request.user, pk=call_id)
-    rows = Route.objects.filter(application__call=c).select_related("machine", "decided_by").order_by(
-        "application_id", "decided_at", "pk")
-    return [
-        {"application": r.application_id, "machine": r.machine.key, "factory": r.factory, "gpu_hours": r.gpu_hours,
-         "fit": r.fit, "reasons": r.reasons, "method": r.method, "reason": r.reason, "current": r.current,
-         "decided_by": r.decided_by.get_username() if r.decided_by else None, "decided_at": r.decided_at}
-        for r in rows
-    ]
+@router.get("/calls/{call_id}/routes", response=list[RouteOut])
+def routes(request: HttpRequest, call_id: int) -> list[Route]:
+    return list(routes_of_call(call_managed(user=request.user, pk=call_id)))
 
 
-@router.post("/calls/{call_id}/routes/{app_id}", summary="Override a winner's routing, with the reason (staff)")
-def override(request: HttpRequest, call_id: int, app_id: int, body: RouteIn) -> dict[str, Any]:
+@router.post("/calls/{call_id}/routes/{app_id}", response=RouteOverrideOut,
+             summary="Override a winner's routing, with the reason (staff)")
+def override(request: HttpRequest, call_id: int, app_id: int, body: RouteIn) -> Route:
     c = call_managed(user=request.user, pk=call_id)
     app = c.applications.filter(pk=app_id).first()
     if app is None:
         raise NotFound(f"application {app_id} is not in call {call_id}")
-    r = route_override(application=app, user=request.user, machine_key=body.machine, reason=body.reason)
-    return {"application": app.pk, "machine": r.machine.key, "factory": r.factory, "reason": r.reason,
-            "reasons": r.reasons, "fit": r.fit}
+    return route_override(application=app, user=request.user, machine_key=body.machine, reason=body.reason)
 
 
-@router.post("/calls/{call_id}/accept", summary="Accept the winners: allocations and provisioning orders")
+@router.post("/calls/{call_id}/accept", response=AcceptOut,
+             summary="Accept the winners: allocations and provisioning orders")
 def accept(request: HttpRequest, call_id: int, body: ReasonIn) -> dict[str, Any]:
     made = call_accept(call=call_managed(user=request.user, pk=call_id), user=request.user, reason=body.reason)
-    return {"call": call_id, "allocations": [_allocation_out(a) for a in made]}
+    return {"call": call_id, "allocations": made}
 
 
 # --- the reviewer pool and reviews --------------------------------------------------------------------------------

@@ -173,6 +173,12 @@ def ranking_out(ranking: core_review.Ranking) -> dict[str, Any]:
     }
 
 
+def routes_of_call(call: Call) -> QuerySet[Route]:
+    """Every route of the call's winners, the replaced ones included, by application then when decided."""
+    return Route.objects.filter(application__call=call).select_related("application", "machine", "decided_by").order_by(
+        "application_id", "decided_at", "pk")
+
+
 def call_budgets(call: Call) -> dict[str, float]:
     return {b.machine.key: b.gpu_hours for b in call.budgets.select_related("machine")}
 

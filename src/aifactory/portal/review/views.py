@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 
 from aifactory.core.exceptions import CoreError
 from aifactory.portal.access.choices import ApplicationState
-from aifactory.portal.access.models import Route
 from aifactory.portal.common.errors import REFUSALS
 from aifactory.portal.common.forms import add_refusal
 from aifactory.portal.organisations.selectors import is_call_manager
@@ -33,7 +32,9 @@ from aifactory.portal.review.selectors import (
     declarations_of_call,
     latest_selection,
     proposals_open_to_declare,
+    ranking_out,
     reviewer_of,
+    routes_of_call,
 )
 from aifactory.portal.review.services import (
     call_accept,
@@ -78,9 +79,9 @@ def call_new(request: HttpRequest) -> HttpResponse:
     return render(request, "call_form.html", {"form": form})
 
 
-def _ranking(call: Call) -> Any:
+def _ranking(call: Call) -> dict[str, Any] | None:
     try:
-        return call_ranking(call)
+        return ranking_out(call_ranking(call))
     except CoreError:
         return None
 
@@ -96,8 +97,7 @@ def _call_page(request: HttpRequest, call: Call, *, reason_form: ReasonForm | No
     context: dict[str, Any] = {"call": call, "manager": is_call_manager(request.user), "now": timezone.now()}
     if context["manager"]:
         apps = list(call.applications.select_related("organisation", "machine").order_by("pk"))
-        routes = list(Route.objects.filter(application__call=call).select_related("machine", "decided_by")
-                      .order_by("application_id", "decided_at", "pk"))
+        routes = list(routes_of_call(call))
         machines = [(b.machine.key, b.machine.name) for b in call.budgets.all()]
         winners = [a for a in apps if a.state == ApplicationState.SELECTED and not a.machine_hours]
         titles = {a.pk: a.title for a in apps}
@@ -107,8 +107,8 @@ def _call_page(request: HttpRequest, call: Call, *, reason_form: ReasonForm | No
             "applications": apps,
             "summary": call_summary(call),
             "assignments": call.assignments.select_related("reviewer", "application", "review"),
-            "ranking": None if ranking is None else [(e, titles.get(int(e.proposal_id), "")) for e in ranking.entries],
-            "ranking_rules": None if ranking is None else ranking.rules,
+            "ranking": None if ranking is None else [(e, titles.get(e["application"], "")) for e in ranking["entries"]],
+            "ranking_rules": None if ranking is None else ranking["rules"],
             "selection": selection,
             "optimum_funded": [] if selection is None else [titles.get(i, i) for i in selection.optimum["funded"]],
             "greedy_funded": [] if selection is None else [titles.get(i, i) for i in selection.greedy["funded"]],
