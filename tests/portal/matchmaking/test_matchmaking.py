@@ -52,7 +52,16 @@ def test_from_challenge_to_mutual_interest_and_a_collaboration(sides, django_cap
     c = capi.post("/matchmaking/challenges", {"organisation": company.pk, **CHALLENGE})
     assert c.status_code == 201, c.content
     cid = c.json()["id"]
+    assert c.json() == {"id": cid, **{k: v for k, v in CHALLENGE.items() if k != "min_team"}, "min_team": 3,
+                        "state": "open", "company": "Big Motors SpA", "contact": None}  # its own company's name
+    assert list(c.json()) == ["id", "title", "description", "sector", "model_types", "data_kinds", "min_team",
+                              "state", "company", "contact"]
     p = sapi.post("/matchmaking/profiles", {"organisation": startup.pk, **PROFILE}).json()
+    assert list(p.items()) == [("profile", p["profile"]), ("name", f"Startup S-{p['profile']}"),
+                               *((k, sorted(PROFILE[k])) for k in ("sectors", "model_types", "data_kinds")),
+                               ("team_size", 6), ("summary", PROFILE["summary"]),
+                               ("contact", None), ("organisation", startup.pk)]
+    assert sapi.get("/matchmaking/profiles").json() == [p]
     ranked = capi.get(f"/matchmaking/challenges/{cid}/matches").json()
     assert [r["profile"] for r in ranked] == [p["profile"]]
     top = ranked[0]
@@ -64,12 +73,19 @@ def test_from_challenge_to_mutual_interest_and_a_collaboration(sides, django_cap
     assert "Big Motors" not in str(seen) and "carla" not in str(seen)
     first = capi.post(f"/matchmaking/challenges/{cid}/interest", {"profile": p["profile"]}).json()
     assert first["state"] == "company_interested" and first["startup"]["contact"] is None
+    assert list(first) == ["id", "state", "score", "reasons", "side", "challenge", "startup", "mutual_at",
+                           "collaboration_at"]
+    assert first["side"] == "company" and first["challenge"]["company"] == "Big Motors SpA"
+    assert first["mutual_at"] is None and first["collaboration_at"] is None
+    assert first["startup"] == {k: v for k, v in top.items() if k not in ("rank", "score", "reasons", "match",
+                                                                          "state")}
     assert "Tiny Vision" not in str(first)
     assert sapi.get(f"/matchmaking/matches/{first['id']}").json()["challenge"]["contact"] is None
     assert capi.post(f"/matchmaking/challenges/{cid}/interest", {"profile": p["profile"]}).status_code == 409
     with django_capture_on_commit_callbacks(execute=True):
         mutual = sapi.post(f"/matchmaking/challenges/{cid}/interest", {"profile": p["profile"]}).json()
-    assert mutual["state"] == "mutual"
+    assert mutual["state"] == "mutual" and mutual["side"] == "startup" and mutual["mutual_at"]
+    assert mutual["startup"]["name"] == "Tiny Vision"
     assert mutual["challenge"]["company"] == "Big Motors SpA"
     assert mutual["challenge"]["contact"] == {"name": "Carla Rossi", "email": "carla@example.org"}
     assert capi.get(f"/matchmaking/matches/{mutual['id']}").json()["startup"]["contact"]["email"] == "sam@example.org"
@@ -125,3 +141,21 @@ def test_pages_from_challenge_to_mutual_interest(sides):
     cc.post(f"/matchmaking/challenges/{cid}/interest/", {"profile": profile.pk})
     assert b"Big Motors SpA" in sc.get(to_match["Location"]).content
     assert b"sam@example.org" in cc.get(to_match["Location"]).content
+
+
+def test_a_side_declines_and_the_company_closes_its_challenge(sides):
+    carla, company, capi = sides["company"]
+    sam, startup, sapi = sides["startup"]
+    cid = capi.post("/matchmaking/challenges", {"organisation": company.pk, **CHALLENGE}).json()["id"]
+    pid = sapi.post("/matchmaking/profiles", {"organisation": startup.pk, **PROFILE}).json()["profile"]
+    interest = sapi.post(f"/matchmaking/challenges/{cid}/interest", {"profile": pid}).json()
+    assert interest["state"] == "startup_interested" and interest["side"] == "startup"
+    assert interest["challenge"]["company"] == f"Company C-{company.pk}" and interest["challenge"]["contact"] is None
+    declined = capi.post(f"/matchmaking/matches/{interest['id']}/decline", {"note": "not now"})
+    assert declined.status_code == 200, declined.content
+    assert declined.json() == {**interest, "state": "declined", "side": "company",
+                               "challenge": {**interest["challenge"], "company": "Big Motors SpA"}}
+    assert sapi.post(f"/matchmaking/challenges/{cid}/close").status_code == 403  # not its company's
+    closed = capi.post(f"/matchmaking/challenges/{cid}/close")
+    assert closed.status_code == 200, closed.content
+    assert closed.json() == {**interest["challenge"], "state": "closed", "company": "Big Motors SpA"}

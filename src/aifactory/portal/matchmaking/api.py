@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router
+from ninja import Field, Router, Schema
 
 from aifactory.core import matchmaking as core
 from aifactory.portal.common.errors import NotFound
@@ -65,28 +66,139 @@ class NoteIn(In):
     note: str = Field("", max_length=1000)
 
 
-def _match_out(m: Match, user: Any) -> dict[str, Any]:
-    company = is_member(user, m.challenge.organisation)
-    return {"id": m.pk, "state": m.state, "score": m.score, "reasons": m.reasons,
-            "side": "company" if company else "startup",
-            "challenge": challenge_view(m.challenge, m, own=company), "startup": profile_view(m.profile, m),
-            "mutual_at": m.mutual_at, "collaboration_at": m.collaboration_at}
+class VocabularyOut(Schema):
+    sectors: list[str]
+    model_types: list[str]
+    data_kinds: list[str]
+    sectors_source: str
 
 
-@router.get("/matchmaking/vocabulary", auth=None, response=dict[str, Any])
+class ContactOut(Schema):
+    name: str
+    email: str
+
+
+class ChallengeOut(Schema):
+    """A challenge as the person sees it: the company by a pseudonym and no contact until the match is mutual
+    (its own company sees its name)."""
+
+    id: int
+    title: str
+    description: str
+    sector: str
+    model_types: list[str]
+    data_kinds: list[str]
+    min_team: int
+    state: str
+    company: str
+    contact: ContactOut | None
+
+
+class StartupOut(Schema):
+    """A startup as a company sees it: capabilities; its name and contact only once the match is mutual."""
+
+    profile: int
+    name: str
+    sectors: list[str]
+    model_types: list[str]
+    data_kinds: list[str]
+    team_size: int
+    summary: str
+    contact: ContactOut | None
+
+
+class ProfileOut(Schema):
+    """One of the person's startup profiles, as companies see it before a match is mutual."""
+
+    profile: int = Field(..., alias="pk")
+    name: str = Field(..., alias="pseudonym")
+    sectors: list[str]
+    model_types: list[str]
+    data_kinds: list[str]
+    team_size: int
+    summary: str
+    contact: ContactOut | None = None
+    organisation: int = Field(..., alias="organisation_id")
+
+
+class ShortlistOut(Schema):
+    """A startup the portal proposes for a challenge, ranked, with the reasons and the state of its match."""
+
+    rank: int
+    score: float
+    reasons: list[str]
+    match: int | None
+    state: str
+    profile: int
+    name: str
+    sectors: list[str]
+    model_types: list[str]
+    data_kinds: list[str]
+    team_size: int
+    summary: str
+    contact: ContactOut | None
+
+
+class SuggestionOut(Schema):
+    """A challenge the portal proposes to a startup, ranked, with the reasons and the state of its match."""
+
+    rank: int
+    score: float
+    reasons: list[str]
+    match: int | None
+    match_state: str
+    id: int
+    title: str
+    description: str
+    sector: str
+    model_types: list[str]
+    data_kinds: list[str]
+    min_team: int
+    state: str
+    company: str
+    contact: ContactOut | None
+
+
+class MatchOut(Schema):
+    """A match as either side sees it (`side`): the other side by a pseudonym until both agree."""
+
+    id: int
+    state: str
+    score: float
+    reasons: list[str]
+    side: str = Field(..., description="company or startup: the person's side of the match")
+    challenge: ChallengeOut
+    startup: StartupOut
+    mutual_at: datetime | None
+    collaboration_at: datetime | None
+
+    @staticmethod
+    def resolve_side(m: Match) -> str:
+        return "company" if m.company_side else "startup"
+
+    @staticmethod
+    def resolve_challenge(m: Match) -> dict[str, Any]:
+        return challenge_view(m.challenge, m, own=m.company_side)
+
+    @staticmethod
+    def resolve_startup(m: Match) -> dict[str, Any]:
+        return profile_view(m.profile, m)
+
+
+@router.get("/matchmaking/vocabulary", auth=None, response=VocabularyOut)
 def vocabulary(request: HttpRequest) -> Any:
     """The strategic sectors, model types and data kinds profiles and challenges are written in."""
     return {"sectors": list(core.SECTORS), "model_types": list(core.MODEL_TYPES), "data_kinds": list(core.DATA_KINDS),
             "sectors_source": "European Commission, AI innovation package (January 2024), GenAI4EU strategic sectors"}
 
 
-@router.get("/matchmaking/challenges", response=list[dict[str, Any]])
+@router.get("/matchmaking/challenges", response=list[ChallengeOut])
 def challenges(request: HttpRequest) -> Any:
     """Open challenges, the company shown by a pseudonym unless it is one's own."""
     return [challenge_view(c, None, own=is_member(request.user, c.organisation)) for c in challenges_open()]
 
 
-@router.post("/matchmaking/challenges", response={201: dict[str, Any]})
+@router.post("/matchmaking/challenges", response={201: ChallengeOut})
 def challenges_post(request: HttpRequest, payload: ChallengeIn) -> Any:
     org = organisation_get(user=request.user, pk=payload.organisation)
     c = challenge_post(user=request.user, organisation=org, title=payload.title, description=payload.description,
@@ -95,13 +207,13 @@ def challenges_post(request: HttpRequest, payload: ChallengeIn) -> Any:
     return answer(201, challenge_view(c, None, own=True))
 
 
-@router.get("/matchmaking/challenges/{pk}", response=dict[str, Any])
+@router.get("/matchmaking/challenges/{pk}", response=ChallengeOut)
 def challenge_detail(request: HttpRequest, pk: int) -> Any:
     c = challenge_get(user=request.user, pk=pk)
     return challenge_view(c, None, own=is_member(request.user, c.organisation))
 
 
-@router.get("/matchmaking/challenges/{pk}/matches", response=list[dict[str, Any]])
+@router.get("/matchmaking/challenges/{pk}/matches", response=list[ShortlistOut])
 def challenge_matches(request: HttpRequest, pk: int) -> Any:
     """The startups the portal proposes for the challenge, ranked with reasons (its company only)."""
     c = challenge_get(user=request.user, pk=pk)
@@ -110,36 +222,37 @@ def challenge_matches(request: HttpRequest, pk: int) -> Any:
     return shortlist_of(c)
 
 
-@router.post("/matchmaking/challenges/{pk}/close", response=dict[str, Any])
+@router.post("/matchmaking/challenges/{pk}/close", response=ChallengeOut)
 def challenge_close_api(request: HttpRequest, pk: int) -> Any:
     c = challenge_close(user=request.user, challenge=challenge_get(user=request.user, pk=pk))
     return challenge_view(c, None, own=True)
 
 
-@router.post("/matchmaking/challenges/{pk}/interest", response=dict[str, Any])
+@router.post("/matchmaking/challenges/{pk}/interest", response=MatchOut)
 def challenge_interest(request: HttpRequest, pk: int, payload: InterestIn) -> Any:
     """Either side's interest in the pair (challenge, profile)."""
     c = challenge_get(user=request.user, pk=pk)
     profile = StartupProfile.objects.select_related("organisation").filter(pk=payload.profile).first()
     if profile is None:
         raise NotFound(f"profile {payload.profile} not found")
-    return _match_out(interest_express(user=request.user, challenge=c, profile=profile), request.user)
+    m = interest_express(user=request.user, challenge=c, profile=profile)
+    return match_get(user=request.user, pk=m.pk)
 
 
-@router.get("/matchmaking/profiles", response=list[dict[str, Any]])
+@router.get("/matchmaking/profiles", response=list[ProfileOut])
 def my_profiles(request: HttpRequest) -> Any:
-    return [{**profile_view(p, None), "organisation": p.organisation_id} for p in profiles_of(request.user)]
+    return list(profiles_of(request.user))
 
 
-@router.post("/matchmaking/profiles", response=dict[str, Any])
+@router.post("/matchmaking/profiles", response=ProfileOut)
 def profiles_save(request: HttpRequest, payload: ProfileIn) -> Any:
     org = organisation_get(user=request.user, pk=payload.organisation)
     p = profile_save(user=request.user, organisation=org, sectors=payload.sectors, model_types=payload.model_types,
                      data_kinds=payload.data_kinds, team_size=payload.team_size, summary=payload.summary)
-    return {**profile_view(p, None), "organisation": org.pk}
+    return p
 
 
-@router.get("/matchmaking/profiles/{pk}/suggestions", response=list[dict[str, Any]])
+@router.get("/matchmaking/profiles/{pk}/suggestions", response=list[SuggestionOut])
 def profile_suggestions(request: HttpRequest, pk: int) -> Any:
     """The challenges the portal proposes to one of the person's startups, ranked with reasons."""
     p = profiles_of(request.user).filter(pk=pk).first()
@@ -148,23 +261,23 @@ def profile_suggestions(request: HttpRequest, pk: int) -> Any:
     return suggestions_for(p)
 
 
-@router.get("/matchmaking/matches", response=list[dict[str, Any]])
+@router.get("/matchmaking/matches", response=list[MatchOut])
 def matches(request: HttpRequest) -> Any:
-    return [_match_out(m, request.user) for m in matches_of(request.user)]
+    return list(matches_of(request.user))
 
 
-@router.get("/matchmaking/matches/{pk}", response=dict[str, Any])
+@router.get("/matchmaking/matches/{pk}", response=MatchOut)
 def match_detail(request: HttpRequest, pk: int) -> Any:
-    return _match_out(match_get(user=request.user, pk=pk), request.user)
+    return match_get(user=request.user, pk=pk)
 
 
-@router.post("/matchmaking/matches/{pk}/decline", response=dict[str, Any])
+@router.post("/matchmaking/matches/{pk}/decline", response=MatchOut)
 def match_decline_api(request: HttpRequest, pk: int, payload: NoteIn) -> Any:
-    m = match_decline(user=request.user, match=match_get(user=request.user, pk=pk), reason=payload.note)
-    return _match_out(m, request.user)
+    match_decline(user=request.user, match=match_get(user=request.user, pk=pk), reason=payload.note)
+    return match_get(user=request.user, pk=pk)
 
 
-@router.post("/matchmaking/matches/{pk}/collaboration", response=dict[str, Any])
+@router.post("/matchmaking/matches/{pk}/collaboration", response=MatchOut)
 def match_collaboration_api(request: HttpRequest, pk: int, payload: NoteIn) -> Any:
-    m = match_collaboration(user=request.user, match=match_get(user=request.user, pk=pk), note=payload.note)
-    return _match_out(m, request.user)
+    match_collaboration(user=request.user, match=match_get(user=request.user, pk=pk), note=payload.note)
+    return match_get(user=request.user, pk=pk)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from aifactory.core import matchmaking as core
 from aifactory.portal.common.errors import NotFound
@@ -60,12 +60,16 @@ def profiles_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StartupProfi
 
 
 def matches_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Match]:
-    """The matches on the person's challenges or profiles."""
+    """The matches on the person's challenges or profiles, each with `company_side`: the person is a member of the
+    challenge's company."""
     if not user.is_authenticated:
         return Match.objects.none()
+    company = Organisation.members.through.objects.filter(organisation_id=OuterRef("challenge__organisation_id"),
+                                                         user_id=user.pk)
     return (Match.objects.filter(challenge__organisation__members=user)
             | Match.objects.filter(profile__organisation__members=user)).distinct().select_related(
-        "challenge__organisation", "profile__organisation", "company_contact", "startup_contact")
+        "challenge__organisation", "profile__organisation", "company_contact", "startup_contact").annotate(
+        company_side=Exists(company))
 
 
 def match_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Match:
