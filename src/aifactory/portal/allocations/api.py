@@ -28,9 +28,9 @@ agent_router = Router(tags=["agent"], auth=site_auth)
 
 class AllocationOut(Schema):
     id: int
-    organisation: int
-    application: int
-    machine: str
+    organisation: int = Field(..., alias="organisation_id")
+    application: int = Field(..., alias="application_id")
+    machine: str = Field(..., alias="machine.key")
     account: str
     gpu_hours: float
     gpu_hours_used: float
@@ -39,18 +39,6 @@ class AllocationOut(Schema):
     starts_on: date
     ends_on: date
     provisioned: bool
-
-    @staticmethod
-    def resolve_organisation(a: Allocation) -> int:
-        return a.organisation_id
-
-    @staticmethod
-    def resolve_application(a: Allocation) -> int:
-        return a.application_id
-
-    @staticmethod
-    def resolve_machine(a: Allocation) -> str:
-        return a.machine.key
 
     @staticmethod
     def resolve_gpu_hours_reserved(a: Allocation) -> float:
@@ -80,26 +68,14 @@ def allocation(request: HttpRequest, allocation_id: int) -> Allocation:
 
 class NoticeOut(Schema):
     id: int
-    allocation: int
-    account: str
-    machine: str
+    allocation: int = Field(..., alias="allocation_id")
+    account: str = Field(..., alias="allocation.account")
+    machine: str = Field(..., alias="allocation.machine.key")
     threshold: int
     gpu_hours_used: float
     gpu_hours: float
     message: str
     created_at: datetime
-
-    @staticmethod
-    def resolve_allocation(n: Notice) -> int:
-        return n.allocation_id
-
-    @staticmethod
-    def resolve_account(n: Notice) -> str:
-        return n.allocation.account
-
-    @staticmethod
-    def resolve_machine(n: Notice) -> str:
-        return n.allocation.machine.key
 
 
 @router.get("/notices", response=list[NoticeOut], summary="Usage notices (80 % and 100 %) of your allocations")
@@ -111,12 +87,8 @@ def notices(request: HttpRequest) -> list[Notice]:
 
 class OrderOut(Schema):
     id: int
-    account: str
+    account: str = Field(..., alias="allocation.account")
     gpu_minutes: int
-
-    @staticmethod
-    def resolve_account(o: ProvisioningOrder) -> str:
-        return o.allocation.account
 
     @staticmethod
     def resolve_gpu_minutes(o: ProvisioningOrder) -> int:

@@ -21,7 +21,7 @@ from aifactory.portal.common.responses import answer
 from aifactory.portal.common.schemas import In
 from aifactory.portal.federation.auth import site_auth
 from aifactory.portal.federation.selectors import site_wait
-from aifactory.portal.jobs.models import Job, JobPlacement, JobRevocation
+from aifactory.portal.jobs.models import Job, JobRevocation
 from aifactory.portal.jobs.selectors import (
     job_get,
     jobs_of,
@@ -85,51 +85,27 @@ class JobIn(In):
 class PlacementOut(Schema):
     """One decision of the broker for the job (a JobPlacement)."""
 
-    site: str
-    machine: str
-    account: str
+    site: str = Field(..., alias="site.name")
+    machine: str = Field(..., alias="site.machine.key")
+    account: str = Field(..., alias="allocation.account")
     cause: str
     held: bool
     expected_start_at: datetime | None
     expected_end_at: datetime | None
-    at: datetime
+    at: datetime = Field(..., alias="created_at")
     reasons: list[dict[str, Any]]
-
-    @staticmethod
-    def resolve_site(p: JobPlacement) -> str:
-        return p.site.name
-
-    @staticmethod
-    def resolve_machine(p: JobPlacement) -> str:
-        return p.site.machine.key
-
-    @staticmethod
-    def resolve_account(p: JobPlacement) -> str:
-        return p.allocation.account
-
-    @staticmethod
-    def resolve_at(p: JobPlacement) -> datetime:
-        return p.created_at
 
 
 class RevocationOut(Schema):
     """A site told to cancel its copy of the job (a JobRevocation)."""
 
-    site: str
+    site: str = Field(..., alias="site.name")
     reason: str
-    at: datetime
+    at: datetime = Field(..., alias="created_at")
     done_at: datetime | None
     found: bool | None
     state: str
     gpu_seconds: float
-
-    @staticmethod
-    def resolve_site(r: JobRevocation) -> str:
-        return r.site.name
-
-    @staticmethod
-    def resolve_at(r: JobRevocation) -> datetime:
-        return r.created_at
 
 
 class JobOut(Schema):
@@ -137,11 +113,11 @@ class JobOut(Schema):
 
     uid: str
     name: str
-    organisation: int
-    allocation: int
-    account: str
-    machine: str
-    site: str
+    organisation: int = Field(..., alias="allocation.organisation_id")
+    allocation: int = Field(..., alias="allocation_id")
+    account: str = Field(..., alias="allocation.account")
+    machine: str = Field(..., alias="allocation.machine.key")
+    site: str = Field(..., alias="site.name")
     state: str
     cancel_requested: bool
     pinned: bool
@@ -163,26 +139,6 @@ class JobOut(Schema):
     ended_at: datetime | None
     placements: list[PlacementOut]
     revocations: list[RevocationOut]
-
-    @staticmethod
-    def resolve_organisation(j: Job) -> int:
-        return j.allocation.organisation_id
-
-    @staticmethod
-    def resolve_allocation(j: Job) -> int:
-        return j.allocation_id
-
-    @staticmethod
-    def resolve_account(j: Job) -> str:
-        return j.allocation.account
-
-    @staticmethod
-    def resolve_machine(j: Job) -> str:
-        return j.allocation.machine.key
-
-    @staticmethod
-    def resolve_site(j: Job) -> str:
-        return j.site.name
 
 
 class LogsOut(Schema):
@@ -297,7 +253,7 @@ def logs(request: HttpRequest, uid: str) -> Job:
 class AgentJobOut(Schema):
     uid: str
     name: str
-    account: str
+    account: str = Field(..., alias="allocation.account")
     gpus: int
     nodes: int
     time_limit_s: int
@@ -314,26 +270,14 @@ class AgentJobOut(Schema):
                                         "stops when it is not renewed for this long; 0: no lease")
 
     @staticmethod
-    def resolve_account(j: Job) -> str:
-        return j.allocation.account
-
-    @staticmethod
     def resolve_user(j: Job, context: dict[str, Any]) -> str:
         return site_username_of(j.submitted_by_id, context["request"].auth, j.allocation_id)
 
 
 class AgentRevocationOut(Schema):
-    uid: str
-    account: str
+    uid: str = Field(..., alias="job.uid")
+    account: str = Field(..., alias="allocation.account")
     reason: str
-
-    @staticmethod
-    def resolve_uid(r: JobRevocation) -> str:
-        return r.job.uid
-
-    @staticmethod
-    def resolve_account(r: JobRevocation) -> str:
-        return r.allocation.account
 
 
 class RevocationDoneIn(In):

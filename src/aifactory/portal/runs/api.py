@@ -19,7 +19,7 @@ from aifactory.portal.federation.auth import site_auth
 from aifactory.portal.organisations.auth import user_auth
 from aifactory.portal.organisations.selectors import organisation_chosen
 from aifactory.portal.runs.choices import RunState
-from aifactory.portal.runs.models import Run
+from aifactory.portal.runs.models import Run, RunSegment
 from aifactory.portal.runs.selectors import run_figures, run_get, runs_of
 from aifactory.portal.runs.services import MAX_CHECKPOINTS_PER_REPORT, run_cancel, run_checkpoints_report, run_create
 
@@ -51,17 +51,21 @@ class RunIn(In):
 
 class SegmentOut(Schema):
     index: int
-    job: str
-    site: str
-    account: str
-    state: str
+    job: str = Field(..., alias="job.uid")
+    site: str = Field(..., alias="job.site.name")
+    account: str = Field(..., alias="job.allocation.account")
+    state: str = Field(..., alias="job.state")
     cause: str
     start_step: int
-    started_at: datetime | None
-    ended_at: datetime | None
-    exit_code: int | None
+    started_at: datetime | None = Field(..., alias="job.started_at")
+    ended_at: datetime | None = Field(..., alias="job.ended_at")
+    exit_code: int | None = Field(..., alias="job.exit_code")
     gpu_hours: float
-    message: str
+    message: str = Field(..., alias="job.message")
+
+    @staticmethod
+    def resolve_gpu_hours(s: RunSegment) -> float:
+        return s.job.gpu_seconds / 3600
 
 
 class CheckpointOut(Schema):
@@ -120,17 +124,10 @@ def run_out(run: Run) -> dict[str, Any]:
         "steps_done": run.steps_done, "tokens_done": run.tokens_done, "progress": figures.progress,
         "gpu_hours": figures.gpu_hours, "steps_per_s": figures.steps_per_s, "tokens_per_s": figures.tokens_per_s,
         "expected_finish_at": figures.expected_finish_at, "created_at": run.created_at, "ended_at": run.ended_at,
-        "segments": [
-            {"index": s.index, "job": s.job.uid, "site": s.job.site.name, "account": s.job.allocation.account,
-             "state": s.job.state, "cause": s.cause, "start_step": s.start_step, "started_at": s.job.started_at,
-             "ended_at": s.job.ended_at, "exit_code": s.job.exit_code, "gpu_hours": s.job.gpu_seconds / 3600,
-             "message": s.job.message}
-            for s in segments
-        ],
+        "segments": segments,
         "checkpoints": [{"step": c.step, "tokens": c.tokens, "path": c.path, "time": c.written_at,
                          "segment": index.get(c.segment_id, -1)} for c in run.checkpoints.all()],
-        "changes": [{"from_state": c.from_state, "to_state": c.to_state, "reason": c.reason, "at": c.at}
-                    for c in run.changes.all()],
+        "changes": list(run.changes.all()),
     }
 
 
