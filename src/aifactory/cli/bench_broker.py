@@ -42,6 +42,8 @@ from aifactory.core.exceptions import CoreError, InvalidInput
 from aifactory.core.sim import (
     ESTIMATES,
     POLICIES,
+    WHOLE_NODES,
+    WITHIN_NODE,
     Federation,
     JobMix,
     RaisedArrivals,
@@ -339,10 +341,11 @@ def _text(r: dict[str, Any]) -> str:
         lines.append("")
         lines.append("prediction error: actual start - the start the policy expected on the machine it chose, "
                      "mean / 90th percentile in hours, and the share of jobs more than 1 h late")
-        lines.append(f"{'':<30} " + " ".join(f"{k[:16]:>16}" for k in [*keys, "all"]))
+        columns = [*keys, WITHIN_NODE, WHOLE_NODES, "all"]
+        lines.append(f"{'':<30} " + " ".join(f"{k[:16]:>16}" for k in columns))
         for row in told:
             err = row["prediction_error"]
-            cells = " ".join(f"{_error_cell(err.get(k)):>16}" for k in [*keys, "all"])
+            cells = " ".join(f"{_error_cell(err.get(k)):>16}" for k in columns)
             lines.append(f"{row['policy'] + ' (' + row['estimates'] + ')':<30} {cells}")
     return "\n".join(lines)
 

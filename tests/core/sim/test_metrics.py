@@ -68,7 +68,11 @@ def test_prediction_error_by_hand():
     assert r.start_s.tolist() == [0, 10_000, 15_000]
     assert r.predicted_start_s.tolist() == [0, 20_000, 20_000]
     e = measure(r).prediction_error
-    assert set(e) == {"m", "all"}
+    # jobs 0 and 1 take the whole node; job 2 takes one of its GPUs
+    assert set(e) == {"m", "within a node", "whole nodes", "all"}
+    assert (e["within a node"]["jobs"], e["whole nodes"]["jobs"]) == (1, 2)
+    assert (e["within a node"]["mean_s"], e["whole nodes"]["mean_s"]) == (-5_000, -5_000)
+    assert e["whole nodes"]["early_1h"] == 0.5
     assert e["m"]["jobs"] == 3
     assert e["m"]["mean_s"] == pytest.approx(-15_000 / 3)
     assert e["m"]["median_s"] == -5_000
@@ -112,4 +116,5 @@ def test_the_start_kept_is_the_one_told_for_the_machine_chosen(policy):
     assert r.predicted_start_s.tolist() == [0, 0, 100]
     e = measure(r).prediction_error
     assert (e["a"]["jobs"], e["b"]["jobs"], e["all"]["jobs"]) == (2, 1, 3)
+    assert "within a node" not in e and e["whole nodes"]["jobs"] == 3
     assert e["all"]["mean_s"] == 0

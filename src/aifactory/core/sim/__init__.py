@@ -15,6 +15,8 @@ from aifactory.core.sim.federation import (
     simulable,
 )
 from aifactory.core.sim.metrics import (
+    WHOLE_NODES,
+    WITHIN_NODE,
     RunMetrics,
     delay_by_machine_over_time,
     delay_over_time,
@@ -24,8 +26,8 @@ from aifactory.core.sim.metrics import (
 from aifactory.core.sim.policies import POLICIES
 
 __all__ = [
-    "ESTIMATES", "POLICIES", "Chunk", "Federation", "JobMix", "RaisedArrivals", "RunMetrics", "SimMachine",
-    "SimResult", "candidates_by_width", "delay_by_machine_over_time", "delay_over_time", "estimates",
-    "federation_at_load", "lower_bound_mean_jct", "measure", "raise_to_load", "real_size_arrivals", "scale_to_load",
-    "simulable", "simulate", "simulate_arrivals",
+    "ESTIMATES", "POLICIES", "WHOLE_NODES", "WITHIN_NODE", "Chunk", "Federation", "JobMix", "RaisedArrivals",
+    "RunMetrics", "SimMachine", "SimResult", "candidates_by_width", "delay_by_machine_over_time", "delay_over_time",
+    "estimates", "federation_at_load", "lower_bound_mean_jct", "measure", "raise_to_load", "real_size_arrivals",
+    "scale_to_load", "simulable", "simulate", "simulate_arrivals",
 ]

@@ -10,7 +10,9 @@
     prediction error per machine and over all, for the jobs whose policy asked the chosen machine's site for an
                     expected start (SimResult.predicted_start_s): actual start - expected start, its mean, median,
                     10th and 90th percentiles, and the shares of those jobs that started more than an hour later
-                    (late_1h) or earlier (early_1h) than expected; none for a policy that asks no site
+                    (late_1h) or earlier (early_1h) than expected; also over the jobs of fewer GPUs than a node
+                    ("within a node") and over those that took whole nodes ("whole nodes"); none for a policy that
+                    asks no site
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from aifactory.core.sim.federation import SimMachine
 BSLD_THRESHOLD_S = 10.0
 LATE_S = 3600.0
 """A job that starts more than this later (earlier) than its expected start counts as late (early)."""
+WITHIN_NODE = "within a node"
+WHOLE_NODES = "whole nodes"
+"""`prediction_error`'s keys for the jobs of fewer GPUs than a node of the machine they ran on, and for the jobs
+that took whole nodes there (a node's GPUs or more)."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,8 @@ class RunMetrics:
     """CPU seconds of the process during the simulation (wall_s counts time the machine gave to others)."""
     jobs_per_cpu_s: float = math.nan
     prediction_error: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
-    """By machine key, and "all": how far the jobs' starts fell from the start the policy expected (module
-    docstring); only machines that ran such jobs, empty for a policy that asks no site."""
+    """By machine key, "within a node", "whole nodes" and "all": how far the jobs' starts fell from the start the
+    policy expected (module docstring); only the keys with such jobs, empty for a policy that asks no site."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -105,12 +111,16 @@ def prediction_error(result: SimResult) -> Mapping[str, Mapping[str, float]]:
         return MappingProxyType({})
     err = result.start_s[told] - predicted[told]
     where = result.machine[told]
+    whole = result.gpus[told] >= np.array([m.gpus_per_node for m in result.machines], dtype=np.int64)[where]
     del told
     out: dict[str, Mapping[str, float]] = {}
     for i, m in enumerate(result.machines):
         mine = err[where == i]
         if mine.shape[0]:
             out[m.key] = _error_figures(mine)
+    for key, part in ((WITHIN_NODE, err[~whole]), (WHOLE_NODES, err[whole])):
+        if part.shape[0]:
+            out[key] = _error_figures(part)
     out["all"] = _error_figures(err)
     return MappingProxyType(out)
 
