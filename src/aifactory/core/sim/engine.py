@@ -169,11 +169,13 @@ class _Engine(SitePrediction):
         if gpus <= per_node:
             node = nodes[0]
             m.take(node, gpus)
+            m.hold(node, end)
             m.busy_gpus += gpus
             entry = (end, job, gpus, node, None)
         else:
             for node in nodes:
                 m.take(node, per_node)
+                m.hold(node, end)
             held = per_node * len(nodes)
             m.busy_gpus += held
             entry = (end, job, held, -1, nodes)
@@ -195,10 +197,12 @@ class _Engine(SitePrediction):
             m.release_remove(end, held)
         if nodes is None:
             m.give(node, held)
+            m.unhold(node, end)
         else:
             per_node = m.gpus_per_node
             for node in nodes:
                 m.give(node, per_node)
+                m.unhold(node, end)
         m.busy_gpus -= held
         self.busy_gpus[m.index] = m.busy_gpus
         m.version += 1
@@ -254,21 +258,47 @@ class _Engine(SitePrediction):
     # --- EASY backfilling ------------------------------------------------------------------------------------
 
     def _reserve(self, m: MachineState) -> None:
-        """The head's reservation: its shadow time and the spare GPUs per node (see the module docstring).
+        """The head's reservation: its shadow time and the spare GPUs of the reserved nodes (see the module
+        docstring and MachineState).
 
-        One walk serves both kinds of head. A node is "ready" for the head when it holds the head's share: the
-        head's GPUs for a job of at most one node, all its GPUs for a wide one; the head needs one ready node, or
-        as many as its width takes. Walking the running jobs in order of estimated end, a group of equal ends at a
-        time, each gives its GPUs back to its nodes; the shadow time is the end after which enough nodes are
-        ready, and the head is reserved the lowest-indexed ready nodes then. Nothing outside the nodes the walk
-        touches is copied, so the cost is that of the jobs walked, not of the machine's size."""
+        A node is "ready" for the head when it holds the head's share: the head's GPUs for a job of at most one
+        node, all its GPUs for a wide one; the head needs one ready node, or as many as its width takes. The shadow
+        time is the first estimated end after which enough nodes are ready, the running jobs giving their GPUs back
+        in order of estimated end, and the head is reserved the lowest-indexed nodes ready then. When the share is
+        a whole node (every wide head, and a narrow one as wide as a node), a node is ready once it is idle, and the
+        nodes in use are kept in order of the time they are idle again (MachineState.idle_order), so the shadow
+        time is a lookup; otherwise the running jobs are walked (`_walk_to_shadow`)."""
         head_gpus = self.gpus[int(m.queue_jobs[m.queue_start])]
         per_node = m.gpus_per_node
         narrow = head_gpus <= per_node
         share = head_gpus if narrow else per_node
         nodes_needed = 1 if narrow else -(-head_gpus // per_node)
-        free = m.free_gpus
         ready_now = sum(m.nodes_with_free[share:])
+        reserved: list[int] = []
+        if share == per_node and ready_now < nodes_needed:
+            shadow, ready_later = m.nodes_idle_by(nodes_needed - ready_now)
+            if shadow < _INF:
+                reserved = self._lowest_ready(m, ready_later, ready_now, share, nodes_needed)
+            # a reserved node's jobs have all given their GPUs back by the shadow time: it is left none spare
+            delta = {node: -m.free_gpus[node] for node in reserved}
+        else:
+            shadow, ready_later, gained = self._walk_to_shadow(m, share, nodes_needed, ready_now)
+            if shadow < _INF:
+                reserved = self._lowest_ready(m, ready_later, ready_now, share, nodes_needed)
+            delta = {node: gained.get(node, 0) - share for node in reserved}
+        m.shadow_time = shadow
+        m.spare_delta = delta
+        m.reservation_valid = True
+
+    @staticmethod
+    def _walk_to_shadow(m: MachineState, share: int, nodes_needed: int,
+                        ready_now: int) -> tuple[float, list[int], dict[int, int]]:
+        """The shadow time found by walking the running jobs in order of estimated end, a group of equal ends at a
+        time, each giving its GPUs back to its nodes; with the nodes that became ready on the way and the GPUs each
+        node touched got back by the shadow time (inf and every running job's if the head never fits). Nothing
+        outside the nodes the walk touches is copied, so the cost is that of the jobs walked."""
+        per_node = m.gpus_per_node
+        free = m.free_gpus
         gained: dict[int, int] = {}
         ready_later: list[int] = []
         count = ready_now
@@ -299,16 +329,16 @@ class _Engine(SitePrediction):
         else:
             if count >= nodes_needed and group < _INF:
                 shadow = group
-        delta = gained
-        if shadow < _INF:
-            ready = sorted(ready_later)
-            if ready_now:
-                ready = sorted(ready + self._ready_now(m, share, nodes_needed))
-            for node in ready[:nodes_needed]:
-                delta[node] = delta.get(node, 0) - share
-        m.shadow_time = shadow
-        m.spare_delta = delta
-        m.reservation_valid = True
+        return shadow, ready_later, gained
+
+    def _lowest_ready(self, m: MachineState, ready_later: list[int], ready_now: int, share: int,
+                      nodes_needed: int) -> list[int]:
+        """The lowest-indexed `nodes_needed` nodes among those ready at the shadow time: `ready_later` and the
+        `ready_now` ones that hold the share now."""
+        ready = sorted(ready_later)
+        if ready_now:
+            ready = sorted(ready + self._ready_now(m, share, nodes_needed))
+        return ready[:nodes_needed]
 
     @staticmethod
     def _ready_now(m: MachineState, share: int, count: int) -> list[int]:

@@ -4,13 +4,17 @@ A machine at its real size has thousands of nodes, so nothing the engine does pe
 are also counted by how many GPUs they have free (`nodes_with_free`), and those with at least one GPU free are
 kept in sorted lists of their indices by free GPUs (`nodes_by_free`; `idle_nodes` is the list of the wholly free
 ones). Every change of a node's free GPUs goes through `take` and `give`, which keep them in step.
+
+The nodes in use are also kept in order of the time they are expected to be wholly free again, the latest
+estimated end of their jobs (`idle_order`, kept by `hold` and `unhold`), so that the time by which k more nodes
+are idle is a lookup rather than a walk over the running jobs.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 
 import numpy as np
 
@@ -73,14 +77,19 @@ class MachineState:
     Nodes: free_gpus[i], the free GPUs of node i; nodes_with_free[k], how many nodes have exactly k free;
     nodes_by_free[k] (k >= 1), their indices, sorted; idle_nodes is nodes_by_free[gpus_per_node].
     running: (estimated end, job, GPUs held, node or -1, whole nodes or None) per running job, sorted.
+    node_ends[i]: the estimated ends of the jobs on node i, sorted; idle_order: (latest of them, node) for every
+    node with a job, sorted: the order in which the nodes in use become idle if every job runs to its estimate.
 
     The queue: arrays over positions queue_start..queue_end-1 in arrival order (job, estimated runtime here,
     width class; a removed job's class is the dead one); queued counts the jobs in it. queued_work: a Fenwick
     tree of the queued GPU-seconds (estimated, here) by runtime class.
 
     The head's reservation (valid while reservation_valid): shadow_time, when the first queued job is expected
-    to start; spare_delta, by node, the GPUs free at the shadow time beyond the reservation ("spare") less the
-    GPUs free now -- a node not in it has as many spare as free.
+    to start; spare_delta, for the reserved nodes, the GPUs free at the shadow time beyond the reservation
+    ("spare") less the GPUs free now. A job starting now and running past the shadow time may use a node's GPUs
+    that are both free now and spare; on a node not in spare_delta all its free GPUs are (its spare GPUs are at
+    least its free ones, as the jobs on it only give GPUs back until the shadow time), so only the reserved
+    nodes are kept.
 
     What a policy is told (aifactory.core.sim.prediction): start_cache, the expected start by job width while
     the queue is empty; the running jobs' release profile (release_*), both valid while their version equals
@@ -88,7 +97,8 @@ class MachineState:
     """
 
     __slots__ = ("index", "speed", "speed_quarter_octaves", "gpus_per_node", "nodes", "total_gpus",
-                 "free_gpus", "nodes_with_free", "nodes_by_free", "idle_nodes", "running", "busy_gpus", "queued_work",
+                 "free_gpus", "nodes_with_free", "nodes_by_free", "idle_nodes", "node_ends", "idle_order", "running",
+                 "busy_gpus", "queued_work",
                  "queue_jobs", "queue_runtime", "queue_width_class", "queue_start", "queue_end", "queued",
                  "version", "start_cache", "start_cache_version",
                  "reservation_valid", "shadow_time", "spare_delta",
@@ -106,6 +116,8 @@ class MachineState:
         self.nodes_with_free = [0] * spec.gpus_per_node + [spec.nodes]
         self.nodes_by_free: list[list[int]] = [[] for _ in range(spec.gpus_per_node)] + [list(range(spec.nodes))]
         self.idle_nodes = self.nodes_by_free[spec.gpus_per_node]
+        self.node_ends: list[list[float]] = [[] for _ in range(spec.nodes)]
+        self.idle_order: list[tuple[float, int]] = []
         self.running: list[tuple[float, int, int, int, tuple[int, ...] | None]] = []
         self.busy_gpus = 0
         self.queued_work = [0.0] * (CLASSES + 1)
@@ -155,6 +167,43 @@ class MachineState:
         before = self.free_gpus[node]
         self._move(node, before, before + gpus)
 
+    def hold(self, node: int, end: float) -> None:
+        """A job starts on node `node` (one of its nodes for a wide job), expected to end at `end`."""
+        ends = self.node_ends[node]
+        if not ends:
+            ends.append(end)
+            insort(self.idle_order, (end, node))
+        elif end > ends[-1]:
+            order = self.idle_order
+            del order[bisect_left(order, (ends[-1], node))]
+            ends.append(end)
+            insort(order, (end, node))
+        else:
+            insort(ends, end)
+
+    def unhold(self, node: int, end: float) -> None:
+        """A job expected to end at `end` leaves node `node`."""
+        ends = self.node_ends[node]
+        latest = ends[-1]
+        if end < latest:
+            del ends[bisect_left(ends, end)]
+            return
+        ends.pop()
+        if not ends or ends[-1] != latest:  # the node's idle time moves earlier, or the node is idle
+            order = self.idle_order
+            del order[bisect_left(order, (latest, node))]
+            if ends:
+                insort(order, (ends[-1], node))
+
+    def nodes_idle_by(self, count: int) -> tuple[float, list[int]]:
+        """The earliest estimated end by which `count` (>= 1) more nodes are idle, and the nodes in use that are
+        idle by then (ties included, in order of idle time); (inf, []) if fewer nodes are in use."""
+        order = self.idle_order
+        if len(order) < count:
+            return INF, []
+        when = order[count - 1][0]
+        return when, [node for _, node in order[:bisect_right(order, (when, INF))]]
+
     # --- releases by time bucket (machines with fast_release) -----------------------------------------------
 
     def release_add(self, end: float, held: int) -> None:
@@ -193,7 +242,3 @@ class MachineState:
     def first_node_with(self, free: int) -> int:
         """The lowest-indexed node with exactly `free` (>= 1) GPUs free (there is one)."""
         return self.nodes_by_free[free][0]
-
-    def spare(self, node: int) -> int:
-        """GPUs of the node free at the head's shadow time beyond its reservation."""
-        return self.free_gpus[node] + self.spare_delta.get(node, 0)
