@@ -444,23 +444,33 @@ class _Engine(SitePrediction):
         if not m.queued or m.most_free() == 0:
             return
         self._reserve(m)
+        shadow = m.shadow_time
         p0 = m.queue_start + 1
+        # A long queue is scanned once with array masks for the positions that may backfill, and only those are
+        # tried again after a backfill: a backfill only takes GPUs, so it never lets a job fit (now, or on spare
+        # GPUs) that did not before, and the shadow time stays.
+        hits: list[int] | None = None
+        tried = 0
         while p0 < m.queue_end and m.most_free() > 0:
             fit, spare, fit_arr, spare_arr = self._tables(m)
-            shadow = m.shadow_time
             p = -1
-            # a short stretch of queue in Python, a long one with array masks
-            mid = m.queue_end if m.queue_end - p0 <= _SMALL_SCAN else p0
-            for k, c in enumerate(m.queue_width_class[p0:mid].tolist()):
-                if fit[c] and (spare[c] or t + float(m.queue_runtime[p0 + k]) <= shadow):
-                    p = p0 + k
-                    break
-            if p < 0 and mid < m.queue_end:
-                width = m.queue_width_class[mid:m.queue_end]
-                ok = fit_arr[width] & ((t + m.queue_runtime[mid:m.queue_end] <= shadow) | spare_arr[width])
-                hits = np.flatnonzero(ok)
-                if hits.shape[0]:
-                    p = mid + int(hits[0])
+            if hits is None and m.queue_end - p0 <= _SMALL_SCAN:  # a short stretch of queue in Python
+                for k, c in enumerate(m.queue_width_class[p0:m.queue_end].tolist()):
+                    if fit[c] and (spare[c] or t + float(m.queue_runtime[p0 + k]) <= shadow):
+                        p = p0 + k
+                        break
+            else:
+                if hits is None:
+                    width = m.queue_width_class[p0:m.queue_end]
+                    ok = fit_arr[width] & ((t + m.queue_runtime[p0:m.queue_end] <= shadow) | spare_arr[width])
+                    hits = (np.flatnonzero(ok) + p0).tolist()
+                while tried < len(hits):
+                    q = hits[tried]
+                    tried += 1
+                    c = int(m.queue_width_class[q])
+                    if fit[c] and (spare[c] or t + float(m.queue_runtime[q]) <= shadow):
+                        p = q
+                        break
             if p < 0:
                 return
             job = int(m.queue_jobs[p])

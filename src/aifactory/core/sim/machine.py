@@ -13,7 +13,6 @@ are idle is a lookup rather than a walk over the running jobs.
 from __future__ import annotations
 
 import math
-from array import array
 from bisect import bisect_left, bisect_right, insort
 
 import numpy as np
@@ -63,7 +62,7 @@ def fenwick_sum(tree: list[float], cls: int) -> float:
     return total
 
 
-def _fenwick_add_pair(held_tree: array[int], work_tree: array[float], i: int, held: int, work: float) -> None:
+def _fenwick_add_pair(held_tree: list[int], work_tree: list[float], i: int, held: int, work: float) -> None:
     n = len(held_tree)
     while i < n:
         held_tree[i] += held
@@ -142,8 +141,9 @@ class MachineState:
         self.release_free_after: list[int] = []
         self.fast_release = spec.total_gpus >= fast_release_min_gpus
         self.release_size = 0
-        self.release_held: array[int] = array("q")
-        self.release_work: array[float] = array("d")
+        # plain lists rather than typed arrays: a list item is updated in place without boxing the number anew
+        self.release_held: list[int] = []
+        self.release_work: list[float] = []
 
     # --- nodes ---------------------------------------------------------------------------------------------------
 
@@ -220,8 +220,8 @@ class MachineState:
     def _release_grow(self, bucket: int) -> None:
         size = max(2 * self.release_size, bucket, 1024)
         self.release_size = size
-        self.release_held = array("q", bytes(8 * (size + 1)))
-        self.release_work = array("d", bytes(8 * (size + 1)))
+        self.release_held = [0] * (size + 1)
+        self.release_work = [0.0] * (size + 1)
         for end, _, held, _, _ in self.running:
             _fenwick_add_pair(self.release_held, self.release_work, int(end // BUCKET_S) + 1, held, held * end)
 
