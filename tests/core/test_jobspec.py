@@ -270,7 +270,8 @@ def test_there_are_examples():
 
 
 names = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-env_values = st.text(st.characters(blacklist_characters="\x00"), max_size=50)
+# Lone surrogates (category Cs) are refused, naming the field (tests below), so the values that round-trip have none.
+env_values = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=50)
 
 
 @given(name=names, per_node=st.integers(1, 64), nodes=st.integers(1, 16), limit=st.integers(60, 7 * 86400),
