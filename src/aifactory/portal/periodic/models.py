@@ -25,7 +25,7 @@ class PeriodicSlot(models.Model):
 
 
 class WorkerBeat(models.Model):
-    """A worker of the task runner, alive as of `seen_at`: a thread in each `tasks_worker` writes it every tick. A
+    """A worker of the task runner, alive as of `seen_at`: a thread in each `tasks_worker` writes it every 15 s. A
     task left running by a worker silent for longer than AIFACTORY_TASK_ABANDONED_AFTER_S is given back to the queue
     (`periodic.recover`)."""
 

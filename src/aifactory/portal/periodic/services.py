@@ -17,6 +17,10 @@ from aifactory.portal.periodic.schedule import Periodic, periodics
 KEEP = timedelta(days=2)
 """Slots and finished runs of periodic tasks are kept this long (the page and the admin show them)."""
 
+class Abandoned(Exception):
+    """What a task abandoned by MAX_CLAIMS workers in a row is marked failed with."""
+
+
 MAX_CLAIMS = 3
 """A task abandoned by this many workers in a row is marked failed rather than given back again: it may be what kills
 them."""
@@ -61,7 +65,7 @@ def periodic_prune(*, now: datetime | None = None) -> int:
 
 
 def worker_beat(worker_id: str, *, now: datetime | None = None) -> None:
-    """Say that the worker `worker_id` is alive (its thread calls this every tick)."""
+    """Say that the worker `worker_id` is alive (its thread calls this every eighth of TASK_ABANDONED_AFTER_S)."""
     WorkerBeat.objects.update_or_create(worker_id=worker_id, defaults={"seen_at": now or timezone.now()})
 
 
@@ -80,11 +84,8 @@ def periodic_recover(*, now: datetime | None = None) -> tuple[int, int]:
         if result.worker_ids and result.worker_ids[-1] in alive:
             continue  # a long task of a worker that is still there
         if len(result.worker_ids) >= MAX_CLAIMS:
-            result.status = TaskResultStatus.FAILED
-            result.finished_at = now
-            result.exception_class_path = "aifactory.portal.periodic.services.Abandoned"
-            result.traceback = f"abandoned by {len(result.worker_ids)} workers in a row: {', '.join(result.worker_ids)}"
-            result.save(update_fields=["status", "finished_at", "exception_class_path", "traceback"])
+            result.set_failed(Abandoned(f"abandoned by {len(result.worker_ids)} workers in a row: "
+                                        f"{', '.join(result.worker_ids)}"))
             failed += 1
         else:
             result.status = TaskResultStatus.READY
