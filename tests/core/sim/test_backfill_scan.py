@@ -1,6 +1,6 @@
-"""The backfill scan of a long queue (the positions that may backfill found once with array masks, and only those
-tried again after a backfill) against the plain scan that tries every queued job after each backfill: every job's
-machine, start and finish the same."""
+"""The backfill scan of a long queue (skipped when no width class in the queue may backfill; the positions that may
+backfill found once with array masks, and only those tried again after a backfill) against the plain scan that
+tries every queued job after each backfill: every job's machine, start and finish the same."""
 
 from __future__ import annotations
 
@@ -80,3 +80,26 @@ def test_several_backfills_in_one_pass_over_a_long_queue():
     assert same(masks, run(trace, "earliest-start", est, plain=True))
     waits = masks.start_s - masks.submit_s
     assert np.count_nonzero(waits > 0) > n // 3  # long queues formed
+
+
+def test_a_pass_is_skipped_when_no_width_class_may_backfill():
+    rng = np.random.default_rng(5)
+    n = 400
+    jobs = [(float(t), float(d), int(g)) for t, d, g in zip(np.sort(rng.integers(0, 10_000, n)),
+                                                           rng.integers(1, 20_000, n),
+                                                           rng.choice([1, 2, 4, 8, 16], n), strict=True)]
+    trace = make_trace(jobs)
+    est = trace.duration_s * rng.choice([1.0, 2.0, 6.0], n)
+    answers: list[bool] = []
+    original = _Engine._may_backfill
+
+    def recorded(self: _Engine, m: MachineState, t: float) -> bool:
+        answer = original(self, m, t)
+        answers.append(answer)
+        return answer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_Engine, "_may_backfill", recorded)
+        skipping = run(trace, "earliest-start", est, small_scan=EVERY_QUEUE_IS_LONG)
+    assert answers.count(False) > 10 and answers.count(True) > 10
+    assert same(skipping, run(trace, "earliest-start", est, plain=True))

@@ -117,6 +117,8 @@ class _Engine(SitePrediction):
         self.widths = sorted({int(g) for g in widths})
         self.width_class = {g: c for c, g in enumerate(self.widths)}
         self.dead = len(self.widths)
+        for m in self.machines:
+            m.queued_runtimes = [[] for _ in range(self.dead + 1)]
         self.tables: dict[tuple[int, int, int, int, int], _Tables] = {}
         self.machine_of: array[int] = array("q")
         self.start_s: array[float] = array("d")
@@ -229,25 +231,38 @@ class _Engine(SitePrediction):
         p = m.queue_end
         m.queue_jobs[p] = job
         m.queue_runtime[p] = run_here
-        m.queue_width_class[p] = self.width_class[gpus]
+        c = self.width_class[gpus]
+        m.queue_width_class[p] = c
+        insort(m.queued_runtimes[c], run_here)
         m.queue_end = p + 1
         m.queued += 1
-        fenwick_add(m.queued_work, runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves),
-                    self._held_gpus(gpus, m) * run_here)
+        cls = runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves)
+        fenwick_add(m.queued_work, cls, self._held_gpus(gpus, m) * run_here)
         self.queued_gpus[m.index] += gpus
+        if gpus >= m.gpus_per_node:
+            nodes = -(-gpus // m.gpus_per_node)
+            counts = m.whole_queued.get(nodes)
+            if counts is None:
+                counts = m.whole_queued[nodes] = [0.0] * (CLASSES + 1)
+            fenwick_add(counts, cls, 1.0)
 
     def _dequeue(self, p: int, m: MachineState) -> None:
         job = int(m.queue_jobs[p])
         gpus = self.gpus[job]
+        runtimes = m.queued_runtimes[m.queue_width_class[p]]
+        del runtimes[bisect_left(runtimes, float(m.queue_runtime[p]))]
         m.queue_width_class[p] = self.dead
         m.queued -= 1
         self.queued_gpus[m.index] -= gpus
         if m.queued == 0:
             m.queue_start = m.queue_end = 0
             m.queued_work = [0.0] * (CLASSES + 1)
+            m.whole_queued.clear()
             return
-        fenwick_add(m.queued_work, runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves),
-                    -self._held_gpus(gpus, m) * float(m.queue_runtime[p]))
+        cls = runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves)
+        fenwick_add(m.queued_work, cls, -self._held_gpus(gpus, m) * float(m.queue_runtime[p]))
+        if gpus >= m.gpus_per_node:
+            fenwick_add(m.whole_queued[-(-gpus // m.gpus_per_node)], cls, -1.0)
         if p == m.queue_start:
             width = m.queue_width_class
             first = p + 1
@@ -429,6 +444,17 @@ class _Engine(SitePrediction):
         self.tables[key] = tables
         return tables
 
+    def _may_backfill(self, m: MachineState, t: float) -> bool:
+        """Whether some queued job may start now by the tables: one of a width class that fits now, either on
+        spare GPUs or with its estimated end by the shadow time (looked up as the class's shortest runtime). The head
+        is counted too, which can only turn a no into a yes: the scan that follows decides."""
+        fit, spare, _, _ = self._tables(m)
+        shadow = m.shadow_time
+        for c, runtimes in enumerate(m.queued_runtimes):
+            if runtimes and fit[c] and (spare[c] or t + runtimes[0] <= shadow):
+                return True
+        return False
+
     def _schedule(self, m: MachineState, t: float) -> None:
         """Start what can start on `m` at `t`: the head while it fits, then backfill."""
         gpus = self.gpus
@@ -446,9 +472,12 @@ class _Engine(SitePrediction):
         self._reserve(m)
         shadow = m.shadow_time
         p0 = m.queue_start + 1
-        # A long queue is scanned once with array masks for the positions that may backfill, and only those are
-        # tried again after a backfill: a backfill only takes GPUs, so it never lets a job fit (now, or on spare
-        # GPUs) that did not before, and the shadow time stays.
+        # Nothing is scanned when no width class in the queue may backfill (`_may_backfill`). A long queue is
+        # scanned once with array masks for the positions that may backfill, and only those are tried again after
+        # a backfill: a backfill only takes GPUs, so it never lets a job fit (now, or on spare GPUs) that did not
+        # before, and the shadow time stays.
+        if not self._may_backfill(m, t):
+            return
         hits: list[int] | None = None
         tried = 0
         while p0 < m.queue_end and m.most_free() > 0:

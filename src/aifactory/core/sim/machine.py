@@ -81,7 +81,10 @@ class MachineState:
 
     The queue: arrays over positions queue_start..queue_end-1 in arrival order (job, estimated runtime here,
     width class; a removed job's class is the dead one); queued counts the jobs in it. queued_work: a Fenwick
-    tree of the queued GPU-seconds (estimated, here) by runtime class.
+    tree of the queued GPU-seconds (estimated, here) by runtime class. whole_queued: for the queued jobs that take
+    whole nodes (as wide as a node, or wider), by the nodes each takes, a Fenwick tree of their count by runtime
+    class. queued_runtimes: per width class (set by the engine), the estimated runtimes here of its queued jobs,
+    sorted.
 
     The head's reservation (valid while reservation_valid): shadow_time, when the first queued job is expected
     to start; spare_delta, for the reserved nodes, the GPUs free at the shadow time beyond the reservation
@@ -102,7 +105,8 @@ class MachineState:
                  "version", "start_cache", "start_cache_version",
                  "reservation_valid", "shadow_time", "spare_delta",
                  "release_version", "release_from", "release_walked", "release_ends", "release_free_before",
-                 "release_area", "release_free_after", "fast_release", "release_size", "release_held", "release_work")
+                 "release_area", "release_free_after", "fast_release", "release_size", "release_held", "release_work",
+                 "whole_queued", "queued_runtimes")
 
     def __init__(self, index: int, spec: SimMachine, fast_release_min_gpus: int = FAST_RELEASE_MIN_GPUS) -> None:
         self.index = index
@@ -144,6 +148,8 @@ class MachineState:
         # plain lists rather than typed arrays: a list item is updated in place without boxing the number anew
         self.release_held: list[int] = []
         self.release_work: list[float] = []
+        self.whole_queued: dict[int, list[float]] = {}
+        self.queued_runtimes: list[list[float]] = []
 
     # --- nodes ---------------------------------------------------------------------------------------------------
 

@@ -10,9 +10,14 @@ holds, never from true durations:
     quarter-octave classes -- are poured onto the GPUs the running jobs leave free until their estimated ends,
     and the job starts when that work is done and enough GPUs are free for it. Queued jobs with longer estimates
     wait behind it, as EASY lets short jobs pass long ones.
+  - non-empty queue, a job that takes whole nodes (as wide as a node, or wider): it also waits for idle nodes,
+    which the GPUs free do not give: narrow jobs keep taking the GPUs that nodes free, and EASY drains nodes only
+    for the head. So the nodes are drained for each queued job that takes whole nodes with an estimate no longer
+    than its own, one after the other, then for it; a drain for k nodes takes as long as k more nodes take to be
+    idle by the running jobs' estimated ends. It starts at the later of the two.
 
-Kept cheap: a Fenwick tree of queued work by runtime class, and the running jobs' release profile cached until
-the machine's state changes.
+Kept cheap: Fenwick trees of queued work, and of queued whole-node jobs, by runtime class; the order in which the
+nodes in use become idle; and the running jobs' release profile cached until the machine's state changes.
 """
 
 from __future__ import annotations
@@ -65,10 +70,40 @@ class SitePrediction:
             return start if start > now else now
         if m.fits_now(gpus) and self._backfill_nodes(m, gpus, self.estimate_s[job] / m.speed, now) is not None:
             return now
-        ahead = fenwick_sum(m.queued_work, runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves))
+        cls = runtime_class(self.estimate_quarter_octaves[job], m.speed_quarter_octaves)
+        ahead = fenwick_sum(m.queued_work, cls)
         if m.fast_release:
-            return self._fluid_start_by_buckets(m, gpus, ahead if ahead > 0.0 else 0.0, now)
-        return self._fluid_start(m, gpus, ahead if ahead > 0.0 else 0.0, now)
+            start = self._fluid_start_by_buckets(m, gpus, ahead if ahead > 0.0 else 0.0, now)
+        else:
+            start = self._fluid_start(m, gpus, ahead if ahead > 0.0 else 0.0, now)
+        if gpus >= m.gpus_per_node:
+            drained = self._nodes_drained(m, -(-gpus // m.gpus_per_node), cls, now)
+            if drained > start:
+                return drained
+        return start
+
+    @staticmethod
+    def _nodes_drained(m: MachineState, nodes: int, cls: int, now: float) -> float:
+        """A job that takes `nodes` whole nodes, of runtime class `cls`, behind a queue: when the nodes have been
+        drained for it and for each queued job that takes whole nodes with an estimate no longer than its own, one
+        job after the other. A drain for k nodes takes as long as k more nodes take to be idle by the running
+        jobs' estimated ends (MachineState.nodes_idle_by)."""
+        idle = len(m.idle_nodes)
+        order = m.idle_order
+
+        def drain(k: int) -> float:
+            if k <= idle:
+                return 0.0
+            if k - idle > len(order):
+                return _INF
+            return order[k - idle - 1][0] - now
+
+        total = drain(nodes)
+        for k, counts in m.whole_queued.items():
+            ahead = fenwick_sum(counts, cls)
+            if ahead > 0.5:
+                total += round(ahead) * drain(k)
+        return now + total
 
     def _start_on_empty_queue(self, m: MachineState, gpus: int) -> float:
         """Empty queue: the earliest estimated time `gpus` GPUs are free on one node (whole nodes for a wide job).
