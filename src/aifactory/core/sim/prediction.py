@@ -87,22 +87,18 @@ class SitePrediction:
         """A job that takes `nodes` whole nodes, of runtime class `cls`, behind a queue: when the nodes have been
         drained for it and for each queued job that takes whole nodes with an estimate no longer than its own, one
         job after the other. A drain for k nodes takes as long as k more nodes take to be idle by the running
-        jobs' estimated ends (MachineState.nodes_idle_by)."""
+        jobs' estimated ends: an entry of MachineState.idle_order. (The counts are sums of whole numbers: exact.)"""
         idle = len(m.idle_nodes)
         order = m.idle_order
 
-        def drain(k: int) -> float:
-            if k <= idle:
-                return 0.0
-            if k - idle > len(order):
-                return _INF
-            return order[k - idle - 1][0] - now
+        def drain(k: int) -> float:  # every node is idle or in use, and no job here takes more than all of them
+            return order[k - idle - 1][0] - now if k > idle else 0.0
 
         total = drain(nodes)
         for k, counts in m.whole_queued.items():
-            ahead = fenwick_sum(counts, cls)
-            if ahead > 0.5:
-                total += round(ahead) * drain(k)
+            ahead = int(fenwick_sum(counts, cls))
+            if ahead:
+                total += ahead * drain(k)
         return now + total
 
     def _start_on_empty_queue(self, m: MachineState, gpus: int) -> float:
