@@ -93,13 +93,13 @@ def test_a_pass_is_skipped_when_no_width_class_may_backfill():
     answers: list[bool] = []
     original = _Engine._may_backfill
 
-    def recorded(self: _Engine, m: MachineState, t: float) -> bool:
-        answer = original(self, m, t)
+    def recorded(m: MachineState, t: float, tables) -> bool:
+        answer = original(m, t, tables)
         answers.append(answer)
         return answer
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_Engine, "_may_backfill", recorded)
+        patch.setattr(_Engine, "_may_backfill", staticmethod(recorded))
         skipping = run(trace, "earliest-start", est, small_scan=EVERY_QUEUE_IS_LONG)
     assert answers.count(False) > 10 and answers.count(True) > 10
     assert same(skipping, run(trace, "earliest-start", est, plain=True))

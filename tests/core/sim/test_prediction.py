@@ -76,7 +76,7 @@ def test_the_queued_counts_follow_the_queue(fast_release_min_gpus):
     m = engine.machines[0]
     assert m.queued == 3
     assert {k: round(fenwick_sum(counts, CLASSES - 1)) for k, counts in m.whole_queued.items()} == {2: 1, 1: 1}
-    assert [sorted(r) == r for r in m.queued_runtimes] == [True] * len(m.queued_runtimes)
+    assert all(sorted(r) == r for r in m.queued_runtimes)
     assert sorted(x for r in m.queued_runtimes for x in r) == [100.0, 100.0, 500.0]
     engine._dequeue(m.queue_start + 1, m)
     assert {k: round(fenwick_sum(counts, CLASSES - 1)) for k, counts in m.whole_queued.items()} == {2: 1, 1: 0}

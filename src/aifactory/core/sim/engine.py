@@ -444,11 +444,12 @@ class _Engine(SitePrediction):
         self.tables[key] = tables
         return tables
 
-    def _may_backfill(self, m: MachineState, t: float) -> bool:
-        """Whether some queued job may start now by the tables: one of a width class that fits now, either on
-        spare GPUs or with its estimated end by the shadow time (looked up as the class's shortest runtime). The head
-        is counted too, which can only turn a no into a yes: the scan that follows decides."""
-        fit, spare, _, _ = self._tables(m)
+    @staticmethod
+    def _may_backfill(m: MachineState, t: float, tables: _Tables) -> bool:
+        """Whether some queued job may start now by the machine's `tables` (`_tables`): one of a width class that
+        fits now, either on spare GPUs or with its estimated end by the shadow time (looked up as the class's shortest
+        runtime). The head is counted too, which can only turn a no into a yes: the scan that follows decides."""
+        fit, spare, _, _ = tables
         shadow = m.shadow_time
         for c, runtimes in enumerate(m.queued_runtimes):
             if runtimes and fit[c] and (spare[c] or t + runtimes[0] <= shadow):
@@ -476,12 +477,15 @@ class _Engine(SitePrediction):
         # scanned once with array masks for the positions that may backfill, and only those are tried again after
         # a backfill: a backfill only takes GPUs, so it never lets a job fit (now, or on spare GPUs) that did not
         # before, and the shadow time stays.
-        if not self._may_backfill(m, t):
+        first = self._tables(m)
+        if not self._may_backfill(m, t, first):
             return
+        tables: _Tables | None = first
         hits: list[int] | None = None
         tried = 0
         while p0 < m.queue_end and m.most_free() > 0:
-            fit, spare, fit_arr, spare_arr = self._tables(m)
+            fit, spare, fit_arr, spare_arr = tables if tables is not None else self._tables(m)
+            tables = None  # a backfill changes them
             p = -1
             if hits is None and m.queue_end - p0 <= _SMALL_SCAN:  # a short stretch of queue in Python
                 for k, c in enumerate(m.queue_width_class[p0:m.queue_end].tolist()):

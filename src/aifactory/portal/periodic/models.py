@@ -25,9 +25,9 @@ class PeriodicSlot(models.Model):
 
 
 class WorkerBeat(models.Model):
-    """A worker of the task runner, alive as of `seen_at`: a thread in each `tasks_worker` writes it every 15 s. A
-    task left running by a worker silent for longer than AIFACTORY_TASK_ABANDONED_AFTER_S is given back to the queue
-    (`periodic.recover`)."""
+    """A worker of the task runner, alive as of `seen_at`: a thread in each `tasks_worker` writes it every eighth of
+    AIFACTORY_TASK_ABANDONED_AFTER_S (15 s by default). A task left running by a worker silent for longer than
+    AIFACTORY_TASK_ABANDONED_AFTER_S is given back to the queue (`periodic.recover`)."""
 
     worker_id = models.CharField(max_length=64, unique=True, help_text="the worker's id (`--worker-id`)")
     seen_at = models.DateTimeField(help_text="when the worker last said it was alive")

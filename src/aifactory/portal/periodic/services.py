@@ -17,6 +17,7 @@ from aifactory.portal.periodic.schedule import Periodic, periodics
 KEEP = timedelta(days=2)
 """Slots and finished runs of periodic tasks are kept this long (the page and the admin show them)."""
 
+
 class Abandoned(Exception):
     """What a task abandoned by MAX_CLAIMS workers in a row is marked failed with."""
 

@@ -46,7 +46,8 @@ class Command(DbWorker):
             if schedule:
                 periodic_enqueue_due()
         elif not (options.get("reload") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"):
-            # not in the reloader's watching parent: its child works. The thread says every 15 s that the worker is
-            # alive, so that its running tasks are not taken for abandoned (periodic.recover), and schedules.
+            # not in the reloader's watching parent: its child works. The thread says every eighth of
+            # AIFACTORY_TASK_ABANDONED_AFTER_S (15 s by default) that the worker is alive, so that its running tasks
+            # are not taken for abandoned (periodic.recover), and schedules.
             scheduler_start(tick=tick, worker_id=options["worker_id"], schedule=schedule)
         super().handle(*args, **options)
