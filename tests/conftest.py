@@ -6,6 +6,11 @@ sdk.Client talk to the portal in this process, against the test database, with n
 
 from __future__ import annotations
 
+import os
+
+# The suite runs the simulator's sources; its compiled build has a tier of its own (AIFACTORY_SIM_COMPILED=1).
+os.environ.setdefault("AIFACTORY_SIM_COMPILED", "0")
+
 import json as jsonlib
 import re
 from collections.abc import Callable, Iterator

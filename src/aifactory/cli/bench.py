@@ -6,7 +6,8 @@ import argparse
 import importlib
 from typing import Any
 
-BENCHES = ("bench_selection", "bench_broker", "bench_submit", "bench_matchmaking", "bench_screening", "bench_spec")
+BENCHES = ("bench_selection", "bench_broker", "bench_compile", "bench_submit", "bench_matchmaking", "bench_screening",
+           "bench_spec")
 
 
 def register(sub: Any) -> None:

@@ -13,6 +13,9 @@ ratio to home-site's, mean bounded slowdown, makespan, simulation speed and peak
 machine; then, for the policies that ask the sites for an expected start, how far the jobs' actual starts fell
 from the start the policy was told on the machine it chose (prediction error). Home-site is always run, as the
 baseline of the ratio.
+
+The simulator runs compiled when `aifactory bench compile` has built it for the installed sources
+(aifactory.core.sim.native), and interpreted otherwise, with the same schedules; the output says which.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from aifactory.core.sim import (
     simulate,
     simulate_arrivals,
 )
+from aifactory.core.sim.native import is_compiled
 from aifactory.core.traces import Trace, read_trace
 
 PROG = "aifactory bench broker"
@@ -280,6 +284,7 @@ def _report(args: argparse.Namespace, jobs: int, skipped: dict[str, int], fed: F
         "rows": out_rows,
         "peak_rss_mib": round(max((r for _, r in rows), default=_peak_rss_mib()), 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "simulator": "compiled" if is_compiled() else "interpreted",
     }
 
 
@@ -313,6 +318,8 @@ def _text(r: dict[str, Any]) -> str:
                  f"{_hours(r['lower_bound_mean_jct_s'])} h")
     lines.append(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:g}' for x in r['load_average'])}; "
                  "jobs/s is over wall-clock time, jobs/CPU-s over the process's CPU time")
+    lines.append(f"simulator: {r['simulator']}" + ("" if r["simulator"] == "compiled" else
+                                                   " (`aifactory bench compile` builds the compiled one)"))
     lines.append("")
     head = (f"{'policy':<19} {'estimates':<9} {'wait mean h':>11} {'median h':>9} {'p99 h':>8} {'JCT mean h':>10} "
             f"{'vs home':>7} {'bsld':>8} {'makespan d':>10} {'jobs/s':>8} {'jobs/CPU-s':>10} {'peak MiB':>8}")

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from aifactory.core.sim import SimMachine, engine, simulate
 from aifactory.core.sim.engine import _Engine
 from aifactory.core.sim.machine import MachineState
-from tests.core.sim.helpers import make_trace
+from tests.core.sim.helpers import interpreted_only, make_trace
+
+pytestmark = interpreted_only
 
 MACHINES = [SimMachine("a", 4, 4, 1.0), SimMachine("b", 8, 2, 2.0)]
 EVERY_QUEUE_IS_LONG = 0

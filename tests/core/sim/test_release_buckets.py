@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from aifactory.core.sim import SimMachine, simulate
 from aifactory.core.sim.machine import BUCKET_S
 from aifactory.core.sim.prediction import SitePrediction
-from tests.core.sim.helpers import make_trace
+from tests.core.sim.helpers import interpreted_only, make_trace
 
 NEVER = 10**9  # no machine is this large: every machine walks its running jobs
 ALWAYS = 0  # every machine keeps its releases by time bucket
@@ -66,6 +66,7 @@ short = st.tuples(st.integers(0, 3000), st.integers(1, 200), st.sampled_from([1,
 """Short jobs: many running jobs end within one bucket, so a bucket is walked past its first job."""
 
 
+@interpreted_only
 @settings(max_examples=80, deadline=None)
 @given(jobs=st.one_of(st.lists(job, min_size=5, max_size=120), st.lists(short, min_size=50, max_size=200)),
        factors=st.lists(st.sampled_from([1, 1, 2, 3, 7, 40]), min_size=200, max_size=200),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from aifactory.core.sim import SimMachine, simulate
 from aifactory.core.sim.engine import _Engine
 from aifactory.core.sim.machine import MachineState
-from tests.core.sim.helpers import make_trace
+from tests.core.sim.helpers import interpreted_only, make_trace
 
 MACHINES = [SimMachine("a", 4, 6, 1.0), SimMachine("b", 8, 4, 2.0), SimMachine("c", 2, 5, 0.5)]
 """Nodes of 2, 4 and 8 GPUs: heads as wide as a node, wider ones, and narrower ones that are walked."""
@@ -80,6 +80,7 @@ def checked_run(trace, machines, policy, est):
     return result, looked_up
 
 
+@interpreted_only
 @settings(max_examples=150, deadline=None)
 @given(jobs=st.lists(job, min_size=5, max_size=120),
        factors=st.lists(st.sampled_from([1, 1, 2, 3, 7, 40]), min_size=120, max_size=120),
@@ -90,6 +91,7 @@ def test_every_reservation_is_the_walks(jobs, factors, policy):
     checked_run(trace, MACHINES, policy, est)
 
 
+@interpreted_only
 def test_wide_heads_take_the_lookup_and_queues_form():
     rng = np.random.default_rng(11)
     n = 500

@@ -1,5 +1,12 @@
 """The federation simulator: scaled catalog machines (federation), user estimates (estimates), the event-driven
-engine with per-machine FCFS + EASY backfilling (engine), placement policies (policies) and figures (metrics)."""
+engine with per-machine FCFS + EASY backfilling (engine), placement policies (policies) and figures (metrics).
+
+The hot modules run compiled when a build of them is present (aifactory.core.sim.native), so the package's path is
+set before any of them is imported."""
+
+from aifactory.core.sim import native
+
+native.use(__path__)
 
 from aifactory.core.sim.arrivals import Chunk, RaisedArrivals
 from aifactory.core.sim.engine import SimResult, candidates_by_width, simulate, simulate_arrivals
