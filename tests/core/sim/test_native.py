@@ -37,7 +37,7 @@ def fake_build(folder: Path, *, leave_out: str = "") -> None:
     """Empty files named as a build's modules: what `use` looks for (it never imports them)."""
     folder.mkdir(parents=True)
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    for name in (*native.COMPILED, "_native__mypyc"):
+    for name in native.BUILT:
         if name != leave_out:
             (folder / f"{name}{suffix}").write_bytes(b"")
 

@@ -32,6 +32,8 @@ COMPILED = ("machine", "prediction", "engine", "policies")
 """The modules compiled, in aifactory.core.sim: the event loop and all it calls per job."""
 GROUP = "aifactory.core.sim._native"
 """mypyc's name for the compiled group: its shared library is aifactory/core/sim/_native__mypyc, inside the build."""
+BUILT = (*COMPILED, GROUP.rsplit(".", 1)[1] + "__mypyc")
+"""The extension modules a complete build holds: the compiled ones and the group's shared library."""
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _MODE_ENV = "AIFACTORY_SIM_COMPILED"
 
@@ -59,7 +61,7 @@ def build_dir() -> Path:
 
 def _complete(folder: Path) -> bool:
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    return all((folder / f"{name}{suffix}").is_file() for name in (*COMPILED, "_native__mypyc"))
+    return all((folder / f"{name}{suffix}").is_file() for name in BUILT)
 
 
 def use(package_path: MutableSequence[str]) -> bool:
@@ -97,15 +99,15 @@ def compile_modules(*, force: bool = False) -> Path:
         import mypyc  # noqa: F401
     except ImportError as exc:
         raise CoreError("mypyc is not installed: pip install 'aifactory[bench]' (it ships with mypy)") from exc
-    if sysconfig.get_config_var("CC") is None and shutil.which("cc") is None:
-        raise CoreError("no C compiler found (cc)")
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        raise CoreError(f"no C compiler found ({compiler})")
     source_root = _PACKAGE_DIR.parents[2]  # the folder that holds the aifactory package
     key_root = target.parents[2]  # build_root() / key
     key_root.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=key_root.parent, prefix=".building-") as tmp:
         work = Path(tmp)
         script = (
-            "import sys\n"
             "from setuptools import setup\n"
             "from mypyc.build import mypycify\n"
             f"paths = {[f'aifactory/core/sim/{name}.py' for name in COMPILED]!r}\n"
@@ -119,13 +121,10 @@ def compile_modules(*, force: bool = False) -> Path:
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise CoreError("mypyc failed:\n" + (done.stdout + done.stderr)[-4000:])
-        built = work / "lib" / "aifactory" / "core" / "sim"
-        if not _complete(built):
+        built = work / "lib"  # laid out as build_root() / key: aifactory/core/sim/*.so
+        if not _complete(built / "aifactory" / "core" / "sim"):
             raise CoreError(f"mypyc built no complete set of modules in {built}")
-        staged = work / "key"
-        (staged / "aifactory" / "core").mkdir(parents=True)
-        shutil.move(str(built), staged / "aifactory" / "core" / "sim")
         if key_root.exists():
             shutil.rmtree(key_root)
-        os.replace(staged, key_root)
+        os.replace(built, key_root)
     return target
